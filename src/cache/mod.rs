@@ -1,0 +1,10 @@
+//! The HTTP cache: in-memory storage on moka, cache decisions, and `Cache-Status`.
+
+pub mod policy;
+pub mod status;
+pub mod storage;
+mod stored_meta;
+
+pub use policy::BypassReason;
+pub use status::{CacheResult, CacheStatusValues};
+pub use storage::{MemoryStorage, StorageStats};

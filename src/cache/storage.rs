@@ -1,0 +1,509 @@
+//! `pingora_cache::Storage` on moka: a byte-bounded in-memory cache with streaming fills.
+//!
+//! Complete objects live in a moka cache weighed in bytes (TinyLFU admission, LRU-ish
+//! eviction). An object being filled lives in `fills` until its last byte arrives, and readers
+//! coalesced behind the cache lock stream it chunk by chunk as it is written.
+//!
+//! Metadata is kept parsed ([`StoredMeta`]) rather than serialized: pingora's serialized form
+//! compresses headers with zstd, and undoing that on every hit costs more than the hit itself.
+
+use super::stored_meta::StoredMeta;
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use pingora_cache::key::{CacheHashKey, HashBinary};
+use pingora_cache::storage::{
+    HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
+    PurgeType, Storage,
+};
+use pingora_cache::trace::SpanHandle;
+use pingora_cache::{CacheKey, CacheMeta};
+use pingora_error::{Error, ErrorType, Result};
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+use tokio::sync::watch;
+
+/// Fixed per-object overhead counted against the memory bound: the map entry, the `Arc`,
+/// the meta's fields and the header map's own allocations.
+const OBJECT_OVERHEAD_BYTES: usize = 256;
+
+/// A complete cached response.
+struct StoredObject {
+    meta: StoredMeta,
+    body: Bytes,
+    /// What this object counts against the memory bound.
+    weight: u32,
+}
+
+impl StoredObject {
+    fn new(meta: StoredMeta, body: Bytes) -> Self {
+        let weight = body.len() + meta.weight() + OBJECT_OVERHEAD_BYTES;
+        StoredObject {
+            meta,
+            body,
+            weight: u32::try_from(weight).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Where a fill stands, published to its readers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FillState {
+    /// `chunks` chunks are readable; more may come.
+    Writing { chunks: usize },
+    /// All `chunks` chunks are written.
+    Done { chunks: usize },
+    /// The writer went away after `chunks` chunks: readers get those, then an error, so a
+    /// truncated body is never taken as whole.
+    Aborted { chunks: usize },
+}
+
+/// An object being written by the request that missed.
+struct Fill {
+    id: u64,
+    meta: StoredMeta,
+    chunks: RwLock<Vec<Bytes>>,
+    state: watch::Sender<FillState>,
+}
+
+impl Fill {
+    fn chunk(&self, i: usize) -> Option<Bytes> {
+        self.chunks.read().ok()?.get(i).cloned()
+    }
+}
+
+/// The in-memory cache storage. Created once at startup and leaked: pingora wants `'static`.
+pub struct MemoryStorage {
+    objects: moka::sync::Cache<HashBinary, Arc<StoredObject>>,
+    fills: Mutex<HashMap<HashBinary, Arc<Fill>>>,
+    /// Number of entries in `fills`, so a lookup skips the mutex when nothing is being filled.
+    active_fills: AtomicUsize,
+    next_fill_id: AtomicU64,
+}
+
+/// What the cache holds, for metrics and `/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageStats {
+    /// Bytes counted against the memory bound.
+    pub bytes: u64,
+    /// Complete objects held.
+    pub objects: u64,
+}
+
+impl MemoryStorage {
+    /// A storage holding at most `memory_bytes` (bodies, headers and per-object overhead).
+    pub fn new(memory_bytes: u64) -> Self {
+        let objects = moka::sync::Cache::builder()
+            .max_capacity(memory_bytes)
+            .weigher(|_k: &HashBinary, v: &Arc<StoredObject>| v.weight)
+            .build();
+        MemoryStorage {
+            objects,
+            fills: Mutex::new(HashMap::new()),
+            active_fills: AtomicUsize::new(0),
+            next_fill_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Current size; runs moka's pending evictions first so the numbers are settled.
+    pub fn stats(&self) -> StorageStats {
+        self.objects.run_pending_tasks();
+        StorageStats {
+            bytes: self.objects.weighted_size(),
+            objects: self.objects.entry_count(),
+        }
+    }
+
+    fn fill_for(&self, key: &HashBinary) -> Option<Arc<Fill>> {
+        if self.active_fills.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.fills.lock().ok()?.get(key).cloned()
+    }
+
+    /// Removes `key`'s fill if it is still fill `id`; returns whether it was.
+    fn unregister_fill(&self, key: &HashBinary, id: u64) -> bool {
+        let Ok(mut fills) = self.fills.lock() else {
+            return false;
+        };
+        if fills.get(key).is_some_and(|f| f.id == id) {
+            fills.remove(key);
+            self.active_fills.store(fills.len(), Ordering::Release);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn partial_hit(fill: Arc<Fill>) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let meta = fill.meta.to_cache_meta();
+        let state = fill.state.subscribe();
+        let hit = PartialHit {
+            fill,
+            state,
+            next: 0,
+        };
+        Ok(Some((meta, Box::new(hit))))
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStorage {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let hash = key.combined_bin();
+        // A fill in progress is newer than any stored object for the key (which is stale, or
+        // the fill would not have started), so readers follow the fill.
+        if let Some(fill) = self.fill_for(&hash) {
+            return Self::partial_hit(fill);
+        }
+        let Some(obj) = self.objects.get(&hash) else {
+            return Ok(None);
+        };
+        let meta = obj.meta.to_cache_meta();
+        let end = obj.body.len();
+        let hit = CompleteHit {
+            body: obj.body.clone(),
+            start: 0,
+            end,
+            done: false,
+        };
+        Ok(Some((meta, Box::new(hit))))
+    }
+
+    async fn lookup_streaming_write(
+        &'static self,
+        key: &CacheKey,
+        streaming_write_tag: Option<&[u8]>,
+        trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        let Some(tag) = streaming_write_tag.and_then(|t| <[u8; 8]>::try_from(t).ok()) else {
+            return self.lookup(key, trace).await;
+        };
+        let id = u64::from_be_bytes(tag);
+        match self.fill_for(&key.combined_bin()) {
+            Some(fill) if fill.id == id => Self::partial_hit(fill),
+            // The write already finished (or was replaced): only that write may be returned.
+            _ => Ok(None),
+        }
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        let hash = key.combined_bin();
+        let id = self.next_fill_id.fetch_add(1, Ordering::Relaxed);
+        let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
+        let fill = Arc::new(Fill {
+            id,
+            meta: StoredMeta::from_cache_meta(meta),
+            chunks: RwLock::new(Vec::new()),
+            state,
+        });
+        {
+            let mut fills = self
+                .fills
+                .lock()
+                .map_err(|_| Error::explain(ErrorType::InternalError, "cache fill map poisoned"))?;
+            // A newer writer replaces an older one; the older one's finish will then not commit.
+            fills.insert(hash, fill.clone());
+            self.active_fills.store(fills.len(), Ordering::Release);
+        }
+        Ok(Box::new(MemoryMiss {
+            storage: self,
+            key: hash,
+            fill,
+            tag: id.to_be_bytes(),
+            finished: false,
+        }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _purge_type: PurgeType,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        let fill_removed = match self.fills.lock() {
+            Ok(mut fills) => {
+                let removed = fills.remove(&hash).is_some();
+                self.active_fills.store(fills.len(), Ordering::Release);
+                removed
+            }
+            Err(_) => false,
+        };
+        let object_removed = self.objects.remove(&hash).is_some();
+        Ok(if fill_removed || object_removed {
+            PurgeOutcome::Purged(None)
+        } else {
+            PurgeOutcome::NotFound
+        })
+    }
+
+    async fn expire(
+        &'static self,
+        target: PurgeTarget<'_>,
+        _trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        let Some(obj) = self.objects.get(&hash) else {
+            return Ok(PurgeOutcome::NotFound);
+        };
+        let mut meta = obj.meta.clone();
+        meta.expire_at(SystemTime::now());
+        self.objects
+            .insert(hash, Arc::new(StoredObject::new(meta, obj.body.clone())));
+        Ok(PurgeOutcome::Expired)
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        _trace: &SpanHandle,
+    ) -> Result<bool> {
+        let hash = key.combined_bin();
+        let Some(obj) = self.objects.get(&hash) else {
+            return Ok(false);
+        };
+        let updated = StoredObject::new(StoredMeta::from_cache_meta(meta), obj.body.clone());
+        self.objects.insert(hash, Arc::new(updated));
+        Ok(true)
+    }
+
+    fn support_streaming_partial_write(&self) -> bool {
+        true
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}
+
+/// A hit on a complete object: one shared `Bytes`, sliced for ranges, never copied.
+struct CompleteHit {
+    body: Bytes,
+    start: usize,
+    end: usize,
+    done: bool,
+}
+
+#[async_trait]
+impl HandleHit for CompleteHit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        if self.done || self.start >= self.end {
+            return Ok(None);
+        }
+        self.done = true;
+        Ok(Some(self.body.slice(self.start..self.end)))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        let len = self.body.len();
+        if start >= len {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                format!("seek start {start} is past the body's {len} bytes"),
+            );
+        }
+        self.start = start;
+        self.end = end.map_or(len, |e| e.min(len));
+        // Seeking rearms the reader so one handler can serve several ranges.
+        self.done = false;
+        Ok(())
+    }
+
+    fn get_eviction_weight(&self) -> usize {
+        self.body.len()
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// A hit on an object still being filled: yields chunks as the writer publishes them.
+struct PartialHit {
+    fill: Arc<Fill>,
+    state: watch::Receiver<FillState>,
+    next: usize,
+}
+
+#[async_trait]
+impl HandleHit for PartialHit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let state = *self.state.borrow_and_update();
+            let available = match state {
+                FillState::Writing { chunks }
+                | FillState::Done { chunks }
+                | FillState::Aborted { chunks } => chunks,
+            };
+            if self.next < available {
+                let chunk = self.fill.chunk(self.next).ok_or_else(|| {
+                    Error::explain(ErrorType::InternalError, "cache fill chunk missing")
+                })?;
+                self.next += 1;
+                return Ok(Some(chunk));
+            }
+            match state {
+                FillState::Done { .. } => return Ok(None),
+                FillState::Aborted { .. } => {
+                    return Error::e_explain(
+                        ErrorType::InternalError,
+                        "the cache fill this response streams from was abandoned",
+                    )
+                }
+                FillState::Writing { .. } => {}
+            }
+            if self.state.changed().await.is_err() {
+                return Error::e_explain(
+                    ErrorType::InternalError,
+                    "the cache fill this response streams from went away",
+                );
+            }
+        }
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn should_count_access(&self) -> bool {
+        false
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}
+
+/// The writer side of a fill.
+struct MemoryMiss {
+    storage: &'static MemoryStorage,
+    key: HashBinary,
+    fill: Arc<Fill>,
+    tag: [u8; 8],
+    finished: bool,
+}
+
+impl MemoryMiss {
+    fn publish(&self, state: FillState) {
+        self.fill.state.send_replace(state);
+    }
+}
+
+#[async_trait]
+impl HandleMiss for MemoryMiss {
+    async fn write_body(&mut self, data: Bytes, eof: bool) -> Result<()> {
+        let chunks = {
+            let mut chunks = self
+                .fill
+                .chunks
+                .write()
+                .map_err(|_| Error::explain(ErrorType::InternalError, "cache fill poisoned"))?;
+            if !data.is_empty() {
+                chunks.push(data);
+            }
+            chunks.len()
+        };
+        self.publish(if eof {
+            FillState::Done { chunks }
+        } else {
+            FillState::Writing { chunks }
+        });
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
+        self.finished = true;
+        let body = {
+            let chunks = self
+                .fill
+                .chunks
+                .read()
+                .map_err(|_| Error::explain(ErrorType::InternalError, "cache fill poisoned"))?;
+            join(&chunks)
+        };
+        let size = body.len();
+        let chunk_count = self.fill.chunks.read().map_or(0, |c| c.len());
+        // Only commit if this fill is still the registered one: a purge or a newer writer
+        // since it started must win.
+        if self.storage.unregister_fill(&self.key, self.fill.id) {
+            let obj = StoredObject::new(self.fill.meta.clone(), body);
+            self.storage.objects.insert(self.key, Arc::new(obj));
+        }
+        self.publish(FillState::Done {
+            chunks: chunk_count,
+        });
+        Ok(MissFinishType::Created(size))
+    }
+
+    fn streaming_write_tag(&self) -> Option<&[u8]> {
+        Some(&self.tag)
+    }
+}
+
+impl Drop for MemoryMiss {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.storage.unregister_fill(&self.key, self.fill.id);
+            let chunks = self.fill.chunks.read().map_or(0, |c| c.len());
+            self.publish(FillState::Aborted { chunks });
+        }
+    }
+}
+
+/// One `Bytes` for the whole body: free for a single chunk, one copy otherwise.
+fn join(chunks: &[Bytes]) -> Bytes {
+    match chunks {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let total = many.iter().map(Bytes::len).sum();
+            let mut buf = BytesMut::with_capacity(total);
+            for c in many {
+                buf.extend_from_slice(c);
+            }
+            buf.freeze()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! Storage cases pingora's own `memory.rs` tests cover, and the memory bound.
+
+use super::*;
+use pingora_cache::storage::PurgeTarget;
+use pingora_http::ResponseHeader;
+use std::time::Duration;
+
+fn leak(storage: MemoryStorage) -> &'static MemoryStorage {
+    Box::leak(Box::new(storage))
+}
+
+fn meta() -> CacheMeta {
+    let h = ResponseHeader::build(200, None).unwrap();
+    let now = SystemTime::now();
+    CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, h)
+}
+
+fn key(path: &str) -> CacheKey {
+    CacheKey::new(format!("http://t{path}"), "")
+}
+
+async fn read_all(hit: &mut HitHandler) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(b) = hit.read_body().await? {
+        out.extend_from_slice(&b);
+    }
+    Ok(out)
+}
+
+async fn put(s: &'static MemoryStorage, k: &CacheKey, body: &[u8]) {
+    let mut miss = s.get_miss_handler(k, &meta(), &span()).await.unwrap();
+    miss.write_body(Bytes::copy_from_slice(body), true).await.unwrap();
+    miss.finish().await.unwrap();
+}
+
+fn span() -> SpanHandle {
+    pingora_cache::trace::Span::inactive().handle()
+}
+
+#[tokio::test]
+async fn a_finished_write_is_a_complete_hit_with_the_same_bytes() {
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/a");
+    assert!(s.lookup(&k, &span()).await.unwrap().is_none());
+    put(s, &k, b"hello").await;
+    let (m, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    assert_eq!(m.response_header().status, 200);
+    assert!(hit.can_seek());
+    assert_eq!(read_all(&mut hit).await.unwrap(), b"hello");
+    assert_eq!(s.stats().objects, 1);
+}
+
+#[tokio::test]
+async fn readers_stream_a_fill_while_it_is_written() {
+    // pingora memory.rs `test_write_while_read`.
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/stream");
+    let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
+    let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    miss.write_body(Bytes::from_static(b"one "), false).await.unwrap();
+    assert_eq!(hit.read_body().await.unwrap().unwrap(), "one ");
+    let reader = tokio::spawn(async move { read_all(&mut hit).await.unwrap() });
+    miss.write_body(Bytes::from_static(b"two"), true).await.unwrap();
+    miss.finish().await.unwrap();
+    assert_eq!(reader.await.unwrap(), b"two");
+    // After the fill, a fresh lookup is a complete hit of the joined body.
+    let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    assert_eq!(read_all(&mut hit).await.unwrap(), b"one two");
+}
+
+#[tokio::test]
+async fn an_abandoned_fill_is_an_error_for_its_readers_and_stores_nothing() {
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/abandon");
+    let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
+    let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    miss.write_body(Bytes::from_static(b"part"), false).await.unwrap();
+    drop(miss);
+    assert_eq!(hit.read_body().await.unwrap().unwrap(), "part");
+    assert!(hit.read_body().await.is_err(), "a truncated body must not look whole");
+    assert!(s.lookup(&k, &span()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn purge_during_a_fill_wins_over_its_finish() {
+    // pingora memory.rs `test_purge_partial`.
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/purge");
+    let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
+    miss.write_body(Bytes::from_static(b"x"), true).await.unwrap();
+    let outcome = s
+        .purge(PurgeTarget::Active(&k.to_compact()), PurgeType::Invalidation, &span())
+        .await
+        .unwrap();
+    assert_eq!(outcome, PurgeOutcome::Purged(None));
+    miss.finish().await.unwrap();
+    assert!(s.lookup(&k, &span()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn purge_and_expire_a_complete_object() {
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/p");
+    put(s, &k, b"v").await;
+    let target = k.to_compact();
+    assert_eq!(
+        s.expire(PurgeTarget::Active(&target), &span()).await.unwrap(),
+        PurgeOutcome::Expired
+    );
+    let (m, _) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    assert!(!m.is_fresh(SystemTime::now()));
+    assert_eq!(
+        s.purge(PurgeTarget::Active(&target), PurgeType::Invalidation, &span())
+            .await
+            .unwrap(),
+        PurgeOutcome::Purged(None)
+    );
+    assert!(s.lookup(&k, &span()).await.unwrap().is_none());
+    assert_eq!(
+        s.purge(PurgeTarget::Active(&target), PurgeType::Invalidation, &span())
+            .await
+            .unwrap(),
+        PurgeOutcome::NotFound
+    );
+}
+
+#[tokio::test]
+async fn seek_serves_ranges_from_the_shared_body() {
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/range");
+    put(s, &k, b"0123456789").await;
+    let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    hit.seek(2, Some(5)).unwrap();
+    assert_eq!(read_all(&mut hit).await.unwrap(), b"234");
+    hit.seek(8, None).unwrap();
+    assert_eq!(read_all(&mut hit).await.unwrap(), b"89");
+    assert!(hit.seek(10, None).is_err());
+}
+
+#[tokio::test]
+async fn update_meta_replaces_headers_and_keeps_the_body() {
+    let s = leak(MemoryStorage::new(1 << 20));
+    let k = key("/u");
+    put(s, &k, b"body").await;
+    let mut m = meta();
+    m.response_header_mut().insert_header("x-new", "1").unwrap();
+    assert!(s.update_meta(&k, &m, &span()).await.unwrap());
+    let (got, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
+    assert_eq!(got.headers().get("x-new").unwrap(), "1");
+    assert_eq!(read_all(&mut hit).await.unwrap(), b"body");
+    assert!(!s.update_meta(&key("/absent"), &m, &span()).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_memory_bound_holds_after_filling_past_it() {
+    let bound = 256 * 1024;
+    let s = leak(MemoryStorage::new(bound));
+    let body = vec![b'x'; 16 * 1024];
+    for i in 0..64 {
+        put(s, &key(&format!("/{i}")), &body).await;
+    }
+    let stats = s.stats();
+    assert!(stats.bytes <= bound, "{stats:?} exceeds {bound}");
+    assert!(stats.objects > 0 && stats.objects < 64, "{stats:?}");
+}

@@ -1,0 +1,122 @@
+//! The parts of a `CacheMeta` the storage keeps, parsed, so a hit rebuilds meta cheaply.
+
+use pingora_cache::key::HashBinary;
+use pingora_cache::CacheMeta;
+use pingora_http::ResponseHeader;
+use std::time::SystemTime;
+
+/// Per-header bookkeeping of `http::HeaderMap`, counted against the memory bound.
+const HEADER_OVERHEAD_BYTES: usize = 32;
+
+/// A `CacheMeta` taken apart. `CacheMeta` is not `Clone`, and its serialized form compresses
+/// the headers, so we keep the fields and rebuild with `CacheMeta::new` on each hit.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredMeta {
+    header: ResponseHeader,
+    fresh_until: SystemTime,
+    created: SystemTime,
+    /// The reference point for age and freshness (last revalidation, or `created`).
+    epoch: SystemTime,
+    stale_while_revalidate_sec: u32,
+    stale_if_error_sec: u32,
+    variance: Option<HashBinary>,
+}
+
+impl StoredMeta {
+    pub(crate) fn from_cache_meta(meta: &CacheMeta) -> Self {
+        StoredMeta {
+            header: meta.response_header_copy(),
+            fresh_until: meta.fresh_until(),
+            created: meta.created(),
+            epoch: meta.epoch(),
+            stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
+            stale_if_error_sec: meta.stale_if_error_sec(),
+            variance: meta.variance(),
+        }
+    }
+
+    /// Rebuilds the meta. Its provenance becomes `created`, which can only make pingora treat
+    /// older secondary variants as invalid (an extra miss), never serve one it should not.
+    pub(crate) fn to_cache_meta(&self) -> CacheMeta {
+        let mut meta = CacheMeta::new(
+            self.fresh_until,
+            self.created,
+            self.stale_while_revalidate_sec,
+            self.stale_if_error_sec,
+            self.header.clone(),
+        );
+        if self.epoch != self.created {
+            meta.set_epoch_override(self.epoch);
+        }
+        if let Some(v) = self.variance {
+            meta.set_variance(v);
+        }
+        meta
+    }
+
+    /// Marks the object stale from `instant` on (soft purge); never extends freshness.
+    pub(crate) fn expire_at(&mut self, instant: SystemTime) {
+        self.fresh_until = self.fresh_until.min(instant);
+    }
+
+    /// Approximate bytes held by the stored headers.
+    pub(crate) fn weight(&self) -> usize {
+        self.header
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + HEADER_OVERHEAD_BYTES)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn meta() -> CacheMeta {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.insert_header("cache-control", "max-age=60").unwrap();
+        h.insert_header("etag", "\"v1\"").unwrap();
+        let now = SystemTime::now();
+        let mut m = CacheMeta::new(now + Duration::from_secs(60), now, 5, 10, h);
+        m.set_variance([7; 16]);
+        m
+    }
+
+    #[test]
+    fn round_trip_keeps_freshness_stale_windows_variance_and_headers() {
+        let m = meta();
+        let back = StoredMeta::from_cache_meta(&m).to_cache_meta();
+        assert_eq!(back.fresh_until(), m.fresh_until());
+        assert_eq!(back.created(), m.created());
+        assert_eq!(back.epoch(), m.epoch());
+        assert_eq!(back.stale_while_revalidate_sec(), 5);
+        assert_eq!(back.stale_if_error_sec(), 10);
+        assert_eq!(back.variance(), Some([7; 16]));
+        assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
+        assert_eq!(back.response_header().status, 200);
+    }
+
+    #[test]
+    fn a_revalidated_meta_keeps_its_newer_epoch_so_age_restarts() {
+        let mut m = meta();
+        std::thread::yield_now();
+        m.update_freshness(SystemTime::now() + Duration::from_secs(60), 0, 0);
+        let back = StoredMeta::from_cache_meta(&m).to_cache_meta();
+        assert_eq!(back.epoch(), m.updated());
+        assert!(back.epoch() >= back.created());
+    }
+
+    #[test]
+    fn expire_at_only_moves_freshness_earlier() {
+        let m = meta();
+        let mut s = StoredMeta::from_cache_meta(&m);
+        let later = m.fresh_until() + Duration::from_secs(100);
+        s.expire_at(later);
+        assert_eq!(s.to_cache_meta().fresh_until(), m.fresh_until());
+        let now = SystemTime::now();
+        s.expire_at(now);
+        assert!(!s.to_cache_meta().is_fresh(now + Duration::from_millis(1)));
+    }
+}

@@ -1,0 +1,215 @@
+//! Serde types that mirror `conf/*.toml` one to one; never used at runtime.
+//!
+//! Every table denies unknown keys, and every value that validation may reject is wrapped in
+//! `Spanned` so its error can point at a line and column. Defaults are applied in
+//! `validate.rs`, not here, so a missing key and a bad key are told apart.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use std::fmt;
+use toml::Spanned;
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub node: NodeFile,
+    pub listen: ListenFile,
+    #[serde(default)]
+    pub admin: AdminFile,
+    #[serde(default)]
+    pub cache: CacheFile,
+    #[serde(default)]
+    pub upstream: UpstreamFile,
+    #[serde(default)]
+    pub log: LogFile,
+    pub demo: Option<DemoFile>,
+    #[serde(default)]
+    pub regions: Vec<RegionFile>,
+    #[serde(default)]
+    pub sites: Vec<SiteFile>,
+}
+
+/// `[node]`: who this node is and where it stands.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeFile {
+    pub name: Spanned<String>,
+    pub location: LocationFile,
+    /// Worker threads of the proxy service; defaults to the number of CPUs.
+    pub threads: Option<Spanned<i64>>,
+}
+
+/// `{ lat = .., lon = .. }` in degrees.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationFile {
+    pub lat: Spanned<f64>,
+    pub lon: Spanned<f64>,
+}
+
+/// `[listen]`: the sockets this node binds.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenFile {
+    pub http: Spanned<Vec<Spanned<String>>>,
+    pub admin: Spanned<String>,
+}
+
+/// `[admin]`: the token that mutating admin calls need.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub token: Option<Spanned<String>>,
+    pub token_file: Option<Spanned<String>>,
+}
+
+/// `[cache]`: the in-memory HTTP cache.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFile {
+    pub memory: Option<Spanned<String>>,
+    pub max_object: Option<Spanned<String>>,
+    /// How long coalesced requests wait for the one fetching a miss before going themselves.
+    pub lock_timeout: Option<Spanned<String>>,
+}
+
+/// `[upstream]`: timeouts and attempts for requests to origins.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub connect_timeout: Option<Spanned<String>>,
+    pub read_timeout: Option<Spanned<String>>,
+    pub write_timeout: Option<Spanned<String>>,
+    pub idle_timeout: Option<Spanned<String>>,
+    pub max_attempts: Option<Spanned<i64>>,
+}
+
+/// `[log]`: where access-log lines go.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    /// `"stdout"`, `"off"` or a file path.
+    pub access: Option<Spanned<String>>,
+}
+
+/// `[demo]`: the built-in demo origin, so the shipped config serves traffic on its own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoFile {
+    pub origins: Spanned<Vec<Spanned<String>>>,
+}
+
+/// `[[regions]]`: a group of origins at one place.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionFile {
+    pub name: Spanned<String>,
+    pub location: LocationFile,
+    pub origins: Spanned<Vec<Spanned<OriginFile>>>,
+    pub health_check: Option<HealthCheckFile>,
+}
+
+/// One origin: `"host:port"` or `{ addr = "host:port", weight = 2 }`.
+#[derive(Debug)]
+pub struct OriginFile {
+    pub addr: Spanned<String>,
+    pub weight: Option<Spanned<i64>>,
+}
+
+/// `[regions.health_check]`: parsed and validated now, run by the health-check service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckFile {
+    pub kind: Option<Spanned<String>>,
+    pub path: Option<Spanned<String>>,
+    pub interval: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub healthy_after: Option<Spanned<i64>>,
+    pub unhealthy_after: Option<Spanned<i64>>,
+}
+
+/// `[[sites]]`: a set of host names and the routes that serve them.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteFile {
+    pub name: Spanned<String>,
+    pub hosts: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub routes: Vec<RouteFile>,
+}
+
+/// `[[sites.routes]]`: a path prefix and how it is served.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub path: Spanned<String>,
+    pub cache: Option<bool>,
+    pub regions: Option<Spanned<RegionsFile>>,
+}
+
+/// `regions = "nearest"` or `regions = ["eu-west", "us-east"]`.
+#[derive(Debug)]
+pub enum RegionsFile {
+    Keyword(String),
+    List(Vec<Spanned<String>>),
+}
+
+/// Field table of the long form of an origin.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OriginTable {
+    addr: Spanned<String>,
+    weight: Option<Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for OriginFile {
+    // Hand-written rather than `untagged`, whose only error is "did not match any variant".
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OriginVisitor;
+        impl<'de> Visitor<'de> for OriginVisitor {
+            type Value = OriginFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#"an address "host:port" or a table { addr = "host:port", weight = 1 }"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<OriginFile, E> {
+                // A bare string carries no span of its own here; the enclosing `Spanned` has it.
+                Ok(OriginFile {
+                    addr: Spanned::new(0..0, v.to_owned()),
+                    weight: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OriginFile, A::Error> {
+                let table = OriginTable::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(OriginFile {
+                    addr: table.addr,
+                    weight: table.weight,
+                })
+            }
+        }
+        deserializer.deserialize_any(OriginVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RegionsFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RegionsVisitor;
+        impl<'de> Visitor<'de> for RegionsVisitor {
+            type Value = RegionsFile;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(r#""nearest" or a list of region names"#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RegionsFile, E> {
+                Ok(RegionsFile::Keyword(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RegionsFile, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = seq.next_element::<Spanned<String>>()? {
+                    names.push(name);
+                }
+                Ok(RegionsFile::List(names))
+            }
+        }
+        deserializer.deserialize_any(RegionsVisitor)
+    }
+}

@@ -1,0 +1,182 @@
+//! The runtime model of a validated configuration: typed values, no serde, no spans.
+//!
+//! Built only by `validate::build`; the rest of the node reads it and never parses strings.
+
+use crate::geo::distance::GeoPoint;
+use http::HeaderValue;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Index of a region in [`Runtime::regions`].
+pub type RegionId = usize;
+/// Index of a site in [`Runtime::sites`].
+pub type SiteId = usize;
+
+/// A whole validated configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    /// The file this was loaded from.
+    pub source: PathBuf,
+    pub node: NodeSettings,
+    pub listen: ListenSettings,
+    pub admin: AdminSettings,
+    pub cache: CacheSettings,
+    pub upstream: UpstreamSettings,
+    pub log: LogSettings,
+    pub demo: Option<DemoSettings>,
+    pub regions: Vec<Region>,
+    pub sites: Vec<Site>,
+    /// Lower-case host name (no port) to site.
+    pub(crate) hosts: HashMap<Box<str>, SiteId>,
+}
+
+impl Runtime {
+    /// The site serving `host`, which must already be lower-case and without a port.
+    pub fn site_for_host(&self, host: &str) -> Option<SiteId> {
+        self.hosts.get(host).copied()
+    }
+}
+
+/// `[node]`.
+#[derive(Debug)]
+pub struct NodeSettings {
+    pub name: String,
+    pub location: GeoPoint,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// The `Via` value this node adds (RFC 9110 §7.6.3), e.g. `1.1 edge-1`.
+    pub via: HeaderValue,
+}
+
+/// `[listen]`.
+#[derive(Debug)]
+pub struct ListenSettings {
+    pub http: Vec<SocketAddr>,
+    pub admin: SocketAddr,
+}
+
+/// `[admin]`.
+#[derive(Debug)]
+pub struct AdminSettings {
+    /// Bearer token for mutating calls; `None` disables them.
+    pub token: Option<String>,
+}
+
+/// `[cache]`.
+#[derive(Debug)]
+pub struct CacheSettings {
+    /// Bound on the bytes held by the cache (bodies plus stored headers).
+    pub memory_bytes: u64,
+    /// Larger responses are passed through and not stored.
+    pub max_object_bytes: usize,
+    /// How long coalesced requests wait behind the request filling a miss.
+    pub lock_timeout: Duration,
+}
+
+/// `[upstream]`.
+#[derive(Debug)]
+pub struct UpstreamSettings {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    /// How long an idle upstream connection is kept for reuse.
+    pub idle_timeout: Duration,
+    /// Total attempts for one request across origins and regions (first try included).
+    pub max_attempts: usize,
+}
+
+/// Where access-log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLogTarget {
+    Stdout,
+    Off,
+    File(PathBuf),
+}
+
+/// `[log]`.
+#[derive(Debug)]
+pub struct LogSettings {
+    pub access: AccessLogTarget,
+}
+
+/// `[demo]`.
+#[derive(Debug)]
+pub struct DemoSettings {
+    /// Addresses the built-in demo origin listens on, one origin per address.
+    pub origins: Vec<SocketAddr>,
+}
+
+/// A group of origins at one place.
+#[derive(Debug)]
+pub struct Region {
+    pub name: String,
+    pub location: GeoPoint,
+    pub origins: Vec<Origin>,
+    pub health_check: HealthCheck,
+}
+
+/// One origin server.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub addr: SocketAddr,
+    /// Relative share of the region's traffic, at least 1.
+    pub weight: u32,
+}
+
+/// How an origin's health is probed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HealthCheckKind {
+    Http { path: String },
+    Tcp,
+}
+
+/// `[regions.health_check]`, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub kind: HealthCheckKind,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Consecutive successes before a down origin is up again (HAProxy `rise`).
+    pub healthy_after: u32,
+    /// Consecutive failures before an up origin is down (HAProxy `fall`).
+    pub unhealthy_after: u32,
+}
+
+/// A set of host names and the routes that serve them.
+#[derive(Debug)]
+pub struct Site {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// Sorted longest path first, so the first prefix that matches is the longest.
+    pub routes: Vec<Route>,
+}
+
+impl Site {
+    /// The route whose path is the longest prefix of `path`.
+    pub fn route_for_path(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| path.starts_with(r.path.as_str()))
+    }
+}
+
+/// Which regions serve a route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegionChoice {
+    /// Nearest first, by distance.
+    Nearest,
+    /// Exactly these, in this order.
+    Ordered(Vec<RegionId>),
+}
+
+/// A path prefix within a site and how it is served.
+#[derive(Debug)]
+pub struct Route {
+    pub path: String,
+    /// Honour origin freshness and cache; `false` never caches.
+    pub cache: bool,
+    pub regions: RegionChoice,
+    /// The regions in the order this node tries them when it knows nothing of the client:
+    /// for `Nearest`, by distance from the node's own location.
+    pub region_order: Vec<RegionId>,
+}
