@@ -3,6 +3,12 @@
 //! The library holds every module so that `tests/` and `benches/` can reach them; `main.rs`
 //! is only the command line. See the README's architecture section for the module map.
 
-pub mod config;
+pub mod access_log;
+pub mod admin;
 pub mod cache;
+pub mod config;
+pub mod demo;
+pub mod edge;
 pub mod geo;
+pub mod metrics;
+pub mod node;

@@ -1,1 +1,85 @@
-fn main() {}
+//! The `meridian` binary: parses the command line, loads the config and runs the node.
+
+mod cli;
+
+use anyhow::Context;
+use clap::Parser;
+use cli::{Cli, Command};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meridian: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Check { config } => match meridian::config::load(&config) {
+            Ok(rt) => {
+                println!(
+                    "{}: ok ({} sites, {} regions)",
+                    config.display(),
+                    rt.sites.len(),
+                    rt.regions.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                eprintln!("{} error(s) in {}", errors.0.len(), config.display());
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Serve { config } => {
+            let rt = match meridian::config::load(&config) {
+                Ok(rt) => rt,
+                Err(errors) => {
+                    eprintln!("{errors}");
+                    anyhow::bail!(
+                        "{} has {} error(s); not starting",
+                        config.display(),
+                        errors.0.len()
+                    );
+                }
+            };
+            print_banner(&rt);
+            let server = meridian::node::build(rt).context("cannot start the node")?;
+            server.run_forever()
+        }
+    }
+}
+
+/// Tells a new user what is listening and what to try.
+fn print_banner(rt: &meridian::config::Runtime) {
+    let Some(http) = rt.listen.http.first() else {
+        return;
+    };
+    let host = rt
+        .sites
+        .first()
+        .and_then(|s| s.hosts.first())
+        .map_or("localhost", String::as_str);
+    log::info!(
+        "meridian {} node {:?} starting",
+        env!("CARGO_PKG_VERSION"),
+        rt.node.name
+    );
+    eprintln!(
+        "\nMeridian is serving on http://{http} (admin on http://{}).",
+        rt.listen.admin
+    );
+    eprintln!("Try:");
+    eprintln!("  curl -si -H 'Host: {host}' http://{http}/            # twice: Cache-Status miss, then hit");
+    eprintln!("  curl -si -H 'Host: {host}' http://{http}/api/echo    # uncached; shows X-Forwarded-For, Via, traceparent");
+    eprintln!(
+        "  curl -s http://{}/metrics | grep meridian_",
+        rt.listen.admin
+    );
+    eprintln!("  curl -s http://{}/status\n", rt.listen.admin);
+}

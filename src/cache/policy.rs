@@ -137,7 +137,10 @@ mod tests {
     fn explicit_freshness_is_stored_and_its_absence_is_not() {
         assert!(stored(&resp(&[("cache-control", "max-age=60")])));
         assert!(stored(&resp(&[("cache-control", "s-maxage=60")])));
-        assert!(stored(&resp(&[("expires", "Thu, 01 Jan 2099 00:00:00 GMT")])));
+        assert!(stored(&resp(&[(
+            "expires",
+            "Thu, 01 Jan 2099 00:00:00 GMT"
+        )])));
         assert!(!stored(&resp(&[])));
     }
 
@@ -145,8 +148,14 @@ mod tests {
     fn no_store_private_set_cookie_and_vary_star_are_never_stored() {
         assert!(!stored(&resp(&[("cache-control", "max-age=60, no-store")])));
         assert!(!stored(&resp(&[("cache-control", "private, max-age=60")])));
-        assert!(!stored(&resp(&[("cache-control", "max-age=60"), ("set-cookie", "s=1")])));
-        assert!(!stored(&resp(&[("cache-control", "max-age=60"), ("vary", "Accept, *")])));
+        assert!(!stored(&resp(&[
+            ("cache-control", "max-age=60"),
+            ("set-cookie", "s=1")
+        ])));
+        assert!(!stored(&resp(&[
+            ("cache-control", "max-age=60"),
+            ("vary", "Accept, *")
+        ])));
     }
 
     #[test]
@@ -170,8 +179,14 @@ mod tests {
     fn only_get_and_head_use_the_cache_on_caching_routes() {
         assert_eq!(request_bypass(true, &Method::GET), None);
         assert_eq!(request_bypass(true, &Method::HEAD), None);
-        assert_eq!(request_bypass(true, &Method::POST), Some(BypassReason::Method));
-        assert_eq!(request_bypass(false, &Method::GET), Some(BypassReason::Route));
+        assert_eq!(
+            request_bypass(true, &Method::POST),
+            Some(BypassReason::Method)
+        );
+        assert_eq!(
+            request_bypass(false, &Method::GET),
+            Some(BypassReason::Route)
+        );
     }
 
     #[test]

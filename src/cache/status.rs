@@ -65,9 +65,7 @@ impl CacheResult {
             CachePhase::Stale | CachePhase::StaleUpdating => CacheResult::Stale,
             CachePhase::Miss => CacheResult::Miss,
             CachePhase::Expired => CacheResult::Expired,
-            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => {
-                CacheResult::Revalidated
-            }
+            CachePhase::Revalidated | CachePhase::RevalidatedNoCache(_) => CacheResult::Revalidated,
             CachePhase::Disabled(_)
             | CachePhase::Uninit
             | CachePhase::Bypass
@@ -154,7 +152,9 @@ impl CacheStatusValues {
                 "{}; fwd=stale; fwd-status={status}; stored",
                 self.name
             )),
-            CacheResult::Revalidated => dynamic(format!("{}; fwd=stale; fwd-status=304", self.name)),
+            CacheResult::Revalidated => {
+                dynamic(format!("{}; fwd=stale; fwd-status=304", self.name))
+            }
             CacheResult::Uncacheable => {
                 let detail = not_stored.map_or("origin-not-cacheable", no_cache_detail);
                 dynamic(format!(
@@ -187,9 +187,18 @@ mod tests {
                 Some(NoCacheReason::Custom("set-cookie")),
             )
             .unwrap();
-        assert_eq!(not_stored, "edge-1; fwd=uri-miss; fwd-status=200; detail=set-cookie");
+        assert_eq!(
+            not_stored,
+            "edge-1; fwd=uri-miss; fwd-status=200; detail=set-cookie"
+        );
         let bypass = v
-            .value(CacheResult::Bypass, Some(BypassReason::Method), false, 200, None)
+            .value(
+                CacheResult::Bypass,
+                Some(BypassReason::Method),
+                false,
+                200,
+                None,
+            )
             .unwrap();
         assert_eq!(bypass, "edge-1; fwd=bypass; detail=method");
         assert!(v.value(CacheResult::None, None, false, 421, None).is_none());
@@ -198,7 +207,10 @@ mod tests {
     #[test]
     fn a_name_that_is_not_a_token_is_quoted() {
         let v = CacheStatusValues::new("1edge");
-        assert_eq!(v.value(CacheResult::Hit, None, false, 200, None).unwrap(), "\"1edge\"; hit");
+        assert_eq!(
+            v.value(CacheResult::Hit, None, false, 200, None).unwrap(),
+            "\"1edge\"; hit"
+        );
     }
 
     #[test]

@@ -170,7 +170,9 @@ impl<'de> Deserialize<'de> for OriginFile {
         impl<'de> Visitor<'de> for OriginVisitor {
             type Value = OriginFile;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(r#"an address "host:port" or a table { addr = "host:port", weight = 1 }"#)
+                f.write_str(
+                    r#"an address "host:port" or a table { addr = "host:port", weight = 1 }"#,
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<OriginFile, E> {
                 // A bare string carries no span of its own here; the enclosing `Spanned` has it.

@@ -36,10 +36,7 @@ pub fn parse(src: &Source) -> Result<Runtime, ConfigErrors> {
 }
 
 /// Turns a TOML syntax or shape error into one that names the key path and suggests a fix.
-fn structural_error(
-    src: &Source,
-    e: &serde_path_to_error::Error<toml::de::Error>,
-) -> ConfigError {
+fn structural_error(src: &Source, e: &serde_path_to_error::Error<toml::de::Error>) -> ConfigError {
     let inner = e.inner();
     let span = inner.span().unwrap_or(0..0);
     let key = clean_path(&e.path().to_string());

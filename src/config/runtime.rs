@@ -28,13 +28,19 @@ pub struct Runtime {
     pub demo: Option<DemoSettings>,
     pub regions: Vec<Region>,
     pub sites: Vec<Site>,
-    /// Lower-case host name (no port) to site.
-    pub(crate) hosts: HashMap<Box<str>, SiteId>,
+    /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
+    pub(crate) hosts: HashMap<Box<str>, (SiteId, usize)>,
 }
 
 impl Runtime {
     /// The site serving `host`, which must already be lower-case and without a port.
     pub fn site_for_host(&self, host: &str) -> Option<SiteId> {
+        self.hosts.get(host).map(|&(site, _)| site)
+    }
+
+    /// Like [`Self::site_for_host`], with the index of the host in the site's `hosts`, so
+    /// callers can borrow the canonical name instead of copying the request's.
+    pub fn host_entry(&self, host: &str) -> Option<(SiteId, usize)> {
         self.hosts.get(host).copied()
     }
 }
@@ -156,7 +162,9 @@ pub struct Site {
 impl Site {
     /// The route whose path is the longest prefix of `path`.
     pub fn route_for_path(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| path.starts_with(r.path.as_str()))
+        self.routes
+            .iter()
+            .find(|r| path.starts_with(r.path.as_str()))
     }
 }
 

@@ -80,7 +80,12 @@ fn demo_config_values_reach_the_runtime_model() {
     assert_eq!(rt.log.access, AccessLogTarget::Stdout);
     let eu = &rt.regions[0];
     assert_eq!(eu.origins[1].weight, 2);
-    assert_eq!(eu.health_check.kind, HealthCheckKind::Http { path: "/healthz".into() });
+    assert_eq!(
+        eu.health_check.kind,
+        HealthCheckKind::Http {
+            path: "/healthz".into()
+        }
+    );
     assert_eq!(eu.health_check.interval, Duration::from_secs(1));
     let site = &rt.sites[rt.site_for_host("demo.test").unwrap()];
     assert_eq!(site.route_for_path("/api/time").unwrap().path, "/api/");
@@ -108,7 +113,12 @@ fn nearest_orders_regions_by_distance_from_the_node() {
 
 /// Adds `spurious_key = 1` to every table of `value`, one at a time, yielding each variant.
 fn with_spurious_key_in_each_table(value: &toml::Value) -> Vec<(String, toml::Value)> {
-    fn walk(v: &toml::Value, path: String, root: &toml::Value, out: &mut Vec<(String, toml::Value)>) {
+    fn walk(
+        v: &toml::Value,
+        path: String,
+        root: &toml::Value,
+        out: &mut Vec<(String, toml::Value)>,
+    ) {
         match v {
             toml::Value::Table(t) => {
                 let mut copy = root.clone();
@@ -150,12 +160,17 @@ fn a_spurious_key_in_any_table_of_any_shipped_config_is_rejected() {
         let text = std::fs::read_to_string(&path).unwrap();
         let value: toml::Value = toml::from_str(&text).unwrap();
         let variants = with_spurious_key_in_each_table(&value);
-        assert!(variants.len() > 10, "walked too few tables: {}", variants.len());
+        assert!(
+            variants.len() > 10,
+            "walked too few tables: {}",
+            variants.len()
+        );
         for (where_, variant) in variants {
             let text = toml::to_string(&variant).unwrap();
             let errs = errors_of(&text);
             assert!(
-                errs.iter().any(|e| e.reason == "unknown key \"spurious_key\""),
+                errs.iter()
+                    .any(|e| e.reason == "unknown key \"spurious_key\""),
                 "{}: spurious key at {where_:?} not rejected: {errs:#?}",
                 path.display()
             );
@@ -171,7 +186,11 @@ fn unknown_key_names_its_path_position_and_the_closest_valid_key() {
     assert_eq!(e.reason, "unknown key \"htpp\"");
     assert_eq!(e.hint.as_deref(), Some("did you mean \"http\"?"));
     assert_eq!((e.line, e.col), (7, 1));
-    assert!(e.to_string().starts_with("test.toml:7:1: listen.htpp: unknown key"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("test.toml:7:1: listen.htpp: unknown key"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -204,7 +223,10 @@ fn bad_origin_address_and_weight_are_errors() {
     );
     let errs = errors_of(&text);
     let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
-    assert_eq!(keys, ["regions[0].origins[0]", "regions[0].origins[1].weight"]);
+    assert_eq!(
+        keys,
+        ["regions[0].origins[0]", "regions[0].origins[1].weight"]
+    );
     assert_eq!(errs[0].reason, "\"127.0.0.1\" has no port");
     assert_eq!(errs[1].reason, "weight 0 is outside 1..=1000");
 }
@@ -225,7 +247,10 @@ fn duplicate_hosts_across_sites_are_an_error() {
     );
     let e = one_error(&text);
     assert_eq!(e.key, "sites[1].hosts[0]");
-    assert_eq!(e.reason, "host \"localhost\" is already served by site \"demo\"");
+    assert_eq!(
+        e.reason,
+        "host \"localhost\" is already served by site \"demo\""
+    );
 }
 
 #[test]
@@ -241,7 +266,10 @@ fn bad_sizes_and_durations_are_errors() {
         "{MINIMAL}\n[cache]\nmemory = \"lots\"\nmax_object = \"0\"\nlock_timeout = \"10x\"\n"
     );
     let errs = errors_of(&text);
-    let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.key.as_str(), e.reason.as_str())).collect();
+    let got: Vec<(&str, &str)> = errs
+        .iter()
+        .map(|e| (e.key.as_str(), e.reason.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
@@ -258,12 +286,21 @@ fn duplicate_region_names_and_out_of_range_locations_are_errors() {
         .replace("name = \"us-east\"", "name = \"eu-west\"")
         .replace("lat = 39.04", "lat = 139.04");
     let errs = errors_of(&text);
-    let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.key.as_str(), e.reason.as_str())).collect();
+    let got: Vec<(&str, &str)> = errs
+        .iter()
+        .map(|e| (e.key.as_str(), e.reason.as_str()))
+        .collect();
     assert_eq!(
         got,
         [
-            ("regions[1].name", "region \"eu-west\" is already defined by regions[0]"),
-            ("regions[1].location.lat", "latitude 139.04 is outside -90..=90"),
+            (
+                "regions[1].name",
+                "region \"eu-west\" is already defined by regions[0]"
+            ),
+            (
+                "regions[1].location.lat",
+                "latitude 139.04 is outside -90..=90"
+            ),
         ]
     );
 }
@@ -300,7 +337,10 @@ fn admin_token_and_token_file_are_exclusive_and_token_file_must_exist() {
     let missing = format!("{MINIMAL}\n[admin]\ntoken_file = \"/nonexistent/token\"\n");
     let e = one_error(&missing);
     assert_eq!(e.key, "admin.token_file");
-    assert!(e.reason.starts_with("cannot read /nonexistent/token"), "{e}");
+    assert!(
+        e.reason.starts_with("cannot read /nonexistent/token"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -326,7 +366,9 @@ fn many_errors_are_all_reported_in_file_order() {
 #[test]
 fn unreadable_file_is_a_clear_error() {
     let ConfigErrors(errs) = load(Path::new("/nonexistent/meridian.toml")).unwrap_err();
-    assert!(errs[0].to_string().starts_with("/nonexistent/meridian.toml: cannot read"));
+    assert!(errs[0]
+        .to_string()
+        .starts_with("/nonexistent/meridian.toml: cannot read"));
 }
 
 #[test]

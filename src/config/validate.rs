@@ -32,6 +32,9 @@ const DEFAULT_CHECK_RISE_FALL: i64 = 2;
 /// Above this, a weight is surely a typo, and smooth weighted round robin would get coarse.
 const MAX_WEIGHT: i64 = 1000;
 
+/// Lower-case host name to its site and its index in that site's `hosts`.
+type HostIndex = HashMap<Box<str>, (SiteId, usize)>;
+
 /// Validates `file` (parsed from `src`) into the runtime model, or returns every error in it.
 pub fn build(file: &FileConfig, src: &Source) -> Result<Runtime, ConfigErrors> {
     let mut b = Builder {
@@ -64,7 +67,8 @@ impl Builder<'_> {
         reason: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        self.errors.push(self.src.error(span, key, reason).hint(hint));
+        self.errors
+            .push(self.src.error(span, key, reason).hint(hint));
     }
 
     fn runtime(&mut self, f: &FileConfig) -> Runtime {
@@ -98,8 +102,12 @@ impl Builder<'_> {
     fn node(&mut self, f: &FileConfig) -> NodeSettings {
         let name = f.node.name.get_ref().trim().to_owned();
         // The name goes into `Via`, so it must be a valid token-ish header value.
+        let usable = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         let via = match HeaderValue::try_from(format!("1.1 {name}")) {
-            Ok(v) if !name.is_empty() && !name.contains(char::is_whitespace) => v,
+            Ok(v) if usable => v,
             _ => {
                 self.push_hint(
                     f.node.name.span(),
@@ -112,7 +120,13 @@ impl Builder<'_> {
         };
         let location = self.location(&f.node.location, "node.location");
         let default_threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = self.count(&f.node.threads, "node.threads", default_threads as i64, 1, 256);
+        let threads = self.count(
+            &f.node.threads,
+            "node.threads",
+            default_threads as i64,
+            1,
+            256,
+        );
         NodeSettings {
             name,
             location,
@@ -541,8 +555,8 @@ impl Builder<'_> {
         sites: &[SiteFile],
         regions: &[Region],
         node: &GeoPoint,
-    ) -> (Vec<Site>, HashMap<Box<str>, SiteId>) {
-        let mut hosts: HashMap<Box<str>, SiteId> = HashMap::new();
+    ) -> (Vec<Site>, HostIndex) {
+        let mut hosts = HostIndex::new();
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut out = Vec::with_capacity(sites.len());
         for (i, s) in sites.iter().enumerate() {
@@ -563,7 +577,7 @@ impl Builder<'_> {
                 let Some(host) = self.host_name(h, &hkey) else {
                     continue;
                 };
-                if let Some(&other) = hosts.get(host.as_str()) {
+                if let Some(&(other, _)) = hosts.get(host.as_str()) {
                     let owner = sites.get(other).map_or("?", |o| o.name.get_ref().as_str());
                     self.push_hint(
                         h.span(),
@@ -573,11 +587,15 @@ impl Builder<'_> {
                     );
                     continue;
                 }
-                hosts.insert(host.clone().into_boxed_str(), i);
+                hosts.insert(host.clone().into_boxed_str(), (i, site_hosts.len()));
                 site_hosts.push(host);
             }
             if s.hosts.get_ref().is_empty() {
-                self.push(s.hosts.span(), format!("{key}.hosts"), "a site needs at least one host");
+                self.push(
+                    s.hosts.span(),
+                    format!("{key}.hosts"),
+                    "a site needs at least one host",
+                );
             }
             let routes = self.routes(s, &key, regions, node);
             out.push(Site {
@@ -657,7 +675,7 @@ impl Builder<'_> {
             );
         }
         // Longest first: the first prefix match is then the longest one.
-        routes.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
         routes
     }
 
@@ -780,7 +798,14 @@ impl Builder<'_> {
         }
     }
 
-    fn count(&mut self, v: &Option<Spanned<i64>>, key: &str, default: i64, min: i64, max: i64) -> i64 {
+    fn count(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        key: &str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> i64 {
         let Some(v) = v else { return default };
         if (min..=max).contains(v.get_ref()) {
             *v.get_ref()

@@ -29,7 +29,9 @@ async fn read_all(hit: &mut HitHandler) -> Result<Vec<u8>> {
 
 async fn put(s: &'static MemoryStorage, k: &CacheKey, body: &[u8]) {
     let mut miss = s.get_miss_handler(k, &meta(), &span()).await.unwrap();
-    miss.write_body(Bytes::copy_from_slice(body), true).await.unwrap();
+    miss.write_body(Bytes::copy_from_slice(body), true)
+        .await
+        .unwrap();
     miss.finish().await.unwrap();
 }
 
@@ -57,10 +59,14 @@ async fn readers_stream_a_fill_while_it_is_written() {
     let k = key("/stream");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
     let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
-    miss.write_body(Bytes::from_static(b"one "), false).await.unwrap();
+    miss.write_body(Bytes::from_static(b"one "), false)
+        .await
+        .unwrap();
     assert_eq!(hit.read_body().await.unwrap().unwrap(), "one ");
     let reader = tokio::spawn(async move { read_all(&mut hit).await.unwrap() });
-    miss.write_body(Bytes::from_static(b"two"), true).await.unwrap();
+    miss.write_body(Bytes::from_static(b"two"), true)
+        .await
+        .unwrap();
     miss.finish().await.unwrap();
     assert_eq!(reader.await.unwrap(), b"two");
     // After the fill, a fresh lookup is a complete hit of the joined body.
@@ -74,10 +80,15 @@ async fn an_abandoned_fill_is_an_error_for_its_readers_and_stores_nothing() {
     let k = key("/abandon");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
     let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
-    miss.write_body(Bytes::from_static(b"part"), false).await.unwrap();
+    miss.write_body(Bytes::from_static(b"part"), false)
+        .await
+        .unwrap();
     drop(miss);
     assert_eq!(hit.read_body().await.unwrap().unwrap(), "part");
-    assert!(hit.read_body().await.is_err(), "a truncated body must not look whole");
+    assert!(
+        hit.read_body().await.is_err(),
+        "a truncated body must not look whole"
+    );
     assert!(s.lookup(&k, &span()).await.unwrap().is_none());
 }
 
@@ -87,9 +98,15 @@ async fn purge_during_a_fill_wins_over_its_finish() {
     let s = leak(MemoryStorage::new(1 << 20));
     let k = key("/purge");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
-    miss.write_body(Bytes::from_static(b"x"), true).await.unwrap();
+    miss.write_body(Bytes::from_static(b"x"), true)
+        .await
+        .unwrap();
     let outcome = s
-        .purge(PurgeTarget::Active(&k.to_compact()), PurgeType::Invalidation, &span())
+        .purge(
+            PurgeTarget::Active(&k.to_compact()),
+            PurgeType::Invalidation,
+            &span(),
+        )
         .await
         .unwrap();
     assert_eq!(outcome, PurgeOutcome::Purged(None));
@@ -104,22 +121,32 @@ async fn purge_and_expire_a_complete_object() {
     put(s, &k, b"v").await;
     let target = k.to_compact();
     assert_eq!(
-        s.expire(PurgeTarget::Active(&target), &span()).await.unwrap(),
+        s.expire(PurgeTarget::Active(&target), &span())
+            .await
+            .unwrap(),
         PurgeOutcome::Expired
     );
     let (m, _) = s.lookup(&k, &span()).await.unwrap().unwrap();
     assert!(!m.is_fresh(SystemTime::now()));
     assert_eq!(
-        s.purge(PurgeTarget::Active(&target), PurgeType::Invalidation, &span())
-            .await
-            .unwrap(),
+        s.purge(
+            PurgeTarget::Active(&target),
+            PurgeType::Invalidation,
+            &span()
+        )
+        .await
+        .unwrap(),
         PurgeOutcome::Purged(None)
     );
     assert!(s.lookup(&k, &span()).await.unwrap().is_none());
     assert_eq!(
-        s.purge(PurgeTarget::Active(&target), PurgeType::Invalidation, &span())
-            .await
-            .unwrap(),
+        s.purge(
+            PurgeTarget::Active(&target),
+            PurgeType::Invalidation,
+            &span()
+        )
+        .await
+        .unwrap(),
         PurgeOutcome::NotFound
     );
 }

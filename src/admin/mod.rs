@@ -1,0 +1,142 @@
+//! The admin listener: `/metrics`, `/healthz` and `/status`, read-only.
+//!
+//! Mutating calls (purge, drain, reload) arrive in later releases behind `[admin] token`.
+
+use crate::cache::MemoryStorage;
+use crate::config::runtime::RegionChoice;
+use crate::config::Runtime;
+use crate::metrics::Metrics;
+use async_trait::async_trait;
+use http::{header, Method, Response, StatusCode};
+use pingora_core::apps::http_app::ServeHttp;
+use pingora_core::protocols::http::ServerSession;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The admin HTTP application.
+pub struct AdminApp {
+    rt: Arc<Runtime>,
+    metrics: Arc<Metrics>,
+    storage: &'static MemoryStorage,
+    started: Instant,
+}
+
+impl AdminApp {
+    pub fn new(rt: Arc<Runtime>, metrics: Arc<Metrics>, storage: &'static MemoryStorage) -> Self {
+        AdminApp {
+            rt,
+            metrics,
+            storage,
+            started: Instant::now(),
+        }
+    }
+
+    fn metrics_text(&self) -> Vec<u8> {
+        let stats = self.storage.stats();
+        self.metrics
+            .cache_bytes
+            .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        self.metrics
+            .cache_objects
+            .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
+        self.metrics.encode()
+    }
+
+    fn status_json(&self) -> Vec<u8> {
+        let rt = &self.rt;
+        let stats = self.storage.stats();
+        let region_name = |id: &usize| rt.regions.get(*id).map(|r| r.name.as_str());
+        let status = json!({
+            "node": rt.node.name,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_seconds": self.started.elapsed().as_secs(),
+            "config": rt.source.display().to_string(),
+            "cache": {
+                "bytes": stats.bytes,
+                "objects": stats.objects,
+                "memory_bytes": rt.cache.memory_bytes,
+                "max_object_bytes": rt.cache.max_object_bytes,
+            },
+            "regions": rt.regions.iter().map(|r| json!({
+                "name": r.name,
+                "location": { "lat": r.location.lat, "lon": r.location.lon },
+                "origins": r.origins.iter().map(|o| json!({
+                    "addr": o.addr.to_string(),
+                    "weight": o.weight,
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "sites": rt.sites.iter().map(|s| json!({
+                "name": s.name,
+                "hosts": s.hosts,
+                "routes": s.routes.iter().map(|r| json!({
+                    "path": r.path,
+                    "cache": r.cache,
+                    "regions": match &r.regions {
+                        RegionChoice::Nearest => json!("nearest"),
+                        RegionChoice::Ordered(ids) =>
+                            json!(ids.iter().filter_map(region_name).collect::<Vec<_>>()),
+                    },
+                    "region_order": r.region_order.iter().filter_map(region_name).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+        let mut body = serde_json::to_vec_pretty(&status).unwrap_or_default();
+        body.push(b'\n');
+        body
+    }
+}
+
+fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    if let Ok(v) = header::HeaderValue::from_str(content_type) {
+        headers.insert(header::CONTENT_TYPE, v);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    let len = resp.body().len();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, len.into());
+    resp
+}
+
+#[async_trait]
+impl ServeHttp for AdminApp {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        let req = session.req_header();
+        let path = req.uri.path();
+        let known = matches!(path, "/metrics" | "/healthz" | "/status");
+        if known && req.method != Method::GET && req.method != Method::HEAD {
+            let mut resp = response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                b"only GET and HEAD\n".to_vec(),
+            );
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+            return resp;
+        }
+        match path {
+            "/metrics" => response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics_text(),
+            ),
+            "/healthz" => response(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                b"ok\n".to_vec(),
+            ),
+            "/status" => response(StatusCode::OK, "application/json", self.status_json()),
+            _ => response(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                b"not found; try /metrics, /healthz or /status\n".to_vec(),
+            ),
+        }
+    }
+}

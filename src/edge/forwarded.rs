@@ -1,0 +1,177 @@
+//! Headers a proxy adds on the way to the origin: X-Forwarded-*, Via, traceparent.
+
+use bytes::BytesMut;
+use http::header::{HeaderName, HOST, VIA};
+use http::HeaderValue;
+use pingora_error::Result;
+use pingora_http::RequestHeader;
+use std::io::Write;
+use std::net::IpAddr;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Rewrites the request that goes to the origin.
+///
+/// - an absolute-form target becomes origin-form, with Host set to the routed host
+///   (RFC 9112 §3.2.2: the authority wins over the Host header);
+/// - the client address is appended to `X-Forwarded-For`; `X-Forwarded-Proto` is set;
+/// - this node is appended to `Via` (RFC 9110 §7.6.3);
+/// - `traceparent` is set to the request's trace context.
+pub fn prepare_upstream_request(
+    req: &mut RequestHeader,
+    client: Option<IpAddr>,
+    host: &str,
+    via: &HeaderValue,
+    traceparent: &HeaderValue,
+) -> Result<()> {
+    if req.uri.authority().is_some() {
+        let target = req
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned();
+        req.set_uri(http::Uri::try_from(target).map_err(|e| {
+            pingora_error::Error::because(pingora_error::ErrorType::InvalidHTTPHeader, "uri", e)
+        })?);
+        req.insert_header(HOST, host)?;
+    }
+    if let Some(ip) = client {
+        let mut value = joined(req, &X_FORWARDED_FOR);
+        if !value.is_empty() {
+            value.extend_from_slice(b", ");
+        }
+        // Writing into a BytesMut cannot fail.
+        let _ = write!(Writer(&mut value), "{ip}");
+        req.insert_header(X_FORWARDED_FOR, header_value(value)?)?;
+    }
+    req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
+    let mut value = joined(req, &VIA);
+    if !value.is_empty() {
+        value.extend_from_slice(b", ");
+    }
+    value.extend_from_slice(via.as_bytes());
+    req.insert_header(VIA, header_value(value)?)?;
+    req.insert_header(TRACEPARENT, traceparent.clone())?;
+    Ok(())
+}
+
+/// Whether this node already forwarded the request: its own `Via` entry is in it.
+pub fn is_loop(req: &RequestHeader, via: &HeaderValue) -> bool {
+    req.headers.get_all(VIA).iter().any(|line| {
+        line.as_bytes()
+            .split(|&b| b == b',')
+            .any(|entry| via_entry_matches(entry, via.as_bytes()))
+    })
+}
+
+/// Compares the protocol and name of one `Via` entry, ignoring any comment after them.
+fn via_entry_matches(entry: &[u8], ours: &[u8]) -> bool {
+    let entry = entry.trim_ascii();
+    let mut fields = entry
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|f| !f.is_empty());
+    let mut our_fields = ours.split(|b| b.is_ascii_whitespace());
+    match (
+        fields.next(),
+        fields.next(),
+        our_fields.next(),
+        our_fields.next(),
+    ) {
+        (Some(p), Some(n), Some(op), Some(on)) => p == op && n.eq_ignore_ascii_case(on),
+        _ => false,
+    }
+}
+
+/// Every field line of `name`, joined with ", " (RFC 9110 §5.3).
+fn joined(req: &RequestHeader, name: &HeaderName) -> BytesMut {
+    let mut out = BytesMut::new();
+    for (i, v) in req.headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(v.as_bytes());
+    }
+    out
+}
+
+fn header_value(b: BytesMut) -> Result<HeaderValue> {
+    HeaderValue::from_maybe_shared(b.freeze()).map_err(|e| {
+        pingora_error::Error::because(pingora_error::ErrorType::InvalidHTTPHeader, "header", e)
+    })
+}
+
+struct Writer<'a>(&'a mut BytesMut);
+
+impl Write for Writer<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VIA_US: HeaderValue = HeaderValue::from_static("1.1 edge-1");
+    const TP: HeaderValue =
+        HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+
+    fn req(target: &str, headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
+        for (k, v) in headers {
+            r.append_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn forwarding_headers_are_appended_not_replaced() {
+        let mut r = req(
+            "/a",
+            &[
+                ("x-forwarded-for", "10.0.0.1"),
+                ("x-forwarded-for", "10.0.0.2"),
+                ("via", "1.0 fred"),
+            ],
+        );
+        prepare_upstream_request(
+            &mut r,
+            Some("192.0.2.7".parse().unwrap()),
+            "a.test",
+            &VIA_US,
+            &TP,
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers["x-forwarded-for"],
+            "10.0.0.1, 10.0.0.2, 192.0.2.7"
+        );
+        assert_eq!(r.headers["x-forwarded-proto"], "http");
+        assert_eq!(r.headers["via"], "1.0 fred, 1.1 edge-1");
+        assert_eq!(r.headers["traceparent"], TP);
+    }
+
+    #[test]
+    fn absolute_form_becomes_origin_form_with_the_routed_host() {
+        let mut r = req("http://A.test:8080/p?q=1", &[("host", "other")]);
+        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP).unwrap();
+        assert_eq!(r.uri.to_string(), "/p?q=1");
+        assert_eq!(r.headers["host"], "a.test");
+    }
+
+    #[test]
+    fn our_own_via_entry_is_a_loop() {
+        assert!(is_loop(
+            &req("/", &[("via", "1.0 fred, 1.1 EDGE-1 (Meridian)")]),
+            &VIA_US
+        ));
+        assert!(!is_loop(&req("/", &[("via", "1.1 edge-10")]), &VIA_US));
+        assert!(!is_loop(&req("/", &[]), &VIA_US));
+    }
+}

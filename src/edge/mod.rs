@@ -1,0 +1,338 @@
+//! The HTTP proxy: pingora's `ProxyHttp` phases, each delegating to one decision function.
+
+pub mod forwarded;
+pub mod respond;
+pub mod route;
+pub mod traceparent;
+pub mod upstream;
+
+use crate::access_log::{AccessEntry, AccessLog};
+use crate::cache::policy::{self, BypassReason};
+use crate::cache::{CacheResult, CacheStatusValues, MemoryStorage};
+use crate::config::Runtime;
+use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
+use async_trait::async_trait;
+use http::header::VIA;
+use http::HeaderName;
+use pingora_cache::key::HashBinary;
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, NoCacheReason, RespCacheable};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType, Result};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use route::{Reject, Resolved};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+use traceparent::TraceParent;
+use upstream::{Cursor, Pick, RegionBalancer};
+
+const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+
+/// The edge proxy service: shared, read-only state for every request.
+pub struct EdgeProxy {
+    rt: Arc<Runtime>,
+    balancers: Vec<RegionBalancer>,
+    site_metrics: Vec<SiteMetrics>,
+    unknown_site: SiteMetrics,
+    storage: &'static MemoryStorage,
+    cache_lock: &'static CacheKeyLockImpl,
+    access_log: Arc<AccessLog>,
+    cache_status: CacheStatusValues,
+}
+
+impl EdgeProxy {
+    /// Builds the proxy; `storage` is shared with the admin service for its statistics.
+    pub fn new(
+        rt: Arc<Runtime>,
+        storage: &'static MemoryStorage,
+        metrics: &Metrics,
+        access_log: Arc<AccessLog>,
+    ) -> Self {
+        // The lock's age timeout bounds how long readers wait behind one slow fill.
+        let cache_lock: &'static CacheKeyLockImpl =
+            Box::leak(CacheLock::new_boxed(rt.cache.lock_timeout));
+        EdgeProxy {
+            balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
+            site_metrics: rt.sites.iter().map(|s| metrics.site(&s.name)).collect(),
+            unknown_site: metrics.site(UNKNOWN_SITE),
+            cache_status: CacheStatusValues::new(&rt.node.name),
+            storage,
+            cache_lock,
+            access_log,
+            rt,
+        }
+    }
+
+    fn site_metrics(&self, ctx: &RequestCtx) -> &SiteMetrics {
+        ctx.resolved
+            .and_then(|r| self.site_metrics.get(r.site))
+            .unwrap_or(&self.unknown_site)
+    }
+}
+
+/// Per-request state carried between phases.
+pub struct RequestCtx {
+    started: Instant,
+    resolved: Option<Resolved>,
+    reject: Option<Reject>,
+    bypass: Option<BypassReason>,
+    trace: Option<TraceParent>,
+    cursor: Cursor,
+    pick: Option<Pick>,
+    upstream_status: Option<u16>,
+    not_stored: Option<NoCacheReason>,
+    cache_result: CacheResult,
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            resolved: None,
+            reject: None,
+            bypass: None,
+            trace: None,
+            cursor: Cursor::default(),
+            pick: None,
+            upstream_status: None,
+            not_stored: None,
+            cache_result: CacheResult::None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let req = session.req_header();
+        if forwarded::is_loop(req, &self.rt.node.via) {
+            respond::local(
+                session,
+                508,
+                "this request already passed through this node\n",
+            )
+            .await?;
+            return Ok(true);
+        }
+        match route::resolve(&self.rt, req) {
+            Ok(resolved) => {
+                ctx.resolved = Some(resolved);
+                ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
+                Ok(false)
+            }
+            Err(reject) => {
+                ctx.reject = Some(reject);
+                respond::reject(session, reject).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
+        let Some(route) = ctx.resolved.and_then(|r| r.route(&self.rt)) else {
+            return Ok(());
+        };
+        ctx.bypass = policy::request_bypass(route.cache, &session.req_header().method);
+        if ctx.bypass.is_none() {
+            let mut overrides = CacheOptionOverrides::default();
+            overrides.wait_timeout = Some(self.rt.cache.lock_timeout);
+            session.cache.enable(
+                self.storage,
+                None,
+                None,
+                Some(self.cache_lock),
+                Some(overrides),
+            );
+            session
+                .cache
+                .set_max_file_size_bytes(self.rt.cache.max_object_bytes);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let host = ctx.resolved.map_or("", |r| r.host(&self.rt));
+        let target = session
+            .req_header()
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str());
+        Ok(policy::cache_key("http", host, target.as_bytes()))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        req: &RequestHeader,
+    ) -> Option<HashBinary> {
+        policy::variance(meta, req)
+    }
+
+    fn response_cache_filter(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        let decision = policy::response_cacheability(session.req_header(), resp);
+        if let RespCacheable::Uncacheable(reason) = &decision {
+            ctx.not_stored = Some(*reason);
+        }
+        Ok(decision)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let order = ctx
+            .resolved
+            .and_then(|r| r.route(&self.rt))
+            .map_or(&[][..], |route| route.region_order.as_slice());
+        let pick = ctx.cursor.next(
+            order,
+            &self.rt.regions,
+            &self.balancers,
+            self.rt.upstream.max_attempts,
+        );
+        let Some(pick) = pick else {
+            return Error::e_explain(
+                ErrorType::ConnectNoRoute,
+                "no origin left to try; check the route's regions and their origins",
+            );
+        };
+        ctx.pick = Some(pick);
+        Ok(upstream::http_peer(pick.addr, &self.rt.upstream))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        self.site_metrics(ctx)
+            .upstream_error(UpstreamErrorKind::Connect);
+        // Nothing was sent, so any method may go to the next origin.
+        e.set_retry(ctx.cursor.attempts < self.rt.upstream.max_attempts);
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let client = client_ip(session);
+        let host = ctx.resolved.map_or("", |r| r.host(&self.rt));
+        let trace = ctx.trace.get_or_insert_with(TraceParent::new_root);
+        forwarded::prepare_upstream_request(
+            upstream_request,
+            client,
+            host,
+            &self.rt.node.via,
+            &trace.header,
+        )
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        ctx.upstream_status = Some(upstream_response.status.as_u16());
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let phase = session.cache.phase();
+        ctx.cache_result = CacheResult::from_phase(phase, ctx.bypass);
+        let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
+        let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
+        if let Some(v) = self.cache_status.value(
+            ctx.cache_result,
+            ctx.bypass,
+            collapsed,
+            upstream_status,
+            ctx.not_stored,
+        ) {
+            resp.insert_header(CACHE_STATUS, v)?;
+        }
+        resp.append_header(VIA, self.rt.node.via.clone())?;
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        if matches!(e.esource(), pingora_error::ErrorSource::Upstream) {
+            self.site_metrics(ctx)
+                .upstream_error(UpstreamErrorKind::Proxy);
+        }
+        let code = respond::status_for_error(e);
+        if code > 0 {
+            if let Err(write_err) = respond::local(session, code, respond::error_body(code)).await {
+                log::debug!("could not send the error response: {write_err}");
+            }
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        self.site_metrics(ctx)
+            .observe(status, ctx.cache_result, elapsed.as_secs_f64());
+        if !self.access_log.is_enabled() {
+            return;
+        }
+        let site = ctx.resolved.and_then(|r| self.rt.sites.get(r.site));
+        let req = session.req_header();
+        let raw_host = route::raw_host(req)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .unwrap_or("");
+        self.access_log.log(&AccessEntry {
+            time: SystemTime::now(),
+            client: client_ip(session),
+            site: site.map_or(UNKNOWN_SITE, |s| s.name.as_str()),
+            host: ctx.resolved.map_or(raw_host, |r| r.host(&self.rt)),
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            status,
+            bytes: session.body_bytes_sent(),
+            duration_ms: elapsed.as_secs_f64() * 1000.0,
+            cache: ctx.cache_result.as_str(),
+            region: ctx
+                .pick
+                .and_then(|p| self.rt.regions.get(p.region))
+                .map(|r| r.name.as_str()),
+            origin: ctx.pick.map(|p| p.addr),
+            trace_id: ctx.trace.as_ref().map_or("", TraceParent::trace_id),
+        });
+    }
+}
+
+fn client_ip(session: &Session) -> Option<IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}

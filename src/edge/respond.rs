@@ -1,0 +1,70 @@
+//! Responses the node writes itself: rejects and proxy errors, short and never cached.
+
+use super::route::Reject;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+/// Writes a small plain-text response and ends it.
+pub async fn local(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header(CONTENT_TYPE, "text/plain; charset=utf-8")?;
+    resp.insert_header(CONTENT_LENGTH, body.len())?;
+    resp.insert_header(CACHE_CONTROL, "no-store")?;
+    let is_head = session.req_header().method == http::Method::HEAD;
+    // The request body, if any, was never read: the connection cannot carry another request.
+    if !session.is_body_empty() {
+        session.set_keepalive(None);
+    }
+    session
+        .write_response_header(Box::new(resp), is_head)
+        .await?;
+    if !is_head {
+        session
+            .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Answers a request that has no route.
+pub async fn reject(session: &mut Session, reject: Reject) -> Result<()> {
+    let body = match reject {
+        Reject::MissingHost => "missing or invalid Host header\n",
+        Reject::UnknownHost => "this node serves no site for that host\n",
+        Reject::NoRoute => "no route for this path\n",
+    };
+    local(session, reject.status(), body).await
+}
+
+/// The status for a request that failed while proxying; 0 when the client is already gone.
+pub fn status_for_error(e: &Error) -> u16 {
+    match e.etype() {
+        ErrorType::HTTPStatus(code) => *code,
+        ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+            if e.esource() == &ErrorSource::Upstream =>
+        {
+            504
+        }
+        _ => match e.esource() {
+            ErrorSource::Upstream => 502,
+            ErrorSource::Downstream => match e.etype() {
+                ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                _ => 400,
+            },
+            ErrorSource::Internal | ErrorSource::Unset => 500,
+        },
+    }
+}
+
+/// The body for an error status the proxy writes.
+pub fn error_body(code: u16) -> &'static str {
+    match code {
+        400 => "bad request\n",
+        502 => "no origin could answer this request\n",
+        504 => "the origin did not answer in time\n",
+        _ => "the request failed\n",
+    }
+}

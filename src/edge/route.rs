@@ -1,0 +1,206 @@
+//! Host and path to route: which site a request is for and which of its routes serves it.
+
+use crate::config::runtime::{Route, Runtime, SiteId};
+use pingora_http::RequestHeader;
+
+/// Longest host name DNS allows (RFC 1035 §2.3.4), plus room for an IPv6 literal.
+const MAX_HOST: usize = 255;
+
+/// Why a request gets no route; each maps to one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    /// No Host header and no absolute-form target (RFC 9112 §3.2: 400).
+    MissingHost,
+    /// A Host no site serves: 421 Misdirected Request (RFC 9110 §15.5.20), never an open proxy.
+    UnknownHost,
+    /// The site has no route for the path: 404.
+    NoRoute,
+}
+
+impl Reject {
+    pub fn status(self) -> u16 {
+        match self {
+            Reject::MissingHost => 400,
+            Reject::UnknownHost => 421,
+            Reject::NoRoute => 404,
+        }
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolved {
+    pub site: SiteId,
+    /// Index of the matched host in the site's `hosts` (the canonical, lower-case name).
+    pub host: usize,
+    /// Index of the route in the site's `routes`.
+    pub route: usize,
+}
+
+impl Resolved {
+    pub fn route<'a>(&self, rt: &'a Runtime) -> Option<&'a Route> {
+        rt.sites.get(self.site)?.routes.get(self.route)
+    }
+
+    pub fn host<'a>(&self, rt: &'a Runtime) -> &'a str {
+        rt.sites
+            .get(self.site)
+            .and_then(|s| s.hosts.get(self.host))
+            .map_or("", String::as_str)
+    }
+}
+
+/// The raw host a request names: the authority of an absolute-form target wins over the
+/// Host header (RFC 9112 §3.2.2).
+pub fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
+    if let Some(authority) = req.uri.authority() {
+        return Some(authority.as_str().as_bytes());
+    }
+    req.headers.get(http::header::HOST).map(|v| v.as_bytes())
+}
+
+/// Lower-cases `raw` into `buf` and drops any port; `None` if it cannot be a host.
+pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b str> {
+    let raw = raw.trim_ascii();
+    // Userinfo in an authority ("user@host") is not part of the host.
+    let raw = match raw.iter().rposition(|&b| b == b'@') {
+        Some(at) => raw.get(at + 1..)?,
+        None => raw,
+    };
+    let host = if raw.first() == Some(&b'[') {
+        // IPv6 literal: keep the brackets, drop what follows the closing one.
+        let end = raw.iter().position(|&b| b == b']')?;
+        raw.get(..=end)?
+    } else {
+        match raw.iter().position(|&b| b == b':') {
+            Some(colon) => raw.get(..colon)?,
+            None => raw,
+        }
+    };
+    // A trailing dot names the same host (RFC 1034 §3.1).
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    if host.is_empty() || host.len() > MAX_HOST {
+        return None;
+    }
+    let out = buf.get_mut(..host.len())?;
+    for (o, &b) in out.iter_mut().zip(host) {
+        *o = b.to_ascii_lowercase();
+    }
+    std::str::from_utf8(out).ok()
+}
+
+/// Finds the site and route for a request.
+pub fn resolve(rt: &Runtime, req: &RequestHeader) -> Result<Resolved, Reject> {
+    let raw = raw_host(req).ok_or(Reject::MissingHost)?;
+    let mut buf = [0u8; MAX_HOST];
+    let host = normalize_host(raw, &mut buf).ok_or(Reject::MissingHost)?;
+    let (site, host) = rt.host_entry(host).ok_or(Reject::UnknownHost)?;
+    let routes = &rt.sites.get(site).ok_or(Reject::UnknownHost)?.routes;
+    let path = req.uri.path();
+    // Routes are sorted longest first, so the first match is the longest prefix.
+    let route = routes
+        .iter()
+        .position(|r| path.starts_with(r.path.as_str()))
+        .ok_or(Reject::NoRoute)?;
+    Ok(Resolved { site, host, route })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse, Source};
+
+    fn runtime() -> Runtime {
+        let text = r#"
+[node]
+name = "n"
+location = { lat = 0.0, lon = 0.0 }
+[listen]
+http = ["127.0.0.1:1"]
+admin = "127.0.0.1:2"
+[[regions]]
+name = "r"
+location = { lat = 0.0, lon = 0.0 }
+origins = ["127.0.0.1:3"]
+[[sites]]
+name = "a"
+hosts = ["a.test", "www.a.test"]
+[[sites.routes]]
+path = "/static/"
+[[sites.routes]]
+path = "/"
+[[sites]]
+name = "b"
+hosts = ["b.test"]
+[[sites.routes]]
+path = "/only/"
+"#;
+        parse(&Source::new("t.toml", text)).unwrap()
+    }
+
+    fn req(target: &str, host: Option<&str>) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
+        if let Some(h) = host {
+            r.insert_header("host", h).unwrap();
+        }
+        r
+    }
+
+    fn route_path(rt: &Runtime, r: Resolved) -> &str {
+        &r.route(rt).unwrap().path
+    }
+
+    #[test]
+    fn host_is_case_folded_and_its_port_ignored() {
+        let rt = runtime();
+        let r = resolve(&rt, &req("/x", Some("WWW.A.Test:8080"))).unwrap();
+        assert_eq!(rt.sites[r.site].name, "a");
+        assert_eq!(r.host(&rt), "www.a.test");
+        let dotted = resolve(&rt, &req("/x", Some("a.test."))).unwrap();
+        assert_eq!(dotted.host(&rt), "a.test");
+    }
+
+    #[test]
+    fn the_longest_prefix_wins() {
+        let rt = runtime();
+        let r = resolve(&rt, &req("/static/app.js", Some("a.test"))).unwrap();
+        assert_eq!(route_path(&rt, r), "/static/");
+        let r = resolve(&rt, &req("/index.html", Some("a.test"))).unwrap();
+        assert_eq!(route_path(&rt, r), "/");
+    }
+
+    #[test]
+    fn unknown_missing_and_unrouted_hosts_are_rejected_with_their_status() {
+        let rt = runtime();
+        assert_eq!(
+            resolve(&rt, &req("/", Some("evil.test"))),
+            Err(Reject::UnknownHost)
+        );
+        assert_eq!(resolve(&rt, &req("/", None)), Err(Reject::MissingHost));
+        assert_eq!(resolve(&rt, &req("/", Some(""))), Err(Reject::MissingHost));
+        assert_eq!(
+            resolve(&rt, &req("/other", Some("b.test"))),
+            Err(Reject::NoRoute)
+        );
+        assert_eq!(Reject::UnknownHost.status(), 421);
+    }
+
+    #[test]
+    fn an_absolute_form_target_routes_by_its_authority_not_the_host_header() {
+        let rt = runtime();
+        let r = resolve(&rt, &req("http://b.test/only/x", Some("a.test"))).unwrap();
+        assert_eq!(rt.sites[r.site].name, "b");
+        let open_proxy = resolve(&rt, &req("http://evil.test/", Some("a.test")));
+        assert_eq!(open_proxy, Err(Reject::UnknownHost));
+    }
+
+    #[test]
+    fn normalize_handles_ipv6_userinfo_and_rejects_garbage() {
+        let mut buf = [0u8; MAX_HOST];
+        assert_eq!(normalize_host(b"[::1]:8080", &mut buf), Some("[::1]"));
+        assert_eq!(normalize_host(b"u@A.test", &mut buf), Some("a.test"));
+        assert_eq!(normalize_host(b":80", &mut buf), None);
+        assert_eq!(normalize_host(&[b'a'; 300], &mut buf), None);
+        assert_eq!(normalize_host(b"\xff\xfe", &mut buf), None);
+    }
+}

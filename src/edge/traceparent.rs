@@ -1,0 +1,145 @@
+//! W3C Trace Context `traceparent`: kept when a client sends a valid one, created otherwise.
+
+use http::HeaderValue;
+
+/// Length of a version-00 `traceparent`: `00-` 32 hex `-` 16 hex `-` 2 hex.
+const LEN: usize = 55;
+
+/// A trace context for one request.
+#[derive(Debug, Clone)]
+pub struct TraceParent {
+    /// The header value forwarded to the origin.
+    pub header: HeaderValue,
+    /// Whether the client sent it (true) or this node created it.
+    pub from_client: bool,
+}
+
+impl TraceParent {
+    /// The 32 hex digits of the trace id, for logs.
+    pub fn trace_id(&self) -> &str {
+        // Both constructors guarantee the layout, so the slice is always in bounds.
+        self.header
+            .to_str()
+            .ok()
+            .and_then(|s| s.get(3..35))
+            .unwrap_or("")
+    }
+
+    /// Keeps `incoming` when valid (W3C Trace Context §3.2), else starts a new trace.
+    pub fn from_request(incoming: Option<&HeaderValue>) -> Self {
+        match incoming {
+            Some(v) if is_valid(v.as_bytes()) => TraceParent {
+                header: v.clone(),
+                from_client: true,
+            },
+            _ => Self::new_root(),
+        }
+    }
+
+    /// A new trace: random ids, sampled flag set because this node logs the request.
+    pub fn new_root() -> Self {
+        let mut buf = [0u8; LEN];
+        buf[..3].copy_from_slice(b"00-");
+        let trace = nonzero_random_u128();
+        let parent = nonzero_random_u64();
+        write_hex(&mut buf[3..35], &trace.to_be_bytes());
+        buf[35] = b'-';
+        write_hex(&mut buf[36..52], &parent.to_be_bytes());
+        buf[52..].copy_from_slice(b"-01");
+        TraceParent {
+            // Only hex digits and dashes: always a valid header value.
+            header: HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
+                "00-00000000000000000000000000000001-0000000000000001-01",
+            )),
+            from_client: false,
+        }
+    }
+}
+
+fn nonzero_random_u128() -> u128 {
+    loop {
+        let v = fastrand::u128(..);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+fn nonzero_random_u64() -> u64 {
+    loop {
+        let v = fastrand::u64(..);
+        if v != 0 {
+            return v;
+        }
+    }
+}
+
+fn write_hex(out: &mut [u8], bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX[usize::from(b >> 4)];
+        pair[1] = HEX[usize::from(b & 0xf)];
+    }
+}
+
+/// Version 00 layout, lower-case hex, ids not all zero; version ff is invalid.
+fn is_valid(v: &[u8]) -> bool {
+    let is_hex = |s: &[u8]| s.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    let all_zero = |s: &[u8]| s.iter().all(|&c| c == b'0');
+    // Future versions may be longer; we only understand the 00 layout of the first 55 bytes.
+    let Some(head) = v.get(..LEN) else {
+        return false;
+    };
+    let (version, trace, parent, flags) = (&head[0..2], &head[3..35], &head[36..52], &head[53..55]);
+    let dashes = head[2] == b'-' && head[35] == b'-' && head[52] == b'-';
+    let version_ok = is_hex(version) && version != b"ff" && (version != b"00" || v.len() == LEN);
+    dashes
+        && version_ok
+        && is_hex(trace)
+        && !all_zero(trace)
+        && is_hex(parent)
+        && !all_zero(parent)
+        && is_hex(flags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+    #[test]
+    fn a_valid_client_traceparent_is_kept() {
+        let t = TraceParent::from_request(Some(&HeaderValue::from_static(GOOD)));
+        assert!(t.from_client);
+        assert_eq!(t.header, GOOD);
+        assert_eq!(t.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+    }
+
+    #[test]
+    fn invalid_or_absent_traceparents_are_replaced_with_a_new_valid_one() {
+        for bad in [
+            "",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+        ] {
+            let t = TraceParent::from_request(Some(&HeaderValue::from_static(bad)));
+            assert!(!t.from_client, "{bad:?} accepted");
+            assert!(is_valid(t.header.as_bytes()), "{:?}", t.header);
+        }
+        let t = TraceParent::from_request(None);
+        assert!(is_valid(t.header.as_bytes()));
+        assert_eq!(t.trace_id().len(), 32);
+        assert_ne!(t.trace_id(), TraceParent::new_root().trace_id());
+    }
+
+    #[test]
+    fn future_versions_with_extra_fields_are_accepted() {
+        let v = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-comes-next";
+        assert!(TraceParent::from_request(Some(&HeaderValue::from_static(v))).from_client);
+    }
+}

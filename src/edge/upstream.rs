@@ -1,0 +1,212 @@
+//! Picks the origin for each attempt: regions in the route's order, origins by weight.
+//!
+//! This is the seam where nearest-healthy selection plugs in: today the order is the route's
+//! (by distance from the node for "nearest"), and every origin counts as up.
+
+use crate::config::runtime::{Region, RegionId, UpstreamSettings};
+use pingora_core::upstreams::peer::HttpPeer;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Spreads one region's requests over its origins by weight.
+#[derive(Debug)]
+pub struct RegionBalancer {
+    /// Smooth weighted round robin order (nginx's algorithm), precomputed: origin indices.
+    schedule: Vec<usize>,
+    next: AtomicUsize,
+}
+
+impl RegionBalancer {
+    pub fn new(region: &Region) -> Self {
+        let weights: Vec<u32> = region.origins.iter().map(|o| o.weight.max(1)).collect();
+        RegionBalancer {
+            schedule: smooth_wrr_schedule(&weights),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The origin this request starts with.
+    fn first_origin(&self) -> usize {
+        if self.schedule.is_empty() {
+            return 0;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.schedule.len();
+        self.schedule.get(i).copied().unwrap_or(0)
+    }
+}
+
+/// One full cycle of smooth weighted round robin: each origin appears `weight` times, spread
+/// out rather than bunched (weights 5,1,1 give a a b a c a a, not a a a a a b c).
+fn smooth_wrr_schedule(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut out = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for _ in 0..total {
+        for (c, &w) in current.iter_mut().zip(weights) {
+            *c += i64::from(w);
+        }
+        let Some((best, _)) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, c)| (*c, -(i as i64)))
+        else {
+            break;
+        };
+        if let Some(c) = current.get_mut(best) {
+            *c -= total;
+        }
+        out.push(best);
+    }
+    out
+}
+
+/// Where one request is in its walk over regions and origins.
+#[derive(Debug, Default, Clone)]
+pub struct Cursor {
+    region_pos: usize,
+    tried_in_region: usize,
+    start: usize,
+    /// Attempts made so far, first one included.
+    pub attempts: usize,
+}
+
+/// The origin chosen for one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    pub region: RegionId,
+    pub origin: usize,
+    pub addr: SocketAddr,
+}
+
+impl Cursor {
+    /// The next origin to try: each origin of the first region once (starting where the
+    /// balancer says), then the next region's, until `max_attempts`.
+    pub fn next(
+        &mut self,
+        order: &[RegionId],
+        regions: &[Region],
+        balancers: &[RegionBalancer],
+        max_attempts: usize,
+    ) -> Option<Pick> {
+        if self.attempts >= max_attempts {
+            return None;
+        }
+        loop {
+            let region = *order.get(self.region_pos)?;
+            let origins = &regions.get(region)?.origins;
+            if self.tried_in_region == 0 {
+                self.start = balancers
+                    .get(region)
+                    .map_or(0, RegionBalancer::first_origin);
+            }
+            if self.tried_in_region < origins.len() {
+                let origin = (self.start + self.tried_in_region) % origins.len();
+                self.tried_in_region += 1;
+                self.attempts += 1;
+                let addr = origins.get(origin)?.addr;
+                return Some(Pick {
+                    region,
+                    origin,
+                    addr,
+                });
+            }
+            self.region_pos += 1;
+            self.tried_in_region = 0;
+        }
+    }
+}
+
+/// The pingora peer for a plain-HTTP origin, with the configured timeouts.
+pub fn http_peer(addr: SocketAddr, settings: &UpstreamSettings) -> Box<HttpPeer> {
+    let mut peer = HttpPeer::new(addr, false, String::new());
+    peer.options.connection_timeout = Some(settings.connect_timeout);
+    peer.options.read_timeout = Some(settings.read_timeout);
+    peer.options.write_timeout = Some(settings.write_timeout);
+    peer.options.idle_timeout = Some(settings.idle_timeout);
+    Box::new(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::runtime::{HealthCheck, HealthCheckKind, Origin};
+    use crate::geo::distance::GeoPoint;
+    use std::time::Duration;
+
+    fn region(name: &str, ports: &[(u16, u32)]) -> Region {
+        Region {
+            name: name.into(),
+            location: GeoPoint { lat: 0.0, lon: 0.0 },
+            origins: ports
+                .iter()
+                .map(|&(p, weight)| Origin {
+                    addr: SocketAddr::from(([127, 0, 0, 1], p)),
+                    weight,
+                })
+                .collect(),
+            health_check: HealthCheck {
+                kind: HealthCheckKind::Tcp,
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                healthy_after: 1,
+                unhealthy_after: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn smooth_wrr_spreads_by_weight() {
+        assert_eq!(smooth_wrr_schedule(&[5, 1, 1]), [0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(smooth_wrr_schedule(&[1, 2]), [1, 0, 1]);
+        assert_eq!(smooth_wrr_schedule(&[1]), [0]);
+        assert!(smooth_wrr_schedule(&[]).is_empty());
+    }
+
+    #[test]
+    fn balancer_gives_each_origin_its_share() {
+        let r = region("r", &[(1, 1), (2, 3)]);
+        let b = RegionBalancer::new(&r);
+        let mut counts = [0; 2];
+        for _ in 0..400 {
+            counts[b.first_origin()] += 1;
+        }
+        assert_eq!(counts, [100, 300]);
+    }
+
+    #[test]
+    fn cursor_tries_every_origin_of_a_region_then_the_next_region() {
+        let regions = vec![region("a", &[(1, 1), (2, 1)]), region("b", &[(3, 1)])];
+        let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let mut c = Cursor::default();
+        let ports: Vec<u16> = std::iter::from_fn(|| c.next(&[0, 1], &regions, &balancers, 10))
+            .map(|p| p.addr.port())
+            .collect();
+        assert_eq!(ports, [1, 2, 3]);
+    }
+
+    #[test]
+    fn cursor_stops_at_max_attempts() {
+        let regions = vec![region("a", &[(1, 1), (2, 1), (3, 1)])];
+        let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let mut c = Cursor::default();
+        assert!(c.next(&[0], &regions, &balancers, 2).is_some());
+        assert!(c.next(&[0], &regions, &balancers, 2).is_some());
+        assert_eq!(c.next(&[0], &regions, &balancers, 2), None);
+        assert_eq!(c.attempts, 2);
+    }
+
+    #[test]
+    fn successive_requests_start_on_different_origins() {
+        let regions = vec![region("a", &[(1, 1), (2, 1)])];
+        let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let first = |b: &[RegionBalancer]| {
+            Cursor::default()
+                .next(&[0], &regions, b, 3)
+                .unwrap()
+                .addr
+                .port()
+        };
+        let (a, b) = (first(&balancers), first(&balancers));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,106 @@
+//! Wires the services of one node (proxy, admin, demo origins) into one pingora `Server`.
+
+use crate::access_log::AccessLog;
+use crate::admin::AdminApp;
+use crate::cache::MemoryStorage;
+use crate::config::Runtime;
+use crate::demo::DemoOrigin;
+use crate::edge::EdgeProxy;
+use crate::metrics::Metrics;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::listening::Service;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+/// Why a node could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// A listen address cannot be bound (in use, not local, no permission).
+    #[error("{key} {addr}: cannot listen: {source}; pick a free address in {key}")]
+    Bind {
+        key: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The access log sink cannot be opened.
+    #[error("log.access: cannot open the access log")]
+    AccessLog(#[source] std::io::Error),
+    /// A metric could not be registered (a bug: names are fixed).
+    #[error("metrics registry")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// Builds the pingora server for `rt`; `run_forever` on the result runs the node.
+pub fn build(rt: Runtime) -> Result<Server, NodeError> {
+    check_binds(&rt)?;
+    let rt = Arc::new(rt);
+    let mut conf = ServerConf {
+        threads: rt.node.threads,
+        // Stop quickly: in-flight requests get a short grace, not pingora's minute.
+        grace_period_seconds: Some(1),
+        graceful_shutdown_timeout_seconds: Some(5),
+        ..ServerConf::default()
+    };
+    conf.upstream_keepalive_pool_size = conf.upstream_keepalive_pool_size.max(128);
+    let mut server = Server::new_with_opt_and_conf(Some(Opt::default()), conf);
+    server.bootstrap();
+
+    let metrics = Arc::new(Metrics::new()?);
+    // pingora's cache wants `'static` storage; one per process, made once at startup.
+    let storage: &'static MemoryStorage =
+        Box::leak(Box::new(MemoryStorage::new(rt.cache.memory_bytes)));
+    let access_log = Arc::new(
+        AccessLog::start(&rt.log.access, metrics.access_log_dropped.clone())
+            .map_err(NodeError::AccessLog)?,
+    );
+
+    let proxy = EdgeProxy::new(rt.clone(), storage, &metrics, access_log);
+    let mut proxy_service =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "edge");
+    for addr in &rt.listen.http {
+        proxy_service.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy_service);
+
+    let mut admin = Service::new("admin".into(), AdminApp::new(rt.clone(), metrics, storage));
+    admin.add_tcp(&rt.listen.admin.to_string());
+    admin.threads = Some(1);
+    server.add_service(admin);
+
+    if let Some(demo) = &rt.demo {
+        for addr in &demo.origins {
+            let mut origin = Service::new(format!("demo-origin {addr}"), DemoOrigin::new(*addr));
+            origin.add_tcp(&addr.to_string());
+            origin.threads = Some(1);
+            server.add_service(origin);
+        }
+    }
+    Ok(server)
+}
+
+/// Binds and releases every listen address, so a taken port is a clear error at startup
+/// instead of a failure inside pingora's service start.
+fn check_binds(rt: &Runtime) -> Result<(), NodeError> {
+    let mut all: Vec<(String, SocketAddr)> = rt
+        .listen
+        .http
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (format!("listen.http[{i}]"), *a))
+        .collect();
+    all.push(("listen.admin".into(), rt.listen.admin));
+    if let Some(demo) = &rt.demo {
+        all.extend(
+            demo.origins
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (format!("demo.origins[{i}]"), *a)),
+        );
+    }
+    for (key, addr) in all {
+        TcpListener::bind(addr).map_err(|source| NodeError::Bind { key, addr, source })?;
+    }
+    Ok(())
+}
