@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use http::header::{HeaderName, HOST, VIA};
 use http::HeaderValue;
 use pingora_error::Result;
+use pingora_http::authority::{raw_target_authority, RawTargetAuthority};
 use pingora_http::RequestHeader;
 use std::io::Write;
 use std::net::IpAddr;
@@ -14,8 +15,7 @@ const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Rewrites the request that goes to the origin.
 ///
-/// - an absolute-form target becomes origin-form, with Host set to the routed host
-///   (RFC 9112 §3.2.2: the authority wins over the Host header);
+/// - an absolute-form target becomes origin-form, with Host set to the routed host;
 /// - the client address is appended to `X-Forwarded-For`; `X-Forwarded-Proto` is set;
 /// - this node is appended to `Via` (RFC 9110 §7.6.3);
 /// - `traceparent` is set to the request's trace context.
@@ -26,15 +26,8 @@ pub fn prepare_upstream_request(
     via: &HeaderValue,
     traceparent: &HeaderValue,
 ) -> Result<()> {
-    if req.uri.authority().is_some() {
-        let target = req
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
-        req.set_uri(http::Uri::try_from(target).map_err(|e| {
-            pingora_error::Error::because(pingora_error::ErrorType::InvalidHTTPHeader, "uri", e)
-        })?);
+    if let Some(path_and_query) = absolute_form_path(req) {
+        req.set_raw_path(&path_and_query)?;
         req.insert_header(HOST, host)?;
     }
     if let Some(ip) = client {
@@ -55,6 +48,22 @@ pub fn prepare_upstream_request(
     req.insert_header(VIA, header_value(value)?)?;
     req.insert_header(TRACEPARENT, traceparent.clone())?;
     Ok(())
+}
+
+/// The origin-form target of an absolute-form request, `None` for any other form.
+fn absolute_form_path(req: &RequestHeader) -> Option<Vec<u8>> {
+    match raw_target_authority(req.raw_path()) {
+        RawTargetAuthority::Absolute { path_and_query, .. } => {
+            let mut target = Vec::with_capacity(path_and_query.len() + 1);
+            // "http://host?q" has no path; origin-form needs at least "/" (RFC 9112 §3.2.1).
+            if path_and_query.first() != Some(&b'/') {
+                target.push(b'/');
+            }
+            target.extend_from_slice(path_and_query);
+            Some(target)
+        }
+        RawTargetAuthority::None | RawTargetAuthority::AmbiguousAuthority => None,
+    }
 }
 
 /// Whether this node already forwarded the request: its own `Via` entry is in it.
@@ -159,9 +168,9 @@ mod tests {
 
     #[test]
     fn absolute_form_becomes_origin_form_with_the_routed_host() {
-        let mut r = req("http://A.test:8080/p?q=1", &[("host", "other")]);
+        let mut r = req("http://A.test:8080/p?q=1", &[("host", "A.test:8080")]);
         prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP).unwrap();
-        assert_eq!(r.uri.to_string(), "/p?q=1");
+        assert_eq!(r.raw_path(), b"/p?q=1");
         assert_eq!(r.headers["host"], "a.test");
     }
 

@@ -1,6 +1,7 @@
 //! Host and path to route: which site a request is for and which of its routes serves it.
 
 use crate::config::runtime::{Route, Runtime, SiteId};
+use pingora_http::authority::raw_target_authority;
 use pingora_http::RequestHeader;
 
 /// Longest host name DNS allows (RFC 1035 §2.3.4), plus room for an IPv6 literal.
@@ -50,13 +51,14 @@ impl Resolved {
     }
 }
 
-/// The raw host a request names: the authority of an absolute-form target wins over the
-/// Host header (RFC 9112 §3.2.2).
+/// The raw host a request names. pingora rejects an absolute-form target whose authority
+/// differs from Host (RFC 9112 §3.2.2), so Host is authoritative when present; without it,
+/// the authority of an absolute-form target is used.
 pub fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
-    if let Some(authority) = req.uri.authority() {
-        return Some(authority.as_str().as_bytes());
+    if let Some(host) = req.headers.get(http::header::HOST) {
+        return Some(host.as_bytes());
     }
-    req.headers.get(http::header::HOST).map(|v| v.as_bytes())
+    raw_target_authority(req.raw_path()).authority()
 }
 
 /// Lower-cases `raw` into `buf` and drops any port; `None` if it cannot be a host.
@@ -186,11 +188,11 @@ path = "/only/"
     }
 
     #[test]
-    fn an_absolute_form_target_routes_by_its_authority_not_the_host_header() {
+    fn an_absolute_form_target_without_host_routes_by_its_authority() {
         let rt = runtime();
-        let r = resolve(&rt, &req("http://b.test/only/x", Some("a.test"))).unwrap();
+        let r = resolve(&rt, &req("http://b.test/only/x", None)).unwrap();
         assert_eq!(rt.sites[r.site].name, "b");
-        let open_proxy = resolve(&rt, &req("http://evil.test/", Some("a.test")));
+        let open_proxy = resolve(&rt, &req("http://evil.test/", None));
         assert_eq!(open_proxy, Err(Reject::UnknownHost));
     }
 
