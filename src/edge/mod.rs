@@ -18,9 +18,9 @@ use pingora_cache::key::HashBinary;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, NoCacheReason, RespCacheable};
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
-use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use pingora_proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use route::{Reject, Resolved};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -63,6 +63,13 @@ impl EdgeProxy {
             access_log,
             rt,
         }
+    }
+
+    /// The regions this request may use, in the order to try them.
+    fn region_order(&self, ctx: &RequestCtx) -> &[usize] {
+        ctx.resolved
+            .and_then(|r| r.route(&self.rt))
+            .map_or(&[][..], |route| route.region_order.as_slice())
     }
 
     fn site_metrics(&self, ctx: &RequestCtx) -> &SiteMetrics {
@@ -189,10 +196,7 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let order = ctx
-            .resolved
-            .and_then(|r| r.route(&self.rt))
-            .map_or(&[][..], |route| route.region_order.as_slice());
+        let order = self.region_order(ctx);
         let pick = ctx.cursor.next(
             order,
             &self.rt.regions,
@@ -200,10 +204,12 @@ impl ProxyHttp for EdgeProxy {
             self.rt.upstream.max_attempts,
         );
         let Some(pick) = pick else {
-            return Error::e_explain(
+            return Err(Error::create(
                 ErrorType::ConnectNoRoute,
-                "no origin left to try; check the route's regions and their origins",
-            );
+                ErrorSource::Upstream,
+                Some("no origin left to try; check the route's regions and their origins".into()),
+                None,
+            ));
         };
         ctx.pick = Some(pick);
         Ok(upstream::http_peer(pick.addr, &self.rt.upstream))
@@ -218,8 +224,13 @@ impl ProxyHttp for EdgeProxy {
     ) -> Box<Error> {
         self.site_metrics(ctx)
             .upstream_error(UpstreamErrorKind::Connect);
-        // Nothing was sent, so any method may go to the next origin.
-        e.set_retry(ctx.cursor.attempts < self.rt.upstream.max_attempts);
+        // Nothing was sent, so any method may go to the next origin, if one is left.
+        let more = ctx.cursor.has_next(
+            self.region_order(ctx),
+            &self.rt.regions,
+            self.rt.upstream.max_attempts,
+        );
+        e.set_retry(more);
         e
     }
 
@@ -296,7 +307,30 @@ impl ProxyHttp for EdgeProxy {
         }
     }
 
-    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        // Failures caused by origins or clients are counted in metrics and logged at debug
+        // level in `logging`: a dead origin must not flood the log with one line a request.
+        matches!(
+            error.esource(),
+            ErrorSource::Upstream | ErrorSource::Downstream
+        )
+    }
+
+    fn suppress_proxy_warn_log(
+        &self,
+        _session: &Session,
+        _ctx: &RequestCtx,
+        _error: &Error,
+        _context: ProxyWarnLogContext,
+    ) -> bool {
+        // Retries are counted in `meridian_upstream_errors_total`.
+        true
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        if let Some(e) = e {
+            log::debug!("request failed: {e}");
+        }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
         self.site_metrics(ctx)

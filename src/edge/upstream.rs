@@ -116,6 +116,24 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// Whether [`Cursor::next`] would return another origin.
+    pub fn has_next(&self, order: &[RegionId], regions: &[Region], max_attempts: usize) -> bool {
+        if self.attempts >= max_attempts {
+            return false;
+        }
+        let left_here = order
+            .get(self.region_pos)
+            .and_then(|&r| regions.get(r))
+            .is_some_and(|r| self.tried_in_region < r.origins.len());
+        let later = order
+            .iter()
+            .skip(self.region_pos + 1)
+            .any(|&r| regions.get(r).is_some_and(|r| !r.origins.is_empty()));
+        left_here || later
+    }
+}
+
 /// The pingora peer for a plain-HTTP origin, with the configured timeouts.
 pub fn http_peer(addr: SocketAddr, settings: &UpstreamSettings) -> Box<HttpPeer> {
     let mut peer = HttpPeer::new(addr, false, String::new());
@@ -178,10 +196,17 @@ mod tests {
         let regions = vec![region("a", &[(1, 1), (2, 1)]), region("b", &[(3, 1)])];
         let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
         let mut c = Cursor::default();
-        let ports: Vec<u16> = std::iter::from_fn(|| c.next(&[0, 1], &regions, &balancers, 10))
-            .map(|p| p.addr.port())
-            .collect();
+        let mut ports = Vec::new();
+        while c.has_next(&[0, 1], &regions, 10) {
+            ports.push(
+                c.next(&[0, 1], &regions, &balancers, 10)
+                    .unwrap()
+                    .addr
+                    .port(),
+            );
+        }
         assert_eq!(ports, [1, 2, 3]);
+        assert_eq!(c.next(&[0, 1], &regions, &balancers, 10), None);
     }
 
     #[test]
@@ -191,6 +216,7 @@ mod tests {
         let mut c = Cursor::default();
         assert!(c.next(&[0], &regions, &balancers, 2).is_some());
         assert!(c.next(&[0], &regions, &balancers, 2).is_some());
+        assert!(!c.has_next(&[0], &regions, 2));
         assert_eq!(c.next(&[0], &regions, &balancers, 2), None);
         assert_eq!(c.attempts, 2);
     }

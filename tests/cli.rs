@@ -1,0 +1,130 @@
+//! The command line: `check`, `serve` refusing bad configs, `--version`, `--help`.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn meridian(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_config(dir: &Path, text: &str) -> String {
+    let path = dir.join("m.toml");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn check_accepts_the_shipped_demo_config() {
+    let out = meridian(&["check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("conf/meridian.toml: ok"));
+}
+
+#[test]
+fn check_prints_every_error_with_file_line_and_key_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::one_region(&["127.0.0.1:1".parse().unwrap()], "")
+        .replace("@HTTP@", "127.0.0.1:80x")
+        .replace("@ADMIN@", "127.0.0.1:9")
+        .replace(
+            "lat = 53.35, lon = -6.26 }\norigins",
+            "lat = 153.35, lon = -6.26 }\norigins",
+        )
+        + "[cache]\nmemory = \"lots\"\n";
+    let path = write_config(dir.path(), &text);
+    let out = meridian(&["check", "--config", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("{path}:7:9: listen.http[0]")),
+        "{err}"
+    );
+    assert!(
+        err.contains("listen.http[0]: \"127.0.0.1:80x\" is not an address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("regions[0].location.lat: latitude 153.35 is outside"),
+        "{err}"
+    );
+    assert!(
+        err.contains("cache.memory: \"lots\" is not a size"),
+        "{err}"
+    );
+    assert!(err.contains("3 error(s)"), "{err}");
+}
+
+#[test]
+fn check_suggests_the_closest_key_for_a_typo() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::one_region(&["127.0.0.1:1".parse().unwrap()], "")
+        .replace("@HTTP@", "127.0.0.1:1")
+        .replace("@ADMIN@", "127.0.0.1:2")
+        .replace("[admin]\ntoken", "[admin]\ntokne");
+    let path = write_config(dir.path(), &text);
+    let out = meridian(&["check", "--config", &path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("admin.tokne: unknown key \"tokne\"; did you mean \"token\"?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_on_an_invalid_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(dir.path(), "[node]\nname = \"x\"\n");
+    let out = meridian(&["serve", "--config", &path]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("missing field `location`"), "{err}");
+    assert!(err.contains("not starting"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_taken_port_and_names_the_key() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = support::one_region(&["127.0.0.1:1".parse().unwrap()], "")
+        .replace("@HTTP@", &taken.local_addr().unwrap().to_string())
+        .replace("@ADMIN@", &support::node::free_addr().to_string());
+    let path = write_config(dir.path(), &text);
+    let out = meridian(&["serve", "--config", &path]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("listen.http[0]"), "{err}");
+    assert!(err.contains("cannot listen"), "{err}");
+}
+
+#[test]
+fn a_missing_config_file_is_a_clear_error() {
+    let out = meridian(&["check", "--config", "/nonexistent/meridian.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/meridian.toml: cannot read the configuration"));
+}
+
+#[test]
+fn version_and_help_describe_the_binary() {
+    let v = meridian(&["--version"]);
+    assert!(v.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&v.stdout).trim(),
+        format!("meridian {}", env!("CARGO_PKG_VERSION"))
+    );
+    let h = meridian(&["--help"]);
+    let text = String::from_utf8_lossy(&h.stdout);
+    assert!(text.contains("serve") && text.contains("check"), "{text}");
+}

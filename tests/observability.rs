@@ -1,0 +1,144 @@
+//! Metrics, access log and admin endpoints reflect exactly what clients sent.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::{eventually, one_region, plain_client, Node, Origin, Reply, HOST};
+
+#[tokio::test]
+async fn metrics_count_what_the_test_sent() {
+    let origin = Origin::builder()
+        .route("/c", Reply::ok("c").header("cache-control", "max-age=60"))
+        .route("/missing", Reply::new(404, "nope"))
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let client = node.client(&[HOST, "unknown.local"]);
+    for _ in 0..5 {
+        client.get(node.url(HOST, "/c")).send().await.unwrap();
+    }
+    for _ in 0..3 {
+        client.get(node.url(HOST, "/missing")).send().await.unwrap();
+    }
+    for _ in 0..2 {
+        client
+            .get(node.url("unknown.local", "/"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let series = |cache: &str, class: &str, site: &str| {
+        format!("meridian_http_requests_total{{cache=\"{cache}\",site=\"{site}\",status_class=\"{class}\"}}")
+    };
+    // Requests are counted in the logging phase, just after the response is sent.
+    eventually("all 10 requests counted", || async {
+        node.metric("meridian_http_request_duration_seconds_count{site=\"test\"}")
+            .await
+            == 8.0
+            && node
+                .metric("meridian_http_request_duration_seconds_count{site=\"_unknown\"}")
+                .await
+                == 2.0
+    })
+    .await;
+    assert_eq!(node.metric(&series("miss", "2xx", "test")).await, 1.0);
+    assert_eq!(node.metric(&series("hit", "2xx", "test")).await, 4.0);
+    assert_eq!(
+        node.metric(&series("uncacheable", "4xx", "test")).await,
+        3.0
+    );
+    assert_eq!(node.metric(&series("none", "4xx", "_unknown")).await, 2.0);
+    assert_eq!(node.metric("meridian_cache_objects").await, 1.0);
+    assert!(node.metric("meridian_cache_bytes").await > 0.0);
+}
+
+#[tokio::test]
+async fn every_request_gets_one_json_access_log_line() {
+    let origin = Origin::builder()
+        .route(
+            "/l",
+            Reply::ok("logged").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let client = node.client(&[HOST]);
+    client
+        .get(node.url(HOST, "/l?q=secret"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(node.url(HOST, "/l?q=secret"))
+        .send()
+        .await
+        .unwrap();
+    eventually("two access log lines", || {
+        let n = node.access_log().len();
+        async move { n == 2 }
+    })
+    .await;
+    let lines = node.access_log();
+    let miss = &lines[0];
+    for field in [
+        "time",
+        "client",
+        "site",
+        "host",
+        "method",
+        "path",
+        "status",
+        "bytes",
+        "duration_ms",
+        "cache",
+        "region",
+        "origin",
+        "trace_id",
+    ] {
+        assert!(miss.get(field).is_some(), "missing {field} in {miss}");
+    }
+    assert_eq!(miss["client"], "127.0.0.1");
+    assert_eq!(miss["host"], HOST);
+    assert_eq!(miss["method"], "GET");
+    assert_eq!(miss["path"], "/l", "the query is not logged");
+    assert_eq!(miss["status"], 200);
+    assert_eq!(miss["bytes"], 6);
+    assert_eq!(miss["cache"], "miss");
+    assert_eq!(miss["region"], "eu-west");
+    assert_eq!(miss["origin"], origin.addr().to_string());
+    assert_eq!(miss["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(lines[1]["cache"], "hit");
+    assert!(lines[1]["origin"].is_null());
+}
+
+#[tokio::test]
+async fn admin_serves_healthz_status_and_rejects_other_methods() {
+    let origin = Origin::builder().start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let admin = |path: &str| format!("http://{}{path}", node.admin);
+    let client = plain_client();
+    let health = client.get(admin("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let status_text = client
+        .get(admin("/status"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status_text).unwrap();
+    assert_eq!(status["node"], "edge-test");
+    assert_eq!(status["sites"][0]["hosts"][0], HOST);
+    assert_eq!(
+        status["regions"][0]["origins"][0]["addr"],
+        origin.addr().to_string()
+    );
+    let post = client.post(admin("/metrics")).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(
+        client.get(admin("/nope")).send().await.unwrap().status(),
+        404
+    );
+}

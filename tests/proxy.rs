@@ -1,0 +1,280 @@
+//! Proxying end to end: routing by host and path, forwarding headers, origin failover.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use support::{config, one_region, Node, Origin, Reply, HOST};
+
+/// Sends raw bytes to the node and returns the whole response text.
+fn raw_exchange(node: &Node, request: &[u8]) -> String {
+    let mut s = std::net::TcpStream::connect(node.http).unwrap();
+    s.set_read_timeout(Some(support::patience())).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[tokio::test]
+async fn proxies_to_the_origin_and_adds_forwarding_headers_and_a_traceparent() {
+    let origin = Origin::builder()
+        .route("/hello", Reply::ok("hi there"))
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let resp = node
+        .client(&[HOST])
+        .get(node.url(HOST, "/hello?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["via"], "1.1 edge-test");
+    assert_eq!(resp.text().await.unwrap(), "hi there");
+
+    let req = origin.requests().pop().unwrap();
+    assert_eq!(req.target, "/hello?x=1");
+    assert_eq!(req.headers["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(req.headers["x-forwarded-proto"], "http");
+    assert_eq!(req.headers["via"], "1.1 edge-test");
+    assert!(req.headers["host"].to_str().unwrap().starts_with(HOST));
+    let tp = req.headers["traceparent"].to_str().unwrap();
+    assert_eq!(tp.len(), 55, "{tp}");
+    assert!(tp.starts_with("00-") && tp.ends_with("-01"), "{tp}");
+}
+
+#[tokio::test]
+async fn a_client_traceparent_and_forwarded_for_pass_through() {
+    let origin = Origin::builder().route("/t", Reply::ok("t")).start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    node.client(&[HOST])
+        .get(node.url(HOST, "/t"))
+        .header("traceparent", tp)
+        .header("x-forwarded-for", "203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    let req = origin.requests().pop().unwrap();
+    assert_eq!(req.headers["traceparent"], tp);
+    assert_eq!(req.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    support::eventually("access log line", || {
+        let n = node.access_log().len();
+        async move { n >= 1 }
+    })
+    .await;
+    let line = node.access_log().pop().unwrap();
+    assert_eq!(line["trace_id"], "0af7651916cd43dd8448eb211c80319c");
+}
+
+#[tokio::test]
+async fn host_routing_is_case_insensitive_ignores_the_port_and_picks_the_site() {
+    let a = Origin::builder()
+        .route("/", Reply::ok("site a"))
+        .start()
+        .await;
+    let b = Origin::builder()
+        .route("/", Reply::ok("site b"))
+        .start()
+        .await;
+    let extra = format!(
+        "[[regions]]\nname = \"b-region\"\nlocation = {{ lat = 0.0, lon = 0.0 }}\norigins = [\"{}\"]\n\n\
+         [[sites]]\nname = \"b\"\nhosts = [\"b.local\"]\n[[sites.routes]]\npath = \"/\"\nregions = [\"b-region\"]\n",
+        b.addr()
+    );
+    let node = Node::start(&one_region(&[a.addr()], &extra)).await;
+    let client = node.client(&[HOST, "b.local", "B.LOCAL"]);
+    let body = |url: String| {
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(body(node.url(HOST, "/")).await, "site a");
+    assert_eq!(body(node.url("b.local", "/")).await, "site b");
+    assert_eq!(body(node.url("B.LOCAL", "/")).await, "site b");
+}
+
+#[tokio::test]
+async fn an_unknown_host_gets_421_and_reaches_no_origin() {
+    let origin = Origin::builder().route("/", Reply::ok("x")).start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let resp = node
+        .client(&["evil.example"])
+        .get(node.url("evil.example", "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 421);
+    assert_eq!(origin.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn a_request_without_host_gets_400() {
+    let origin = Origin::builder().route("/", Reply::ok("x")).start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let out = raw_exchange(&node, b"GET / HTTP/1.0\r\n\r\n");
+    assert!(
+        out.starts_with("HTTP/1.1 400") || out.starts_with("HTTP/1.0 400"),
+        "{out}"
+    );
+    assert_eq!(origin.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn an_absolute_form_request_for_another_host_is_not_proxied() {
+    let origin = Origin::builder().route("/", Reply::ok("x")).start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let out = raw_exchange(
+        &node,
+        b"GET http://evil.example/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
+    assert!(out.starts_with("HTTP/1.1 421"), "{out}");
+    assert_eq!(origin.total_hits(), 0);
+}
+
+#[tokio::test]
+async fn the_longest_path_prefix_picks_the_route_and_its_regions() {
+    let web = Origin::builder()
+        .route("/api/v1/x", Reply::ok("web"))
+        .start()
+        .await;
+    let api = Origin::builder()
+        .route("/api/v1/x", Reply::ok("api"))
+        .start()
+        .await;
+    let cfg = config(
+        &[
+            ("web", 53.35, -6.26, &[web.addr()]),
+            ("api", 39.04, -77.49, &[api.addr()]),
+        ],
+        "[[sites.routes]]\npath = \"/api/\"\ncache = false\nregions = [\"api\"]\n",
+    );
+    let node = Node::start(&cfg).await;
+    let client = node.client(&[HOST]);
+    let text = client
+        .get(node.url(HOST, "/api/v1/x"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "api");
+    let other = client.get(node.url(HOST, "/apix")).send().await.unwrap();
+    assert_eq!(other.status(), 404, "the '/' route goes to the web origin");
+    assert_eq!(web.hits("/apix"), 1);
+}
+
+#[tokio::test]
+async fn a_dead_origin_is_skipped_and_every_request_succeeds() {
+    let live = Origin::builder()
+        .route("/d", Reply::ok("alive").header("cache-control", "no-store"))
+        .start()
+        .await;
+    let dead = support::node::free_addr();
+    let node = Node::start(&one_region(&[dead, live.addr()], "")).await;
+    let client = node.client(&[HOST]);
+    for _ in 0..10 {
+        let resp = client.get(node.url(HOST, "/d")).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "alive");
+    }
+    assert_eq!(live.hits("/d"), 10);
+    // About half the requests tried the dead origin first and were retried.
+    let connect_errors = node
+        .metric("meridian_upstream_errors_total{kind=\"connect\",site=\"test\"}")
+        .await;
+    assert!(connect_errors >= 1.0, "{connect_errors}");
+}
+
+#[tokio::test]
+async fn a_dead_region_fails_over_to_the_next() {
+    let far = Origin::builder()
+        .route("/f", Reply::ok("far"))
+        .start()
+        .await;
+    let dead = support::node::free_addr();
+    let cfg = config(
+        &[
+            ("near", 53.35, -6.26, &[dead]),
+            ("far", 39.04, -77.49, &[far.addr()]),
+        ],
+        "",
+    );
+    let node = Node::start(&cfg).await;
+    let resp = node
+        .client(&[HOST])
+        .get(node.url(HOST, "/f"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "far");
+}
+
+#[tokio::test]
+async fn no_reachable_origin_is_a_502() {
+    let node = Node::start(&one_region(
+        &[support::node::free_addr(), support::node::free_addr()],
+        "",
+    ))
+    .await;
+    let resp = node
+        .client(&[HOST])
+        .get(node.url(HOST, "/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+}
+
+#[tokio::test]
+async fn origin_weights_share_the_traffic() {
+    let light = Origin::builder()
+        .route("/w", Reply::ok("l").header("cache-control", "no-store"))
+        .start()
+        .await;
+    let heavy = Origin::builder()
+        .route("/w", Reply::ok("h").header("cache-control", "no-store"))
+        .start()
+        .await;
+    let extra = "";
+    let cfg = support::config(&[("r", 53.35, -6.26, &[light.addr()])], extra).replace(
+        &format!("origins = [\"{}\"]", light.addr()),
+        &format!(
+            "origins = [\"{}\", {{ addr = \"{}\", weight = 3 }}]",
+            light.addr(),
+            heavy.addr()
+        ),
+    );
+    let node = Node::start(&cfg).await;
+    let client = node.client(&[HOST]);
+    for _ in 0..40 {
+        assert_eq!(
+            client
+                .get(node.url(HOST, "/w"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    assert_eq!((light.hits("/w"), heavy.hits("/w")), (10, 30));
+}
+
+#[tokio::test]
+async fn a_request_that_already_passed_this_node_is_a_loop() {
+    let origin = Origin::builder().route("/", Reply::ok("x")).start().await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let resp = node
+        .client(&[HOST])
+        .get(node.url(HOST, "/"))
+        .header("via", "1.1 edge-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 508);
+    assert_eq!(origin.total_hits(), 0);
+}

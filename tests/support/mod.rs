@@ -1,0 +1,73 @@
+//! Harness shared by the end-to-end tests: real origins, the real binary, loopback only.
+// Each test binary uses a different part of the harness.
+#![allow(dead_code, unused_imports)]
+// The harness runs only inside tests: a failed setup step should fail the test, loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod node;
+pub mod origin;
+
+pub use node::Node;
+pub use origin::{Origin, Reply};
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// How long `eventually` and readiness waits may take: 5 s, or `MERIDIAN_TEST_PATIENCE_MS`.
+pub fn patience() -> Duration {
+    std::env::var("MERIDIAN_TEST_PATIENCE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(5), Duration::from_millis)
+}
+
+/// Polls `check` every 15 ms until it returns true or patience runs out.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + patience();
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+}
+
+/// A client that ignores any proxy set in the environment: tests talk to loopback only.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// The test site's host name.
+pub const HOST: &str = "test.local";
+
+/// A config with one region per entry of `regions` (name, lat, lon, origins) and one site
+/// `test` on [`HOST`] whose `/` route caches and goes to the nearest region. `extra` is
+/// appended (more routes, tables).
+pub fn config(regions: &[(&str, f64, f64, &[SocketAddr])], extra: &str) -> String {
+    let mut text = String::from(
+        "[node]\nname = \"edge-test\"\nlocation = { lat = 53.35, lon = -6.26 }\nthreads = 2\n\n\
+         [listen]\nhttp = [\"@HTTP@\"]\nadmin = \"@ADMIN@\"\n\n\
+         [admin]\ntoken = \"test-token\"\n\n\
+         [upstream]\nconnect_timeout = \"500ms\"\nread_timeout = \"5s\"\n\n",
+    );
+    for (name, lat, lon, origins) in regions {
+        let list: Vec<String> = origins.iter().map(|a| format!("\"{a}\"")).collect();
+        text.push_str(&format!(
+            "[[regions]]\nname = \"{name}\"\nlocation = {{ lat = {lat}, lon = {lon} }}\norigins = [{}]\n\n",
+            list.join(", ")
+        ));
+    }
+    text.push_str(&format!(
+        "[[sites]]\nname = \"test\"\nhosts = [\"{HOST}\"]\n\n[[sites.routes]]\npath = \"/\"\ncache = true\n\n"
+    ));
+    text.push_str(extra);
+    text
+}
+
+/// A config with one region of the given origins.
+pub fn one_region(origins: &[SocketAddr], extra: &str) -> String {
+    config(&[("eu-west", 53.35, -6.26, origins)], extra)
+}

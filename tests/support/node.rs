@@ -1,0 +1,145 @@
+//! Runs the real `meridian` binary on free loopback ports; kills it on drop.
+
+use super::patience;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+/// A free port on 127.0.0.1. The listener is dropped at once, so another process could take
+/// the port before the node binds it; the OS cycles ephemeral ports, which makes that rare.
+pub fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running node.
+pub struct Node {
+    child: Child,
+    pub http: SocketAddr,
+    pub admin: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// Starts the node on `config`, where `@HTTP@` and `@ADMIN@` stand for free addresses,
+    /// and waits until both listeners answer.
+    pub async fn start(config: &str) -> Node {
+        let http = free_addr();
+        let admin = free_addr();
+        let text = config
+            .replace("@HTTP@", &http.to_string())
+            .replace("@ADMIN@", &admin.to_string());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meridian.toml");
+        std::fs::write(&path, text).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["serve", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut node = Node {
+            child,
+            http,
+            admin,
+            dir,
+        };
+        node.wait_ready().await;
+        node
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + patience();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "meridian exited with {status} before it was ready:\n{}",
+                    self.stderr()
+                );
+            }
+            let http_up = TcpStream::connect(self.http).is_ok();
+            let admin_up = super::plain_client()
+                .get(format!("http://{}/healthz", self.admin))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            if http_up && admin_up {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "meridian did not become ready:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The node's log (stderr).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// The node's access log (stdout), one JSON object per line.
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.stdout_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    fn stdout_path(&self) -> PathBuf {
+        self.dir.path().join("stdout.log")
+    }
+
+    /// `http://<host>:<port><path>` for the node's first HTTP listener.
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.http.port())
+    }
+
+    /// A client that resolves every test host name to the node.
+    pub fn client(&self, hosts: &[&str]) -> reqwest::Client {
+        let mut b = reqwest::Client::builder().no_proxy();
+        for h in hosts {
+            b = b.resolve(h, self.http);
+        }
+        b.build().unwrap()
+    }
+
+    /// The admin endpoint's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        super::plain_client()
+            .get(format!("http://{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of one exact series line in `/metrics`, 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+            .map_or(0.0, |v| v.trim().parse().unwrap())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- meridian log ---\n{}", self.stderr());
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! A test origin on 127.0.0.1:0: fixed replies per path, hit counts, recorded requests.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// What the origin answers on one path.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    delay: Duration,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<Bytes>) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ok(body: impl Into<Bytes>) -> Self {
+        Self::new(200, body)
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Waits this long before answering (for coalescing tests).
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+}
+
+/// A request as the origin received it.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub method: String,
+    pub target: String,
+    pub headers: http::HeaderMap,
+}
+
+#[derive(Default)]
+struct State {
+    routes: HashMap<String, Reply>,
+    hits: Mutex<HashMap<String, usize>>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+/// Builds an origin.
+#[derive(Default)]
+pub struct OriginBuilder {
+    routes: HashMap<String, Reply>,
+}
+
+impl OriginBuilder {
+    pub fn route(mut self, path: &str, reply: Reply) -> Self {
+        self.routes.insert(path.to_owned(), reply);
+        self
+    }
+
+    pub async fn start(self) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = Arc::new(State {
+            routes: self.routes,
+            ..State::default()
+        });
+        let accept_state = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let state = accept_state.clone();
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| handle(state.clone(), req));
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        Origin { addr, state, task }
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    state.requests.lock().unwrap().push(Recorded {
+        method: req.method().to_string(),
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or("/".into(), |p| p.to_string()),
+        headers: req.headers().clone(),
+    });
+    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let reply = state.routes.get(&path).cloned();
+    let Some(reply) = reply else {
+        let mut resp = Response::new(Full::new(Bytes::from_static(b"no such test route\n")));
+        *resp.status_mut() = StatusCode::NOT_FOUND;
+        return Ok(resp);
+    };
+    if !reply.delay.is_zero() {
+        tokio::time::sleep(reply.delay).await;
+    }
+    let mut resp = Response::new(Full::new(reply.body.clone()));
+    *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap();
+    for (k, v) in &reply.headers {
+        resp.headers_mut().append(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    Ok(resp)
+}
+
+/// A running origin; stops when dropped.
+pub struct Origin {
+    addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Origin {
+    pub fn builder() -> OriginBuilder {
+        OriginBuilder::default()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests received for `path`.
+    pub fn hits(&self, path: &str) -> usize {
+        self.state
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests received in all.
+    pub fn total_hits(&self) -> usize {
+        self.state.hits.lock().unwrap().values().sum()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.state.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
