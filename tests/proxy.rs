@@ -106,6 +106,10 @@ async fn an_unknown_host_gets_421_and_reaches_no_origin() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 421);
+    assert_eq!(
+        resp.headers()["cache-status"],
+        "edge-test; fwd=bypass; detail=unknown-host"
+    );
     assert_eq!(origin.total_hits(), 0);
 }
 
@@ -227,6 +231,10 @@ async fn no_reachable_origin_is_a_502() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 502);
+    assert_eq!(
+        resp.headers()["cache-status"],
+        "edge-test; fwd=uri-miss; detail=upstream-error"
+    );
 }
 
 #[tokio::test]

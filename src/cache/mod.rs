@@ -6,5 +6,5 @@ pub mod storage;
 mod stored_meta;
 
 pub use policy::BypassReason;
-pub use status::{CacheResult, CacheStatusValues};
+pub use status::{CacheResult, CacheStatusValues, LocalAnswer};
 pub use storage::{MemoryStorage, StorageStats};

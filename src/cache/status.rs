@@ -92,10 +92,36 @@ pub fn no_cache_detail(reason: NoCacheReason) -> &'static str {
     }
 }
 
+/// Why the node answered by itself, without the cache or an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalAnswer {
+    MissingHost,
+    UnknownHost,
+    NoRoute,
+    Loop,
+    /// The origins failed: nothing to serve and nothing stored.
+    UpstreamError,
+}
+
+impl LocalAnswer {
+    const COUNT: usize = 5;
+
+    fn detail(self) -> &'static str {
+        match self {
+            LocalAnswer::MissingHost => "missing-host",
+            LocalAnswer::UnknownHost => "unknown-host",
+            LocalAnswer::NoRoute => "no-route",
+            LocalAnswer::Loop => "loop",
+            LocalAnswer::UpstreamError => "upstream-error",
+        }
+    }
+}
+
 /// `Cache-Status` values that do not depend on the response, built once per node.
 #[derive(Debug, Clone)]
 pub struct CacheStatusValues {
     name: String,
+    local: [HeaderValue; LocalAnswer::COUNT],
     hit: HeaderValue,
     collapsed: HeaderValue,
     stale: HeaderValue,
@@ -116,7 +142,19 @@ impl CacheStatusValues {
             HeaderValue::try_from(format!("{name}; {suffix}"))
                 .unwrap_or(HeaderValue::from_static("meridian"))
         };
+        let local = [
+            LocalAnswer::MissingHost,
+            LocalAnswer::UnknownHost,
+            LocalAnswer::NoRoute,
+            LocalAnswer::Loop,
+            LocalAnswer::UpstreamError,
+        ]
+        .map(|a| match a {
+            LocalAnswer::UpstreamError => v("fwd=uri-miss; detail=upstream-error"),
+            _ => v(&format!("fwd=bypass; detail={}", a.detail())),
+        });
         CacheStatusValues {
+            local,
             hit: v("hit"),
             collapsed: v("fwd=uri-miss; collapsed"),
             stale: v("hit; detail=stale"),
@@ -124,6 +162,14 @@ impl CacheStatusValues {
             bypass_method: v("fwd=bypass; detail=method"),
             name,
         }
+    }
+
+    /// The header for a response the node wrote itself.
+    pub fn local(&self, answer: LocalAnswer) -> HeaderValue {
+        self.local
+            .get(answer as usize)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static("meridian"))
     }
 
     /// The header for a response; `status` is what the origin answered when it was asked.
@@ -202,6 +248,23 @@ mod tests {
             .unwrap();
         assert_eq!(bypass, "edge-1; fwd=bypass; detail=method");
         assert!(v.value(CacheResult::None, None, false, 421, None).is_none());
+    }
+
+    #[test]
+    fn local_answers_say_why_nothing_was_forwarded() {
+        let v = CacheStatusValues::new("edge-1");
+        assert_eq!(
+            v.local(LocalAnswer::UnknownHost),
+            "edge-1; fwd=bypass; detail=unknown-host"
+        );
+        assert_eq!(
+            v.local(LocalAnswer::Loop),
+            "edge-1; fwd=bypass; detail=loop"
+        );
+        assert_eq!(
+            v.local(LocalAnswer::UpstreamError),
+            "edge-1; fwd=uri-miss; detail=upstream-error"
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod upstream;
 
 use crate::access_log::{AccessEntry, AccessLog};
 use crate::cache::policy::{self, BypassReason};
-use crate::cache::{CacheResult, CacheStatusValues, MemoryStorage};
+use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage};
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use async_trait::async_trait;
@@ -115,12 +115,9 @@ impl ProxyHttp for EdgeProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let req = session.req_header();
         if forwarded::is_loop(req, &self.rt.node.via) {
-            respond::local(
-                session,
-                508,
-                "this request already passed through this node\n",
-            )
-            .await?;
+            let status = self.cache_status.local(LocalAnswer::Loop);
+            let body = "this request already passed through this node\n";
+            respond::local(session, 508, body, status).await?;
             return Ok(true);
         }
         match route::resolve(&self.rt, req) {
@@ -131,7 +128,9 @@ impl ProxyHttp for EdgeProxy {
             }
             Err(reject) => {
                 ctx.reject = Some(reject);
-                respond::reject(session, reject).await?;
+                let (body, answer) = respond::reject_answer(reject);
+                let status = self.cache_status.local(answer);
+                respond::local(session, reject.status(), body, status).await?;
                 Ok(true)
             }
         }
@@ -297,7 +296,9 @@ impl ProxyHttp for EdgeProxy {
         }
         let code = respond::status_for_error(e);
         if code > 0 {
-            if let Err(write_err) = respond::local(session, code, respond::error_body(code)).await {
+            let status = self.cache_status.local(LocalAnswer::UpstreamError);
+            let body = respond::error_body(code);
+            if let Err(write_err) = respond::local(session, code, body, status).await {
                 log::debug!("could not send the error response: {write_err}");
             }
         }

@@ -1,15 +1,23 @@
 //! Responses the node writes itself: rejects and proxy errors, short and never cached.
 
 use super::route::Reject;
+use crate::cache::LocalAnswer;
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use http::HeaderValue;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-/// Writes a small plain-text response and ends it.
-pub async fn local(session: &mut Session, status: u16, body: &'static str) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4))?;
+/// Writes a small plain-text response, with its `Cache-Status`, and ends it.
+pub async fn local(
+    session: &mut Session,
+    status: u16,
+    body: &'static str,
+    cache_status: HeaderValue,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(5))?;
+    resp.insert_header("cache-status", cache_status)?;
     resp.insert_header(CONTENT_TYPE, "text/plain; charset=utf-8")?;
     resp.insert_header(CONTENT_LENGTH, body.len())?;
     resp.insert_header(CACHE_CONTROL, "no-store")?;
@@ -29,14 +37,16 @@ pub async fn local(session: &mut Session, status: u16, body: &'static str) -> Re
     Ok(())
 }
 
-/// Answers a request that has no route.
-pub async fn reject(session: &mut Session, reject: Reject) -> Result<()> {
-    let body = match reject {
-        Reject::MissingHost => "missing or invalid Host header\n",
-        Reject::UnknownHost => "this node serves no site for that host\n",
-        Reject::NoRoute => "no route for this path\n",
-    };
-    local(session, reject.status(), body).await
+/// The body and `Cache-Status` reason of a request that has no route.
+pub fn reject_answer(reject: Reject) -> (&'static str, LocalAnswer) {
+    match reject {
+        Reject::MissingHost => ("missing or invalid Host header\n", LocalAnswer::MissingHost),
+        Reject::UnknownHost => (
+            "this node serves no site for that host\n",
+            LocalAnswer::UnknownHost,
+        ),
+        Reject::NoRoute => ("no route for this path\n", LocalAnswer::NoRoute),
+    }
 }
 
 /// The status for a request that failed while proxying; 0 when the client is already gone.
