@@ -4,7 +4,7 @@ use http::header::{AUTHORIZATION, SET_COOKIE, VARY};
 use http::Method;
 use pingora_cache::cache_control::CacheControl;
 use pingora_cache::filters::resp_cacheable;
-use pingora_cache::key::HashBinary;
+use pingora_cache::key::{hash_key, HashBinary};
 use pingora_cache::{CacheKey, CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable};
 use pingora_http::{RequestHeader, ResponseHeader};
 
@@ -36,13 +36,18 @@ pub fn request_bypass(route_caches: bool, method: &Method) -> Option<BypassReaso
 ///
 /// A host cannot contain '/', and the target starts with '/', so the concatenation is
 /// unambiguous without further framing. HEAD and GET share a key: HEAD is answered from GET.
+/// The primary hash is computed here once; pingora would otherwise rehash it (blake2) each
+/// time the lookup, the lock or the storage asks for it.
 pub fn cache_key(scheme: &str, host: &str, target: &[u8]) -> CacheKey {
     let mut primary = Vec::with_capacity(scheme.len() + 3 + host.len() + target.len());
     primary.extend_from_slice(scheme.as_bytes());
     primary.extend_from_slice(b"://");
     primary.extend_from_slice(host.as_bytes());
     primary.extend_from_slice(target);
-    CacheKey::new(primary, "")
+    let hash = hash_key(&primary);
+    let mut key = CacheKey::new(primary, "");
+    key.set_primary_bin_override(hash);
+    key
 }
 
 /// Decides whether `resp` may be stored, and for how long (RFC 9111 §3, §4.2.1).
@@ -112,6 +117,7 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pingora_cache::key::CacheHashKey;
 
     fn resp(headers: &[(&str, &str)]) -> ResponseHeader {
         let mut r = ResponseHeader::build(200, None).unwrap();
@@ -195,6 +201,9 @@ mod tests {
         let b = cache_key("http", "a.test", b"/x?q=2");
         let c = cache_key("http", "b.test", b"/x?q=1");
         assert_eq!(a.primary_key(), b"http://a.test/x?q=1");
+        // The precomputed hash is the one pingora would compute itself.
+        let plain = CacheKey::new(b"http://a.test/x?q=1".to_vec(), "");
+        assert_eq!(a.primary_bin(), plain.primary_bin());
         assert_ne!(a.primary_key(), b.primary_key());
         assert_ne!(a.primary_key(), c.primary_key());
     }

@@ -25,7 +25,9 @@ pub(crate) struct StoredMeta {
 impl StoredMeta {
     pub(crate) fn from_cache_meta(meta: &CacheMeta) -> Self {
         StoredMeta {
-            header: meta.response_header_copy(),
+            // Without pingora's case-preserving map: a header map is then cloned once per hit
+            // instead of twice, and names go out title-cased ("Content-Type"), as HTTP allows.
+            header: ResponseHeader::from(meta.response_header().as_owned_parts()),
             fresh_until: meta.fresh_until(),
             created: meta.created(),
             epoch: meta.epoch(),
@@ -96,6 +98,10 @@ mod tests {
         assert_eq!(back.variance(), Some([7; 16]));
         assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
         assert_eq!(back.response_header().status, 200);
+        assert!(
+            !back.response_header().has_case(),
+            "stored without the case map"
+        );
     }
 
     #[test]

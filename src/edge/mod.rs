@@ -247,7 +247,7 @@ impl ProxyHttp for EdgeProxy {
             client,
             host,
             &self.rt.node.via,
-            &trace.header,
+            &trace.header(),
         )
     }
 
@@ -341,6 +341,7 @@ impl ProxyHttp for EdgeProxy {
         }
         let site = ctx.resolved.and_then(|r| self.rt.sites.get(r.site));
         let req = session.req_header();
+        let trace_id = ctx.trace.as_ref().map(TraceParent::trace_id);
         let raw_host = route::raw_host(req)
             .and_then(|h| std::str::from_utf8(h).ok())
             .unwrap_or("");
@@ -360,7 +361,7 @@ impl ProxyHttp for EdgeProxy {
                 .and_then(|p| self.rt.regions.get(p.region))
                 .map(|r| r.name.as_str()),
             origin: ctx.pick.map(|p| p.addr),
-            trace_id: ctx.trace.as_ref().map_or("", TraceParent::trace_id),
+            trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),
         });
     }
 }

@@ -6,52 +6,83 @@ use http::HeaderValue;
 const LEN: usize = 55;
 
 /// A trace context for one request.
+///
+/// A started trace keeps only its ids: the header is formatted when the request is
+/// forwarded, so a cache hit never pays for it.
 #[derive(Debug, Clone)]
-pub struct TraceParent {
-    /// The header value forwarded to the origin.
-    pub header: HeaderValue,
-    /// Whether the client sent it (true) or this node created it.
-    pub from_client: bool,
+pub enum TraceParent {
+    /// A valid `traceparent` the client sent, forwarded unchanged.
+    FromClient(HeaderValue),
+    /// A trace this node started (sampled: the node logs the request).
+    Started { trace_id: u128, parent_id: u64 },
+}
+
+/// The 32 hex digits of a trace id, on the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceId([u8; 32]);
+
+impl TraceId {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
 }
 
 impl TraceParent {
-    /// The 32 hex digits of the trace id, for logs.
-    pub fn trace_id(&self) -> &str {
-        // Both constructors guarantee the layout, so the slice is always in bounds.
-        self.header
-            .to_str()
-            .ok()
-            .and_then(|s| s.get(3..35))
-            .unwrap_or("")
-    }
-
     /// Keeps `incoming` when valid (W3C Trace Context §3.2), else starts a new trace.
     pub fn from_request(incoming: Option<&HeaderValue>) -> Self {
         match incoming {
-            Some(v) if is_valid(v.as_bytes()) => TraceParent {
-                header: v.clone(),
-                from_client: true,
-            },
+            Some(v) if is_valid(v.as_bytes()) => TraceParent::FromClient(v.clone()),
             _ => Self::new_root(),
         }
     }
 
-    /// A new trace: random ids, sampled flag set because this node logs the request.
+    /// A new trace with random, non-zero ids.
     pub fn new_root() -> Self {
-        let mut buf = [0u8; LEN];
-        buf[..3].copy_from_slice(b"00-");
-        let trace = nonzero_random_u128();
-        let parent = nonzero_random_u64();
-        write_hex(&mut buf[3..35], &trace.to_be_bytes());
-        buf[35] = b'-';
-        write_hex(&mut buf[36..52], &parent.to_be_bytes());
-        buf[52..].copy_from_slice(b"-01");
-        TraceParent {
-            // Only hex digits and dashes: always a valid header value.
-            header: HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
-                "00-00000000000000000000000000000001-0000000000000001-01",
-            )),
-            from_client: false,
+        TraceParent::Started {
+            trace_id: nonzero_random_u128(),
+            parent_id: nonzero_random_u64(),
+        }
+    }
+
+    /// Whether the client sent this context.
+    pub fn is_from_client(&self) -> bool {
+        matches!(self, TraceParent::FromClient(_))
+    }
+
+    /// The trace id, for logs.
+    pub fn trace_id(&self) -> TraceId {
+        let mut out = [b'0'; 32];
+        match self {
+            TraceParent::FromClient(v) => {
+                if let Some(id) = v.as_bytes().get(3..35) {
+                    out.copy_from_slice(id);
+                }
+            }
+            TraceParent::Started { trace_id, .. } => write_hex(&mut out, &trace_id.to_be_bytes()),
+        }
+        TraceId(out)
+    }
+
+    /// The `traceparent` header value to forward.
+    pub fn header(&self) -> HeaderValue {
+        match self {
+            TraceParent::FromClient(v) => v.clone(),
+            TraceParent::Started {
+                trace_id,
+                parent_id,
+            } => {
+                let mut buf = [0u8; LEN];
+                buf[..3].copy_from_slice(b"00-");
+                write_hex(&mut buf[3..35], &trace_id.to_be_bytes());
+                buf[35] = b'-';
+                write_hex(&mut buf[36..52], &parent_id.to_be_bytes());
+                buf[52..].copy_from_slice(b"-01");
+                // Only hex digits and dashes: always a valid header value.
+                HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
+                    "00-00000000000000000000000000000001-0000000000000001-01",
+                ))
+            }
         }
     }
 }
@@ -111,9 +142,9 @@ mod tests {
     #[test]
     fn a_valid_client_traceparent_is_kept() {
         let t = TraceParent::from_request(Some(&HeaderValue::from_static(GOOD)));
-        assert!(t.from_client);
-        assert_eq!(t.header, GOOD);
-        assert_eq!(t.trace_id(), "0af7651916cd43dd8448eb211c80319c");
+        assert!(t.is_from_client());
+        assert_eq!(t.header(), GOOD);
+        assert_eq!(t.trace_id().as_str(), "0af7651916cd43dd8448eb211c80319c");
     }
 
     #[test]
@@ -128,18 +159,22 @@ mod tests {
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
         ] {
             let t = TraceParent::from_request(Some(&HeaderValue::from_static(bad)));
-            assert!(!t.from_client, "{bad:?} accepted");
-            assert!(is_valid(t.header.as_bytes()), "{:?}", t.header);
+            assert!(!t.is_from_client(), "{bad:?} accepted");
+            assert!(is_valid(t.header().as_bytes()), "{:?}", t.header());
         }
         let t = TraceParent::from_request(None);
-        assert!(is_valid(t.header.as_bytes()));
-        assert_eq!(t.trace_id().len(), 32);
-        assert_ne!(t.trace_id(), TraceParent::new_root().trace_id());
+        let header = t.header();
+        assert!(is_valid(header.as_bytes()));
+        assert_eq!(&header.to_str().unwrap()[3..35], t.trace_id().as_str());
+        assert_ne!(
+            t.trace_id().as_str(),
+            TraceParent::new_root().trace_id().as_str()
+        );
     }
 
     #[test]
     fn future_versions_with_extra_fields_are_accepted() {
         let v = "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-comes-next";
-        assert!(TraceParent::from_request(Some(&HeaderValue::from_static(v))).from_client);
+        assert!(TraceParent::from_request(Some(&HeaderValue::from_static(v))).is_from_client());
     }
 }

@@ -1,0 +1,52 @@
+//! Edge hot paths: host and path to route, and picking the origin for an attempt.
+//! Inputs come from the shipped demo configuration.
+// Benchmark setup unwraps: a failure there is a broken benchmark, not a user error.
+#![allow(clippy::unwrap_used)]
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use meridian::config;
+use meridian::edge::route::resolve;
+use meridian::edge::upstream::{Cursor, RegionBalancer};
+use pingora_http::RequestHeader;
+use std::hint::black_box;
+use std::path::Path;
+
+fn runtime() -> config::Runtime {
+    config::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(config::DEFAULT_PATH)).unwrap()
+}
+
+fn bench_route(c: &mut Criterion) {
+    let rt = runtime();
+    let mut req = RequestHeader::build("GET", b"/static/style.css?v=3", None).unwrap();
+    req.insert_header("host", "Demo.Test:8080").unwrap();
+    let mut g = c.benchmark_group("route");
+    g.bench_function("resolve_host_and_prefix", |b| {
+        b.iter(|| black_box(resolve(&rt, black_box(&req)).unwrap()))
+    });
+    g.finish();
+}
+
+fn bench_upstream(c: &mut Criterion) {
+    let rt = runtime();
+    let balancers: Vec<RegionBalancer> = rt.regions.iter().map(RegionBalancer::new).collect();
+    let order = rt.sites[0].routes.last().unwrap().region_order.clone();
+    let mut g = c.benchmark_group("upstream");
+    g.bench_function("first_pick", |b| {
+        b.iter(|| {
+            let mut cursor = Cursor::default();
+            black_box(cursor.next(&order, &rt.regions, &balancers, 3))
+        })
+    });
+    g.bench_function("walk_all_origins", |b| {
+        b.iter(|| {
+            let mut cursor = Cursor::default();
+            while let Some(p) = cursor.next(&order, &rt.regions, &balancers, 16) {
+                black_box(p);
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_route, bench_upstream);
+criterion_main!(benches);

@@ -1,0 +1,475 @@
+#!/usr/bin/env python3
+"""Load benchmark: Meridian against nginx in the same role, in the same run, on loopback.
+
+An nginx static origin serves test objects. Meridian (release build) and nginx with
+proxy_cache front the same origin; each server is pinned to CPU 0 with one worker, and wrk
+runs on CPU 1. Rounds interleave the servers so drift on a shared machine hits both alike.
+For each scenario it reports req/s, p50, p99, server CPU microseconds per request (from
+/proc/PID/stat) and the Meridian / nginx ratio, and whether wrk was the bottleneck (then
+compare CPU per request, not req/s). Hit scenarios check that the origin saw no request.
+
+    benches/load/run.py                 # full run: 5 rounds x 10 s, every scenario
+    benches/load/run.py --gate          # CI gate: short rounds, thresholds, peak test
+
+Results go to benches/results/<date>-<host>/{raw.csv,summary.md} (not with --gate, unless
+--out is given). Binds only 127.0.0.1; every process it starts is stopped on exit.
+"""
+
+import argparse
+import csv
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+HOST = "bench.local"
+
+# name -> (path, cached?)
+SCENARIOS = {
+    "hit-1k": ("/obj/1k.bin", True),
+    "hit-64k": ("/obj/64k.bin", True),
+    "hit-1m": ("/obj/1m.bin", True),
+    "proxy-1k": ("/dyn/1k.bin", False),
+}
+SIZES = {"1k.bin": 1024, "64k.bin": 64 * 1024, "1m.bin": 1024 * 1024}
+
+# Gate thresholds. Tighten as the code gets faster; never loosen.
+GATE_CPU_RATIO_1K_HIT = 1.25
+# Meridian's RSS may exceed its cache bound by at most this (runtime, buffers, binary).
+GATE_RSS_OVERHEAD_MIB = 96
+CACHE_MEMORY_MIB = 64
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, timeout=30.0, host=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            req = urllib.request.Request(url, headers={"Host": host} if host else {})
+            with urllib.request.urlopen(req, timeout=1) as r:
+                r.read()
+                return
+        except Exception:
+            time.sleep(0.05)
+    raise SystemExit(f"{url} did not answer within {timeout}s")
+
+
+def fetch(url, host=HOST, headers=None):
+    h = {"Host": host}
+    h.update(headers or {})
+    req = urllib.request.Request(url, headers=h)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status, dict(r.headers), r.read()
+
+
+def cpu_ticks(pids):
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        # utime and stime are fields 14 and 15 of stat; after the ")" split they are 11, 12.
+        total += int(fields[11]) + int(fields[12])
+    return total
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid):
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in out.split()]
+
+
+class Procs:
+    """Starts processes and stops all of them on exit, whatever happens."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, start_new_session=True, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+
+
+def nginx_conf(prefix, body):
+    return f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    default_type application/octet-stream;
+    sendfile on;
+
+    keepalive_requests 1000000;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy_temp;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+{body}
+}}
+"""
+
+
+def start_origin(procs, work, port):
+    prefix = os.path.join(work, "origin")
+    os.makedirs(os.path.join(prefix, "www", "obj"))
+    os.makedirs(os.path.join(prefix, "www", "dyn"))
+    for name, size in SIZES.items():
+        data = os.urandom(size)
+        for d in ("obj", "dyn"):
+            with open(os.path.join(prefix, "www", d, name), "wb") as f:
+                f.write(data)
+    body = f"""
+    access_log {prefix}/access.log;
+    server {{
+        listen 127.0.0.1:{port};
+        root {prefix}/www;
+        location /obj/ {{ add_header Cache-Control "public, max-age=3600"; }}
+        location /dyn/ {{ add_header Cache-Control "no-store"; }}
+    }}"""
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(prefix, body))
+    # The origin shares CPU 1 with wrk: only the uncached scenario uses it.
+    p = procs.start(["taskset", "-c", "1", "nginx", "-p", prefix, "-c", conf],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/obj/1k.bin")
+    return p, os.path.join(prefix, "access.log")
+
+
+def start_nginx_proxy(procs, work, port, origin_port, access_log):
+    prefix = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(prefix, "cache"))
+    log = f"{prefix}/access.log" if access_log else "off"
+    body = f"""
+    access_log {log};
+    proxy_cache_path {prefix}/cache keys_zone=edge:16m max_size={CACHE_MEMORY_MIB}m inactive=1h;
+    upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 64; }}
+    server {{
+        listen 127.0.0.1:{port} reuseport;
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $host;
+        location / {{ proxy_pass http://origin; proxy_cache edge; }}
+        location /dyn/ {{ proxy_pass http://origin; }}
+    }}"""
+    conf = os.path.join(prefix, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(nginx_conf(prefix, body))
+    p = procs.start(["taskset", "-c", "0", "nginx", "-p", prefix, "-c", conf],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)
+    return p
+
+
+def start_meridian(procs, work, binary, port, admin, origin_port, access_log):
+    conf = os.path.join(work, "meridian.toml")
+    with open(conf, "w") as f:
+        f.write(f"""
+[node]
+name = "bench"
+location = {{ lat = 53.35, lon = -6.26 }}
+threads = 1
+[listen]
+http = ["127.0.0.1:{port}"]
+admin = "127.0.0.1:{admin}"
+[cache]
+memory = "{CACHE_MEMORY_MIB}MiB"
+max_object = "8MiB"
+[log]
+access = "{os.path.join(work, 'meridian-access.log') if access_log else 'off'}"
+[[regions]]
+name = "local"
+location = {{ lat = 53.35, lon = -6.26 }}
+origins = ["127.0.0.1:{origin_port}"]
+[[sites]]
+name = "bench"
+hosts = ["{HOST}"]
+[[sites.routes]]
+path = "/"
+cache = true
+[[sites.routes]]
+path = "/dyn/"
+cache = false
+""")
+    log = open(os.path.join(work, "meridian.log"), "w")
+    p = procs.start(["taskset", "-c", "0", binary, "serve", "--config", conf],
+                    stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
+    wait_http(f"http://127.0.0.1:{admin}/healthz")
+    wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)
+    return p
+
+
+WRK_LAT = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url, conns, seconds, extra_headers=()):
+    args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+            "-H", f"Host: {HOST}"]
+    for h in extra_headers:
+        args += ["-H", h]
+    args.append(url)
+    start = time.monotonic()
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = p.stdout.read()
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - start
+    if p.returncode != 0:
+        raise SystemExit(f"wrk failed:\n{out}")
+    m = re.search(r"^\s*(\d+) requests in", out, re.M)
+    requests = int(m.group(1)) if m else 0
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p_: to_ms(v, u) for p_, v, u in WRK_LAT.findall(out)}
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    client_cpu = (usage.ru_utime + usage.ru_stime) / wall
+    return {"requests": requests, "rps": rps, "p50_ms": lat.get("50"), "p99_ms": lat.get("99"),
+            "errors": errors, "client_cpu": client_cpu, "raw": out}
+
+
+def measure(server, url, server_pids, conns, seconds, extra_headers=()):
+    before = cpu_ticks(server_pids)
+    r = run_wrk(url, conns, seconds, extra_headers)
+    after = cpu_ticks(server_pids)
+    cpu_us = (after - before) / CLK_TCK * 1e6
+    r["server"] = server
+    r["cpu_us_per_req"] = cpu_us / r["requests"] if r["requests"] else float("nan")
+    return r
+
+
+def origin_requests(log_path):
+    with open(log_path) as f:
+        return sum(1 for _ in f)
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True).stdout.strip() or "unknown"
+    except FileNotFoundError:
+        return "unknown"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--gate", action="store_true", help="short CI run with thresholds and a peak test")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5, gate 3)")
+    ap.add_argument("--duration", type=int, help="seconds per wrk run (default 10, gate 3)")
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--scenarios", help="comma-separated subset of " + ",".join(SCENARIOS))
+    ap.add_argument("--binary", help="meridian binary (default: build target/release/meridian)")
+    ap.add_argument("--out", help="results directory (default benches/results/<date>-<host>)")
+    ap.add_argument("--access-log", action="store_true",
+                    help="both proxies write an access log to a file (default: off for both)")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record a cpu-clock profile of meridian's first run into FILE (perf report -i FILE)")
+    args = ap.parse_args()
+    rounds = args.rounds or (3 if args.gate else 5)
+    duration = args.duration or (3 if args.gate else 10)
+    scenarios = args.scenarios.split(",") if args.scenarios else (
+        ["hit-1k", "proxy-1k"] if args.gate else list(SCENARIOS))
+    for tool in ("wrk", "nginx", "taskset"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light util-linux)")
+    if os.cpu_count() < 2:
+        raise SystemExit("needs 2 CPUs: the servers run on CPU 0 and wrk on CPU 1")
+
+    binary = args.binary
+    if not binary:
+        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "meridian"], cwd=ROOT, check=True)
+        binary = os.path.join(ROOT, "target", "release", "meridian")
+
+    procs = Procs()
+    work = tempfile.mkdtemp(prefix="meridian-bench-")
+    os.chmod(work, 0o755)
+    failures = []
+    try:
+        origin_port, nginx_port, meridian_port, admin_port = (free_port() for _ in range(4))
+        _, origin_log = start_origin(procs, work, origin_port)
+        nginx = start_nginx_proxy(procs, work, nginx_port, origin_port, args.access_log)
+        meridian = start_meridian(procs, work, binary, meridian_port, admin_port, origin_port,
+                                  args.access_log)
+        servers = {
+            "meridian": (meridian_port, lambda: [meridian.pid]),
+            "nginx": (nginx_port, lambda: [nginx.pid] + children(nginx.pid)),
+        }
+        # Warm both caches, and check the second request really is a hit.
+        for name, (port, _) in servers.items():
+            for scen in scenarios:
+                path, cached = SCENARIOS[scen]
+                for _ in range(2):
+                    status, headers, body = fetch(f"http://127.0.0.1:{port}{path}")
+                    assert status == 200 and len(body) == SIZES[path.rsplit("/", 1)[1]], (name, path)
+                if name == "meridian" and cached:
+                    cs = headers.get("Cache-Status") or headers.get("cache-status", "")
+                    if "hit" not in cs:
+                        failures.append(f"meridian did not cache {path}: Cache-Status {cs!r}")
+
+        rows = []
+        for rnd in range(rounds):
+            order = ["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]
+            for scen in scenarios:
+                path, cached = SCENARIOS[scen]
+                for name in order:
+                    port, pids = servers[name]
+                    seen = origin_requests(origin_log)
+                    recorder = None
+                    if args.perf and name == "meridian" and rnd == 0 and scen == scenarios[0]:
+                        recorder = subprocess.Popen(
+                            ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
+                             "-p", str(meridian.pid)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    r = measure(name, f"http://127.0.0.1:{port}{path}", pids(), args.connections, duration)
+                    if recorder:
+                        recorder.send_signal(signal.SIGINT)
+                        recorder.wait()
+                    if cached and origin_requests(origin_log) != seen:
+                        failures.append(f"{name} {scen} round {rnd}: origin was asked during a hit run")
+                    if r["errors"]:
+                        failures.append(f"{name} {scen} round {rnd}: {r['errors']} errors\n{r['raw']}")
+                    r.update(scenario=scen, round=rnd)
+                    rows.append(r)
+                    print(f"round {rnd} {scen:9} {name:8} {r['rps']:>10.0f} req/s  p99 {r['p99_ms']:.2f} ms  "
+                          f"{r['cpu_us_per_req']:.1f} us/req  wrk cpu {r['client_cpu']:.0%}", flush=True)
+
+        summary = summarize(rows, scenarios)
+        print("\n" + summary)
+
+        if args.gate:
+            failures += gate(rows, servers, meridian, admin_port, duration)
+        out = args.out or (None if args.gate else os.path.join(
+            ROOT, "benches", "results",
+            f"{datetime.date.today().isoformat()}-{socket.gethostname()}"))
+        if out:
+            write_results(out, rows, summary)
+    finally:
+        procs.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
+
+    if failures:
+        print("\nFAILED:\n- " + "\n- ".join(failures))
+        sys.exit(1)
+    print("\nall checks passed")
+
+
+def summarize(rows, scenarios):
+    lines = [
+        f"commit {git_commit()}, {os.uname().nodename}, {os.cpu_count()} CPUs; medians of "
+        f"{len({r['round'] for r in rows})} interleaved rounds; servers on CPU 0, wrk on CPU 1",
+        "",
+        "| scenario | server | req/s | p50 ms | p99 ms | server µs/req | µs/req ratio | p99 ratio | wrk CPU |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scen in scenarios:
+        stats = {}
+        for name in ("meridian", "nginx"):
+            rs = [r for r in rows if r["scenario"] == scen and r["server"] == name]
+            stats[name] = {k: med([r[k] for r in rs]) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "client_cpu")}
+        m, n = stats["meridian"], stats["nginx"]
+        for name, s in stats.items():
+            ratio = f"{m['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}" if name == "meridian" else ""
+            p99r = f"{m['p99_ms'] / n['p99_ms']:.2f}" if name == "meridian" else ""
+            bound = " (client-bound)" if s["client_cpu"] >= 0.9 else ""
+            lines.append(f"| {scen} | {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                         f"{s['cpu_us_per_req']:.1f} | {ratio} | {p99r} | {s['client_cpu']:.0%}{bound} |")
+    return "\n".join(lines)
+
+
+def gate(rows, servers, meridian, admin_port, duration):
+    failures = []
+    cpu = {name: med([r["cpu_us_per_req"] for r in rows if r["scenario"] == "hit-1k" and r["server"] == name])
+           for name in ("meridian", "nginx")}
+    ratio = cpu["meridian"] / cpu["nginx"]
+    print(f"\ngate: 1 KiB hit server CPU ratio meridian/nginx = {ratio:.2f} (limit {GATE_CPU_RATIO_1K_HIT})")
+    if ratio > GATE_CPU_RATIO_1K_HIT:
+        failures.append(f"1 KiB hit CPU ratio {ratio:.2f} > {GATE_CPU_RATIO_1K_HIT}")
+
+    # Peak: 5x the connections, keep-alive, then fresh connections for every request.
+    port, pids = servers["meridian"]
+    url = f"http://127.0.0.1:{port}/obj/1k.bin"
+    for label, headers in (("keep-alive", ()), ("fresh connections", ("Connection: close",))):
+        r = measure("meridian", url, pids(), 250, duration, headers)
+        print(f"peak {label}: {r['rps']:.0f} req/s, p99 {r['p99_ms']:.2f} ms, {r['errors']} errors")
+        if r["errors"]:
+            failures.append(f"peak {label}: {r['errors']} errors\n{r['raw']}")
+    start = time.monotonic()
+    wait_http(f"http://127.0.0.1:{admin_port}/healthz", timeout=2.0)
+    took = time.monotonic() - start
+    print(f"healthz after peak: {took * 1000:.1f} ms")
+    if took > 1.0:
+        failures.append(f"/healthz took {took:.2f}s after the peak")
+
+    rss = rss_mib(meridian.pid)
+    limit = CACHE_MEMORY_MIB + GATE_RSS_OVERHEAD_MIB
+    print(f"meridian RSS {rss:.1f} MiB (limit {limit} MiB = cache {CACHE_MEMORY_MIB} + {GATE_RSS_OVERHEAD_MIB})")
+    if rss > limit:
+        failures.append(f"meridian RSS {rss:.1f} MiB > {limit} MiB")
+    return failures
+
+
+def write_results(out, rows, summary):
+    os.makedirs(out, exist_ok=True)
+    fields = ["round", "scenario", "server", "requests", "rps", "p50_ms", "p99_ms", "cpu_us_per_req", "client_cpu", "errors"]
+    with open(os.path.join(out, "raw.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    with open(os.path.join(out, "summary.md"), "w") as f:
+        f.write(summary + "\n")
+    print(f"results in {out}")
+
+
+if __name__ == "__main__":
+    main()
