@@ -78,13 +78,17 @@ def fetch(url, host=HOST, headers=None):
 
 
 def cpu_ticks(pids):
-    total = 0
+    """CPU ticks used so far by each pid that still exists (nginx's cache loader exits)."""
+    ticks = {}
     for pid in pids:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
         # utime and stime are fields 14 and 15 of stat; after the ")" split they are 11, 12.
-        total += int(fields[11]) + int(fields[12])
-    return total
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    return ticks
 
 
 def rss_mib(pid):
@@ -274,11 +278,19 @@ def run_wrk(url, conns, seconds, extra_headers=()):
             "errors": errors, "client_cpu": client_cpu, "raw": out}
 
 
+class ServerDied(Exception):
+    pass
+
+
 def measure(server, url, server_pids, conns, seconds, extra_headers=()):
+    main_pid = server_pids[0]
     before = cpu_ticks(server_pids)
     r = run_wrk(url, conns, seconds, extra_headers)
     after = cpu_ticks(server_pids)
-    cpu_us = (after - before) / CLK_TCK * 1e6
+    if main_pid not in after:
+        raise ServerDied(f"{server} exited during the run")
+    ticks = sum(after[p] - before[p] for p in before if p in after)
+    cpu_us = ticks / CLK_TCK * 1e6
     r["server"] = server
     r["cpu_us_per_req"] = cpu_us / r["requests"] if r["requests"] else float("nan")
     return r
@@ -310,6 +322,8 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--scenarios", help="comma-separated subset of " + ",".join(SCENARIOS))
     ap.add_argument("--binary", help="meridian binary (default: build target/release/meridian)")
+    ap.add_argument("--compare", metavar="BINARY",
+                    help="also run this second meridian build (as meridian-b), interleaved, for before/after")
     ap.add_argument("--out", help="results directory (default benches/results/<date>-<host>)")
     ap.add_argument("--access-log", action="store_true",
                     help="both proxies write an access log to a file (default: off for both)")
@@ -345,6 +359,13 @@ def main():
             "meridian": (meridian_port, lambda: [meridian.pid]),
             "nginx": (nginx_port, lambda: [nginx.pid] + children(nginx.pid)),
         }
+        if args.compare:
+            b_port, b_admin = free_port(), free_port()
+            b_work = os.path.join(work, "b")
+            os.makedirs(b_work)
+            meridian_b = start_meridian(procs, b_work, args.compare, b_port, b_admin, origin_port,
+                                        args.access_log)
+            servers["meridian-b"] = (b_port, lambda: [meridian_b.pid])
         # Warm both caches, and check the second request really is a hit.
         for name, (port, _) in servers.items():
             for scen in scenarios:
@@ -352,14 +373,14 @@ def main():
                 for _ in range(2):
                     status, headers, body = fetch(f"http://127.0.0.1:{port}{path}")
                     assert status == 200 and len(body) == SIZES[path.rsplit("/", 1)[1]], (name, path)
-                if name == "meridian" and cached:
+                if name.startswith("meridian") and cached:
                     cs = headers.get("Cache-Status") or headers.get("cache-status", "")
                     if "hit" not in cs:
                         failures.append(f"meridian did not cache {path}: Cache-Status {cs!r}")
 
         rows = []
         for rnd in range(rounds):
-            order = ["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]
+            order = list(servers) if rnd % 2 == 0 else list(reversed(servers))
             for scen in scenarios:
                 path, cached = SCENARIOS[scen]
                 for name in order:
@@ -368,7 +389,7 @@ def main():
                     recorder = None
                     if args.perf and name == "meridian" and rnd == 0 and scen == scenarios[0]:
                         recorder = subprocess.Popen(
-                            ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
+                            ["perf", "record", "-e", "cpu-clock", "-F", "2000", "--call-graph", "dwarf,16384", "-o", args.perf,
                              "-p", str(meridian.pid)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     r = measure(name, f"http://127.0.0.1:{port}{path}", pids(), args.connections, duration)
@@ -384,7 +405,7 @@ def main():
                     print(f"round {rnd} {scen:9} {name:8} {r['rps']:>10.0f} req/s  p99 {r['p99_ms']:.2f} ms  "
                           f"{r['cpu_us_per_req']:.1f} us/req  wrk cpu {r['client_cpu']:.0%}", flush=True)
 
-        summary = summarize(rows, scenarios)
+        summary = summarize(rows, scenarios, list(servers))
         print("\n" + summary)
 
         if args.gate:
@@ -394,6 +415,10 @@ def main():
             f"{datetime.date.today().isoformat()}-{socket.gethostname()}"))
         if out:
             write_results(out, rows, summary)
+    except ServerDied as e:
+        log = os.path.join(work, "meridian.log")
+        tail = open(log).read()[-4000:] if os.path.exists(log) else ""
+        failures.append(f"{e}; meridian log:\n{tail}")
     finally:
         procs.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -404,7 +429,7 @@ def main():
     print("\nall checks passed")
 
 
-def summarize(rows, scenarios):
+def summarize(rows, scenarios, names):
     lines = [
         f"commit {git_commit()}, {os.uname().nodename}, {os.cpu_count()} CPUs; medians of "
         f"{len({r['round'] for r in rows})} interleaved rounds; servers on CPU 0, wrk on CPU 1",
@@ -414,13 +439,14 @@ def summarize(rows, scenarios):
     ]
     for scen in scenarios:
         stats = {}
-        for name in ("meridian", "nginx"):
+        for name in names:
             rs = [r for r in rows if r["scenario"] == scen and r["server"] == name]
             stats[name] = {k: med([r[k] for r in rs]) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "client_cpu")}
-        m, n = stats["meridian"], stats["nginx"]
+        n = stats["nginx"]
         for name, s in stats.items():
-            ratio = f"{m['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}" if name == "meridian" else ""
-            p99r = f"{m['p99_ms'] / n['p99_ms']:.2f}" if name == "meridian" else ""
+            ours = name != "nginx"
+            ratio = f"{s['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}" if ours else ""
+            p99r = f"{s['p99_ms'] / n['p99_ms']:.2f}" if ours else ""
             bound = " (client-bound)" if s["client_cpu"] >= 0.9 else ""
             lines.append(f"| {scen} | {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
                          f"{s['cpu_us_per_req']:.1f} | {ratio} | {p99r} | {s['client_cpu']:.0%}{bound} |")
@@ -451,6 +477,20 @@ def gate(rows, servers, meridian, admin_port, duration):
     if took > 1.0:
         failures.append(f"/healthz took {took:.2f}s after the peak")
 
+    # Fill the cache to half again its bound with distinct 1 MiB objects (the static origin
+    # ignores the query), then check the cache kept to its bound and the process to bound +
+    # overhead.
+    for i in range(CACHE_MEMORY_MIB * 3 // 2):
+        status, _, body = fetch(f"http://127.0.0.1:{port}/obj/1m.bin?fill={i}")
+        if status != 200 or len(body) != SIZES["1m.bin"]:
+            failures.append(f"fill request {i}: status {status}, {len(body)} bytes")
+            break
+    _, _, metrics = fetch(f"http://127.0.0.1:{admin_port}/metrics", host="admin")
+    cache_bytes = next((float(l.split()[1]) for l in metrics.decode().splitlines()
+                        if l.startswith("meridian_cache_bytes ")), None)
+    print(f"cache after filling past its bound: {cache_bytes / 2**20:.1f} MiB (bound {CACHE_MEMORY_MIB} MiB)")
+    if cache_bytes is None or cache_bytes > CACHE_MEMORY_MIB * 2**20:
+        failures.append(f"cache holds {cache_bytes} bytes, over its {CACHE_MEMORY_MIB} MiB bound")
     rss = rss_mib(meridian.pid)
     limit = CACHE_MEMORY_MIB + GATE_RSS_OVERHEAD_MIB
     print(f"meridian RSS {rss:.1f} MiB (limit {limit} MiB = cache {CACHE_MEMORY_MIB} + {GATE_RSS_OVERHEAD_MIB})")
