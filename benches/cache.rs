@@ -9,6 +9,7 @@ use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use meridian::cache::policy::cache_key;
 use meridian::cache::MemoryStorage;
+use meridian::config::runtime::CacheKeyRule;
 use pingora_cache::key::CacheHashKey;
 use pingora_cache::storage::Storage;
 use pingora_cache::trace::Span;
@@ -35,13 +36,17 @@ fn meta() -> CacheMeta {
 }
 
 fn bench_key(c: &mut Criterion) {
+    let rule = CacheKeyRule::default();
+    let headers = http::HeaderMap::new();
     let mut g = c.benchmark_group("cache_key");
     g.bench_function("build_and_hash", |b| {
         b.iter(|| {
             let key = cache_key(
                 "http",
                 black_box("static.example.com"),
-                black_box(b"/assets/app.3f9c2a.css?v=12"),
+                black_box("/assets/app.3f9c2a.css?v=12"),
+                &rule,
+                &headers,
             );
             black_box(key.combined_bin())
         })
@@ -74,7 +79,14 @@ fn bench_storage_hit(c: &mut Criterion) {
     let pingora: &'static MemCache = Box::leak(Box::new(MemCache::new()));
     let mut g = c.benchmark_group("storage_hit");
     for size in [1024usize, 64 * 1024] {
-        let key = cache_key("http", "static.example.com", format!("/o{size}").as_bytes());
+        let target = format!("/o{size}");
+        let key = cache_key(
+            "http",
+            "static.example.com",
+            &target,
+            &CacheKeyRule::default(),
+            &http::HeaderMap::new(),
+        );
         let body = Bytes::from(vec![b'x'; size]);
         rt.block_on(fill(ours, &key, body.clone()));
         rt.block_on(fill(pingora, &key, body));

@@ -302,3 +302,36 @@ async fn the_memory_bound_holds_after_filling_past_it() {
         "cache holds {objects} objects"
     );
 }
+
+#[tokio::test]
+async fn route_cache_key_rules_drop_sort_and_add_to_the_key() {
+    let origin = Origin::builder()
+        .route("/k/p", Reply::ok("p").header("cache-control", "max-age=60"))
+        .route("/d/p", Reply::ok("d").header("cache-control", "max-age=60"))
+        .start()
+        .await;
+    let extra = "[[sites.routes]]\npath = \"/k/\"\n\
+                 cache_key = { query = \"sort\", ignore_params = [\"utm_source\"] }\n\
+                 [[sites.routes]]\npath = \"/d/\"\ncache_key = { query = \"ignore\", headers = [\"x-device\"] }\n";
+    let node = Node::start(&one_region(&[origin.addr()], extra)).await;
+    get(&node, "/k/p?b=2&a=1&utm_source=mail").await;
+    let same = get(&node, "/k/p?a=1&b=2").await;
+    assert_eq!(header(&same, "cache-status"), "edge-test; hit");
+    assert_eq!(origin.hits("/k/p"), 1);
+
+    let device = |d: &'static str| {
+        let client = node.client(&[HOST]);
+        let url = node.url(HOST, "/d/p?anything=1");
+        async move {
+            let r = client.get(url).header("x-device", d).send().await.unwrap();
+            header(&r, "cache-status")
+        }
+    };
+    assert!(device("mobile").await.contains("stored"));
+    assert_eq!(device("mobile").await, "edge-test; hit");
+    assert!(
+        device("desktop").await.contains("stored"),
+        "the header is part of the key"
+    );
+    assert_eq!(origin.hits("/d/p"), 2);
+}

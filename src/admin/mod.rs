@@ -1,8 +1,9 @@
-//! The admin listener: `/metrics`, `/healthz` and `/status`, read-only.
-//!
-//! Mutating calls (purge, drain, reload) arrive in later releases behind `[admin] token`.
+//! The admin listener: `/metrics`, `/healthz` and `/status` to read, `POST /purge` to
+//! invalidate (behind `[admin] token`).
 
-use crate::cache::MemoryStorage;
+pub mod purge;
+
+use crate::cache::{MemoryStorage, PurgeMode};
 use crate::config::runtime::RegionChoice;
 use crate::config::Runtime;
 use crate::metrics::Metrics;
@@ -104,11 +105,65 @@ fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<V
     resp
 }
 
+impl AdminApp {
+    /// `POST /purge?...`: token first, then the request, then the purge.
+    fn purge(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
+        let json = |status: StatusCode, v: serde_json::Value| {
+            let mut body = v.to_string().into_bytes();
+            body.push(b'\n');
+            response(status, "application/json", body)
+        };
+        if req.method != Method::POST {
+            let mut resp = json(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "use POST"}));
+            resp.headers_mut()
+                .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+            return resp;
+        }
+        let Some(token) = &self.rt.admin.token else {
+            return json(
+                StatusCode::FORBIDDEN,
+                json!({"error": "mutating admin calls are disabled: set admin.token"}),
+            );
+        };
+        let presented = req.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+        if !purge::token_matches(presented, token) {
+            let mut resp = json(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "missing or wrong token: send Authorization: Bearer <admin.token>"}),
+            );
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            return resp;
+        }
+        let request = match purge::parse(&self.rt, req.uri.query().unwrap_or("")) {
+            Ok(r) => r,
+            Err(e) => return json(StatusCode::BAD_REQUEST, json!({"error": e})),
+        };
+        let purged = match &request.selector {
+            purge::Selector::Url(url) => self.storage.purge_url(url, request.mode),
+            purge::Selector::Prefix(prefix) => self.storage.purge_prefix(prefix, request.mode),
+            purge::Selector::Tag(tag) => self.storage.purge_tag(tag, request.mode),
+            purge::Selector::All => self.storage.purge_all(request.mode),
+        };
+        let mode = match request.mode {
+            PurgeMode::Hard => "hard",
+            PurgeMode::Soft => "soft",
+        };
+        log::info!("purge {:?} ({mode}): {purged} object(s)", request.selector);
+        json(StatusCode::OK, json!({"purged": purged, "mode": mode}))
+    }
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path();
+        if path == "/purge" {
+            return self.purge(req);
+        }
         let known = matches!(path, "/metrics" | "/healthz" | "/status");
         if known && req.method != Method::GET && req.method != Method::HEAD {
             let mut resp = response(
@@ -135,7 +190,7 @@ impl ServeHttp for AdminApp {
             _ => response(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
-                b"not found; try /metrics, /healthz or /status\n".to_vec(),
+                b"not found; try /metrics, /healthz, /status or POST /purge\n".to_vec(),
             ),
         }
     }

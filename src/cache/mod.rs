@@ -1,5 +1,7 @@
 //! The HTTP cache: in-memory storage on moka, cache decisions, and `Cache-Status`.
 
+pub mod freshness;
+mod index;
 pub mod policy;
 pub mod status;
 pub mod storage;
@@ -7,4 +9,4 @@ mod stored_meta;
 
 pub use policy::BypassReason;
 pub use status::{CacheResult, CacheStatusValues, LocalAnswer};
-pub use storage::{MemoryStorage, StorageStats};
+pub use storage::{MemoryStorage, PurgeMode, StorageStats};

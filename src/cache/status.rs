@@ -101,10 +101,12 @@ pub enum LocalAnswer {
     Loop,
     /// The origins failed: nothing to serve and nothing stored.
     UpstreamError,
+    /// The client asked for a stored response only, and there was none.
+    OnlyIfCached,
 }
 
 impl LocalAnswer {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 
     fn detail(self) -> &'static str {
         match self {
@@ -113,6 +115,7 @@ impl LocalAnswer {
             LocalAnswer::NoRoute => "no-route",
             LocalAnswer::Loop => "loop",
             LocalAnswer::UpstreamError => "upstream-error",
+            LocalAnswer::OnlyIfCached => "only-if-cached",
         }
     }
 }
@@ -124,7 +127,8 @@ pub struct CacheStatusValues {
     local: [HeaderValue; LocalAnswer::COUNT],
     hit: HeaderValue,
     collapsed: HeaderValue,
-    stale: HeaderValue,
+    stale_if_error: HeaderValue,
+    stale_while_revalidate: HeaderValue,
     bypass_route: HeaderValue,
     bypass_method: HeaderValue,
 }
@@ -148,16 +152,19 @@ impl CacheStatusValues {
             LocalAnswer::NoRoute,
             LocalAnswer::Loop,
             LocalAnswer::UpstreamError,
+            LocalAnswer::OnlyIfCached,
         ]
         .map(|a| match a {
             LocalAnswer::UpstreamError => v("fwd=uri-miss; detail=upstream-error"),
+            LocalAnswer::OnlyIfCached => v("fwd=miss; detail=only-if-cached"),
             _ => v(&format!("fwd=bypass; detail={}", a.detail())),
         });
         CacheStatusValues {
             local,
             hit: v("hit"),
             collapsed: v("fwd=uri-miss; collapsed"),
-            stale: v("hit; detail=stale"),
+            stale_if_error: v("hit; detail=stale-if-error"),
+            stale_while_revalidate: v("hit; detail=stale-while-revalidate"),
             bypass_route: v("fwd=bypass; detail=route"),
             bypass_method: v("fwd=bypass; detail=method"),
             name,
@@ -178,6 +185,7 @@ impl CacheStatusValues {
         result: CacheResult,
         bypass: Option<BypassReason>,
         collapsed: bool,
+        while_revalidating: bool,
         status: u16,
         not_stored: Option<NoCacheReason>,
     ) -> Option<HeaderValue> {
@@ -185,7 +193,8 @@ impl CacheStatusValues {
         match result {
             CacheResult::Hit if collapsed => Some(self.collapsed.clone()),
             CacheResult::Hit => Some(self.hit.clone()),
-            CacheResult::Stale => Some(self.stale.clone()),
+            CacheResult::Stale if while_revalidating => Some(self.stale_while_revalidate.clone()),
+            CacheResult::Stale => Some(self.stale_if_error.clone()),
             CacheResult::Bypass => Some(match bypass {
                 Some(BypassReason::Method) => self.bypass_method.clone(),
                 _ => self.bypass_route.clone(),
@@ -220,14 +229,19 @@ mod tests {
     #[test]
     fn values_follow_rfc_9211_syntax() {
         let v = CacheStatusValues::new("edge-1");
-        let hit = v.value(CacheResult::Hit, None, false, 200, None).unwrap();
+        let hit = v
+            .value(CacheResult::Hit, None, false, false, 200, None)
+            .unwrap();
         assert_eq!(hit, "edge-1; hit");
-        let miss = v.value(CacheResult::Miss, None, false, 200, None).unwrap();
+        let miss = v
+            .value(CacheResult::Miss, None, false, false, 200, None)
+            .unwrap();
         assert_eq!(miss, "edge-1; fwd=uri-miss; fwd-status=200; stored");
         let not_stored = v
             .value(
                 CacheResult::Uncacheable,
                 None,
+                false,
                 false,
                 200,
                 Some(NoCacheReason::Custom("set-cookie")),
@@ -242,12 +256,23 @@ mod tests {
                 CacheResult::Bypass,
                 Some(BypassReason::Method),
                 false,
+                false,
                 200,
                 None,
             )
             .unwrap();
         assert_eq!(bypass, "edge-1; fwd=bypass; detail=method");
-        assert!(v.value(CacheResult::None, None, false, 421, None).is_none());
+        assert!(v
+            .value(CacheResult::None, None, false, false, 421, None)
+            .is_none());
+        let swr = v
+            .value(CacheResult::Stale, None, false, true, 200, None)
+            .unwrap();
+        assert_eq!(swr, "edge-1; hit; detail=stale-while-revalidate");
+        let sie = v
+            .value(CacheResult::Stale, None, false, false, 200, None)
+            .unwrap();
+        assert_eq!(sie, "edge-1; hit; detail=stale-if-error");
     }
 
     #[test]
@@ -271,7 +296,8 @@ mod tests {
     fn a_name_that_is_not_a_token_is_quoted() {
         let v = CacheStatusValues::new("1edge");
         assert_eq!(
-            v.value(CacheResult::Hit, None, false, 200, None).unwrap(),
+            v.value(CacheResult::Hit, None, false, false, 200, None)
+                .unwrap(),
             "\"1edge\"; hit"
         );
     }

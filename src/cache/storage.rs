@@ -7,6 +7,7 @@
 //! Metadata is kept parsed ([`StoredMeta`]) rather than serialized: pingora's serialized form
 //! compresses headers with zstd, and undoing that on every hit costs more than the hit itself.
 
+use super::index::{surrogate_keys, KeyIndex};
 use super::stored_meta::StoredMeta;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
@@ -33,19 +34,59 @@ const OBJECT_OVERHEAD_BYTES: usize = 256;
 struct StoredObject {
     meta: StoredMeta,
     body: Bytes,
+    /// The primary cache key (scheme, host, target): what URL purges match.
+    url: Arc<str>,
+    /// Surrogate keys from the response, for purge by tag.
+    tags: Box<[Box<str>]>,
     /// What this object counts against the memory bound.
     weight: u32,
 }
 
 impl StoredObject {
-    fn new(meta: StoredMeta, body: Bytes) -> Self {
-        let weight = body.len() + meta.weight() + OBJECT_OVERHEAD_BYTES;
+    fn new(meta: StoredMeta, body: Bytes, url: Arc<str>) -> Self {
+        let tags = surrogate_keys(meta.headers());
+        let tag_bytes: usize = tags.iter().map(|t| t.len()).sum();
+        let weight = body.len() + meta.weight() + url.len() + tag_bytes + OBJECT_OVERHEAD_BYTES;
         StoredObject {
             meta,
             body,
+            url,
+            tags,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
         }
     }
+}
+
+/// The URL and tag indexes, shared with moka's removal listener.
+#[derive(Default)]
+struct Indexes {
+    by_url: KeyIndex,
+    by_tag: KeyIndex,
+}
+
+impl Indexes {
+    fn add(&self, key: HashBinary, obj: &StoredObject) {
+        self.by_url.add(&obj.url, key);
+        for tag in obj.tags.iter() {
+            self.by_tag.add(tag, key);
+        }
+    }
+
+    fn remove(&self, key: &HashBinary, obj: &StoredObject) {
+        self.by_url.remove(&obj.url, key);
+        for tag in obj.tags.iter() {
+            self.by_tag.remove(tag, key);
+        }
+    }
+}
+
+/// Whether a purge deletes objects or marks them stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PurgeMode {
+    /// Remove: the next request is a miss.
+    Hard,
+    /// Mark stale: the next request revalidates, and the object still serves stale-if-error.
+    Soft,
 }
 
 /// Where a fill stands, published to its readers.
@@ -63,6 +104,7 @@ enum FillState {
 /// An object being written by the request that missed.
 struct Fill {
     id: u64,
+    url: Arc<str>,
     meta: StoredMeta,
     chunks: RwLock<Vec<Bytes>>,
     state: watch::Sender<FillState>,
@@ -77,6 +119,7 @@ impl Fill {
 /// The in-memory cache storage. Created once at startup and leaked: pingora wants `'static`.
 pub struct MemoryStorage {
     objects: moka::sync::Cache<HashBinary, Arc<StoredObject>>,
+    indexes: Arc<Indexes>,
     fills: Mutex<HashMap<HashBinary, Arc<Fill>>>,
     /// Number of entries in `fills`, so a lookup skips the mutex when nothing is being filled.
     active_fills: AtomicUsize,
@@ -95,12 +138,19 @@ pub struct StorageStats {
 impl MemoryStorage {
     /// A storage holding at most `memory_bytes` (bodies, headers and per-object overhead).
     pub fn new(memory_bytes: u64) -> Self {
+        let indexes = Arc::new(Indexes::default());
+        let listener_indexes = indexes.clone();
         let objects = moka::sync::Cache::builder()
             .max_capacity(memory_bytes)
             .weigher(|_k: &HashBinary, v: &Arc<StoredObject>| v.weight)
+            // Runs inside `insert` for a replaced entry, so re-adding after an insert is safe.
+            .eviction_listener(move |k: Arc<HashBinary>, v: Arc<StoredObject>, _cause| {
+                listener_indexes.remove(&k, &v);
+            })
             .build();
         MemoryStorage {
             objects,
+            indexes,
             fills: Mutex::new(HashMap::new()),
             active_fills: AtomicUsize::new(0),
             next_fill_id: AtomicU64::new(1),
@@ -116,11 +166,104 @@ impl MemoryStorage {
         }
     }
 
+    /// Stores `obj` under `key` and files it in the indexes.
+    fn commit(&self, key: HashBinary, obj: StoredObject) {
+        let obj = Arc::new(obj);
+        self.objects.insert(key, obj.clone());
+        self.indexes.add(key, &obj);
+    }
+
+    /// Removes or expires the objects under `keys`; returns how many there were.
+    fn purge_keys(&self, keys: impl IntoIterator<Item = HashBinary>, mode: PurgeMode) -> usize {
+        let mut n = 0;
+        for key in keys {
+            let Some(obj) = self.objects.get(&key) else {
+                continue;
+            };
+            n += 1;
+            match mode {
+                PurgeMode::Hard => self.objects.invalidate(&key),
+                PurgeMode::Soft => {
+                    let mut meta = obj.meta.clone();
+                    meta.expire_at(SystemTime::now());
+                    self.commit(
+                        key,
+                        StoredObject::new(meta, obj.body.clone(), obj.url.clone()),
+                    );
+                }
+            }
+        }
+        n
+    }
+
+    /// Purges every variant stored for `url` (a primary key: `http://host/path?query`).
+    pub fn purge_url(&self, url: &str, mode: PurgeMode) -> usize {
+        self.drop_fills(|fill| &*fill.url == url);
+        self.purge_keys(self.indexes.by_url.keys(url), mode)
+    }
+
+    /// Purges every object tagged `tag` (`Surrogate-Key` / `Cache-Tag`), through the index.
+    pub fn purge_tag(&self, tag: &str, mode: PurgeMode) -> usize {
+        self.purge_keys(self.indexes.by_tag.keys(tag), mode)
+    }
+
+    /// Purges every object whose URL starts with `prefix`. Scans the cache.
+    pub fn purge_prefix(&self, prefix: &str, mode: PurgeMode) -> usize {
+        self.drop_fills(|fill| fill.url.starts_with(prefix));
+        let keys: Vec<HashBinary> = self
+            .objects
+            .iter()
+            .filter(|(_, obj)| obj.url.starts_with(prefix))
+            .map(|(k, _)| *k)
+            .collect();
+        self.purge_keys(keys, mode)
+    }
+
+    /// Purges everything; returns how many objects there were.
+    pub fn purge_all(&self, mode: PurgeMode) -> usize {
+        self.drop_fills(|_| true);
+        match mode {
+            PurgeMode::Hard => {
+                let n = self.stats().objects;
+                self.objects.invalidate_all();
+                self.objects.run_pending_tasks();
+                self.indexes.by_url.clear();
+                self.indexes.by_tag.clear();
+                usize::try_from(n).unwrap_or(usize::MAX)
+            }
+            PurgeMode::Soft => {
+                let keys: Vec<HashBinary> = self.objects.iter().map(|(k, _)| *k).collect();
+                self.purge_keys(keys, mode)
+            }
+        }
+    }
+
+    /// Unregisters the fills `matches` selects, so their finish does not commit.
+    fn drop_fills(&self, matches: impl Fn(&Fill) -> bool) {
+        if let Ok(mut fills) = self.fills.lock() {
+            fills.retain(|_, f| !matches(f));
+            self.active_fills.store(fills.len(), Ordering::Release);
+        }
+    }
+
     fn fill_for(&self, key: &HashBinary) -> Option<Arc<Fill>> {
         if self.active_fills.load(Ordering::Acquire) == 0 {
             return None;
         }
         self.fills.lock().ok()?.get(key).cloned()
+    }
+
+    /// Stores the finished fill `id` of `key`, if it is still the registered one, and then
+    /// unregisters it, all under the fill lock.
+    fn commit_fill(&self, key: HashBinary, id: u64, obj: StoredObject) {
+        let Ok(mut fills) = self.fills.lock() else {
+            return;
+        };
+        if fills.get(&key).is_some_and(|f| f.id == id) {
+            self.commit(key, obj);
+            fills.remove(&key);
+            self.active_fills.store(fills.len(), Ordering::Release);
+        }
     }
 
     /// Removes `key`'s fill if it is still fill `id`; returns whether it was.
@@ -204,6 +347,12 @@ impl Storage for MemoryStorage {
         let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
         let fill = Arc::new(Fill {
             id,
+            // The URL is the key's first line; added request headers follow on their own.
+            url: String::from_utf8_lossy(key.primary_key())
+                .split('\n')
+                .next()
+                .unwrap_or("")
+                .into(),
             meta: StoredMeta::from_cache_meta(meta),
             chunks: RwLock::new(Vec::new()),
             state,
@@ -255,14 +404,10 @@ impl Storage for MemoryStorage {
         _trace: &SpanHandle,
     ) -> Result<PurgeOutcome> {
         let hash = target.key().combined_bin();
-        let Some(obj) = self.objects.get(&hash) else {
-            return Ok(PurgeOutcome::NotFound);
-        };
-        let mut meta = obj.meta.clone();
-        meta.expire_at(SystemTime::now());
-        self.objects
-            .insert(hash, Arc::new(StoredObject::new(meta, obj.body.clone())));
-        Ok(PurgeOutcome::Expired)
+        Ok(match self.purge_keys([hash], PurgeMode::Soft) {
+            0 => PurgeOutcome::NotFound,
+            _ => PurgeOutcome::Expired,
+        })
     }
 
     async fn update_meta(
@@ -275,8 +420,12 @@ impl Storage for MemoryStorage {
         let Some(obj) = self.objects.get(&hash) else {
             return Ok(false);
         };
-        let updated = StoredObject::new(StoredMeta::from_cache_meta(meta), obj.body.clone());
-        self.objects.insert(hash, Arc::new(updated));
+        let updated = StoredObject::new(
+            StoredMeta::from_cache_meta(meta),
+            obj.body.clone(),
+            obj.url.clone(),
+        );
+        self.commit(hash, updated);
         Ok(true)
     }
 
@@ -462,12 +611,11 @@ impl HandleMiss for MemoryMiss {
         };
         let size = body.len();
         let chunk_count = self.fill.chunks.read().map_or(0, |c| c.len());
-        // Only commit if this fill is still the registered one: a purge or a newer writer
-        // since it started must win.
-        if self.storage.unregister_fill(&self.key, self.fill.id) {
-            let obj = StoredObject::new(self.fill.meta.clone(), body);
-            self.storage.objects.insert(self.key, Arc::new(obj));
-        }
+        // Commit and unregister under the fill lock, object first: a lookup then always finds
+        // the fill or the object, never neither (which would start a second fetch). Only a
+        // fill that is still registered commits: a purge or a newer writer must win.
+        let obj = StoredObject::new(self.fill.meta.clone(), body, self.fill.url.clone());
+        self.storage.commit_fill(self.key, self.fill.id, obj);
         self.publish(FillState::Done {
             chunks: chunk_count,
         });

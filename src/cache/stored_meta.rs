@@ -61,6 +61,11 @@ impl StoredMeta {
         self.fresh_until = self.fresh_until.min(instant);
     }
 
+    /// The stored response headers.
+    pub(crate) fn headers(&self) -> &http::HeaderMap {
+        &self.header.headers
+    }
+
     /// Approximate bytes held by the stored headers.
     pub(crate) fn weight(&self) -> usize {
         self.header

@@ -146,6 +146,22 @@ pub struct RouteFile {
     pub path: Spanned<String>,
     pub cache: Option<bool>,
     pub regions: Option<Spanned<RegionsFile>>,
+    /// Default stale-if-error window for responses that grant none: how long a stored copy
+    /// keeps being served while the origins fail.
+    pub stale_if_error: Option<Spanned<String>>,
+    pub cache_key: Option<CacheKeyFile>,
+}
+
+/// `[sites.routes.cache_key]`: what of the request goes into the cache key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheKeyFile {
+    /// `"keep"` (default), `"sort"` or `"ignore"`.
+    pub query: Option<Spanned<String>>,
+    /// Query parameters left out of the key (tracking parameters and the like).
+    pub ignore_params: Option<Vec<Spanned<String>>>,
+    /// Request headers whose values are added to the key.
+    pub headers: Option<Vec<Spanned<String>>>,
 }
 
 /// `regions = "nearest"` or `regions = ["eu-west", "us-east"]`.

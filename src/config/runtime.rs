@@ -177,12 +177,37 @@ pub enum RegionChoice {
     Ordered(Vec<RegionId>),
 }
 
+/// What the query string contributes to the cache key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueryRule {
+    /// As sent.
+    #[default]
+    Keep,
+    /// Parameters sorted, so `?b=1&a=2` and `?a=2&b=1` share an entry.
+    Sort,
+    /// Dropped: every query string shares the path's entry.
+    Ignore,
+}
+
+/// How a route builds its cache keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheKeyRule {
+    pub query: QueryRule,
+    /// Parameter names left out of the key.
+    pub ignore_params: Vec<String>,
+    /// Request headers whose values join the key.
+    pub headers: Vec<http::HeaderName>,
+}
+
 /// A path prefix within a site and how it is served.
 #[derive(Debug)]
 pub struct Route {
     pub path: String,
     /// Honour origin freshness and cache; `false` never caches.
     pub cache: bool,
+    /// stale-if-error window for responses that grant none (zero: none).
+    pub stale_if_error: Duration,
+    pub cache_key: CacheKeyRule,
     pub regions: RegionChoice,
     /// The regions in the order this node tries them when it knows nothing of the client:
     /// for `Nearest`, by distance from the node's own location.

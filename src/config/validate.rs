@@ -2,12 +2,13 @@
 
 use super::error::{ConfigError, ConfigErrors, Source};
 use super::file::{
-    FileConfig, HealthCheckFile, LocationFile, OriginFile, RegionsFile, RouteFile, SiteFile,
+    CacheKeyFile, FileConfig, HealthCheckFile, LocationFile, OriginFile, RegionsFile, RouteFile,
+    SiteFile,
 };
 use super::runtime::{
-    AccessLogTarget, AdminSettings, CacheSettings, DemoSettings, HealthCheck, HealthCheckKind,
-    ListenSettings, LogSettings, NodeSettings, Origin, Region, RegionChoice, RegionId, Route,
-    Runtime, Site, SiteId, UpstreamSettings,
+    AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, HealthCheck,
+    HealthCheckKind, ListenSettings, LogSettings, NodeSettings, Origin, QueryRule, Region,
+    RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
 };
 use crate::geo::distance::GeoPoint;
 use http::HeaderValue;
@@ -659,9 +660,20 @@ impl Builder<'_> {
                 );
             }
             let (choice, order) = self.route_regions(r, &key, regions, node);
+            let stale_if_error = match &r.stale_if_error {
+                Some(v) => self.duration(
+                    &Some(v.clone()),
+                    &format!("{key}.stale_if_error"),
+                    Duration::ZERO,
+                ),
+                None => Duration::ZERO,
+            };
+            let cache_key = self.cache_key_rule(r.cache_key.as_ref(), &key);
             routes.push(Route {
                 path: path.clone(),
                 cache: r.cache.unwrap_or(true),
+                stale_if_error,
+                cache_key,
                 regions: choice,
                 region_order: order,
             });
@@ -677,6 +689,56 @@ impl Builder<'_> {
         // Longest first: the first prefix match is then the longest one.
         routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
         routes
+    }
+
+    fn cache_key_rule(&mut self, f: Option<&CacheKeyFile>, route_key: &str) -> CacheKeyRule {
+        let Some(f) = f else {
+            return CacheKeyRule::default();
+        };
+        let key = format!("{route_key}.cache_key");
+        let query = match f.query.as_ref().map(|q| q.get_ref().as_str()) {
+            None | Some("keep") => QueryRule::Keep,
+            Some("sort") => QueryRule::Sort,
+            Some("ignore") => QueryRule::Ignore,
+            Some(other) => {
+                let span = f.query.as_ref().map_or(0..0, |q| q.span());
+                self.push_hint(
+                    span,
+                    format!("{key}.query"),
+                    format!("{other:?} is not a query rule"),
+                    "write \"keep\", \"sort\" or \"ignore\"",
+                );
+                QueryRule::Keep
+            }
+        };
+        let mut ignore_params = Vec::new();
+        for (i, p) in f.ignore_params.iter().flatten().enumerate() {
+            if p.get_ref().is_empty() || p.get_ref().contains(['&', '=']) {
+                self.push(
+                    p.span(),
+                    format!("{key}.ignore_params[{i}]"),
+                    format!("{:?} is not a query parameter name", p.get_ref()),
+                );
+            } else {
+                ignore_params.push(p.get_ref().clone());
+            }
+        }
+        let mut headers = Vec::new();
+        for (i, h) in f.headers.iter().flatten().enumerate() {
+            match http::HeaderName::from_bytes(h.get_ref().as_bytes()) {
+                Ok(name) => headers.push(name),
+                Err(_) => self.push(
+                    h.span(),
+                    format!("{key}.headers[{i}]"),
+                    format!("{:?} is not a header name", h.get_ref()),
+                ),
+            }
+        }
+        CacheKeyRule {
+            query,
+            ignore_params,
+            headers,
+        }
     }
 
     fn route_regions(

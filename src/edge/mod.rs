@@ -7,8 +7,10 @@ pub mod traceparent;
 pub mod upstream;
 
 use crate::access_log::{AccessEntry, AccessLog};
+use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy::{self, BypassReason};
-use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage};
+use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage, PurgeMode};
+use crate::config::runtime::CacheKeyRule;
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use async_trait::async_trait;
@@ -16,7 +18,10 @@ use http::header::VIA;
 use http::HeaderName;
 use pingora_cache::key::HashBinary;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
-use pingora_cache::{CacheKey, CacheMeta, CacheOptionOverrides, NoCacheReason, RespCacheable};
+use pingora_cache::{
+    CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, ForcedFreshness, NoCacheReason,
+    RespCacheable,
+};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorSource, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
@@ -24,7 +29,7 @@ use pingora_proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use route::{Reject, Resolved};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 use traceparent::TraceParent;
 use upstream::{Cursor, Pick, RegionBalancer};
 
@@ -65,6 +70,46 @@ impl EdgeProxy {
         }
     }
 
+    /// RFC 9111 §4.4: a successful unsafe request invalidates its target URI and the
+    /// same-host URIs in Location and Content-Location.
+    fn invalidate_after_unsafe_method(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        ctx: &RequestCtx,
+    ) {
+        let req = session.req_header();
+        let status = resp.status.as_u16();
+        if !(200..400).contains(&status) || !policy::invalidates(&req.method) {
+            return;
+        }
+        let Some(resolved) = ctx.resolved else { return };
+        let host = resolved.host(&self.rt);
+        let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let mut targets = vec![target.to_owned()];
+        for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
+            if let Some(t) = resp
+                .headers
+                .get(&name)
+                .and_then(|v| policy::same_host_target(v.as_bytes(), host))
+            {
+                targets.push(t);
+            }
+        }
+        let site = self.rt.sites.get(resolved.site);
+        for t in targets {
+            // Each target is keyed by the rule of the route that serves it.
+            let path = t.split('?').next().unwrap_or("/");
+            if let Some(route) = site
+                .and_then(|s| s.route_for_path(path))
+                .filter(|r| r.cache)
+            {
+                let url = policy::cache_url("http", host, &t, &route.cache_key);
+                self.storage.purge_url(&url, PurgeMode::Hard);
+            }
+        }
+    }
+
     /// The regions this request may use, in the order to try them.
     fn region_order(&self, ctx: &RequestCtx) -> &[usize] {
         ctx.resolved
@@ -91,6 +136,10 @@ pub struct RequestCtx {
     upstream_status: Option<u16>,
     not_stored: Option<NoCacheReason>,
     cache_result: CacheResult,
+    /// A stale response was served while another request revalidates it.
+    stale_while_revalidate: bool,
+    /// The header fields of a 304 received while revalidating.
+    not_modified: Option<http::HeaderMap>,
 }
 
 #[async_trait]
@@ -109,6 +158,8 @@ impl ProxyHttp for EdgeProxy {
             upstream_status: None,
             not_stored: None,
             cache_result: CacheResult::None,
+            stale_while_revalidate: false,
+            not_modified: None,
         }
     }
 
@@ -160,12 +211,58 @@ impl ProxyHttp for EdgeProxy {
 
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
         let host = ctx.resolved.map_or("", |r| r.host(&self.rt));
-        let target = session
-            .req_header()
-            .uri
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str());
-        Ok(policy::cache_key("http", host, target.as_bytes()))
+        let req = session.req_header();
+        let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let default_rule = CacheKeyRule::default();
+        let rule = ctx
+            .resolved
+            .and_then(|r| r.route(&self.rt))
+            .map_or(&default_rule, |route| &route.cache_key);
+        Ok(policy::cache_key("http", host, target, rule, &req.headers))
+    }
+
+    async fn cache_hit_filter(
+        &self,
+        session: &mut Session,
+        meta: &CacheMeta,
+        _hit_handler: &mut pingora_cache::HitHandler,
+        is_fresh: bool,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Option<ForcedFreshness>> {
+        Ok(policy::request_freshness(
+            session.req_header(),
+            meta,
+            is_fresh,
+            SystemTime::now(),
+        ))
+    }
+
+    async fn proxy_upstream_filter(
+        &self,
+        session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> Result<bool> {
+        // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored: 504, origin untouched.
+        if policy::only_if_cached(session.req_header()) {
+            let status = self.cache_status.local(LocalAnswer::OnlyIfCached);
+            respond::local(session, 504, "not in cache (only-if-cached)\n", status).await?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        // Reached only inside the stored response's window (stale-while-revalidate, or
+        // stale-if-error / the route's default); must-revalidate already closed both.
+        match error {
+            None => true,
+            Some(e) => e.esource() == &ErrorSource::Upstream,
+        }
     }
 
     fn cache_vary_filter(
@@ -183,7 +280,20 @@ impl ProxyHttp for EdgeProxy {
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        let decision = policy::response_cacheability(session.req_header(), resp);
+        let defaults = FreshnessDefaults {
+            stale_if_error: ctx
+                .resolved
+                .and_then(|r| r.route(&self.rt))
+                .map_or(Duration::ZERO, |route| route.stale_if_error),
+        };
+        let decision = match ctx.not_modified.take() {
+            Some(fields) => {
+                let mut refreshed = resp.clone();
+                policy::update_stored_headers(&mut refreshed, &fields);
+                policy::response_cacheability(session.req_header(), &refreshed, defaults)
+            }
+            None => policy::response_cacheability(session.req_header(), resp, defaults),
+        };
         if let RespCacheable::Uncacheable(reason) = &decision {
             ctx.not_stored = Some(*reason);
         }
@@ -258,6 +368,12 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
+        policy::strip_hop_by_hop(upstream_response);
+        // pingora merges only a few fields of a 304 into the stored response; keep them all
+        // for `response_cache_filter` (RFC 9111 §4.3.4).
+        if upstream_response.status == http::StatusCode::NOT_MODIFIED {
+            ctx.not_modified = Some(upstream_response.headers.clone());
+        }
         Ok(())
     }
 
@@ -269,17 +385,23 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         let phase = session.cache.phase();
         ctx.cache_result = CacheResult::from_phase(phase, ctx.bypass);
+        ctx.stale_while_revalidate = phase == CachePhase::StaleUpdating;
         let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
         let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
         if let Some(v) = self.cache_status.value(
             ctx.cache_result,
             ctx.bypass,
             collapsed,
+            ctx.stale_while_revalidate,
             upstream_status,
             ctx.not_stored,
         ) {
             resp.insert_header(CACHE_STATUS, v)?;
         }
+        policy::strip_cache_only_headers(resp);
+        // Before the response leaves: a client that reads it and asks again must not get the
+        // invalidated copy.
+        self.invalidate_after_unsafe_method(session, resp, ctx);
         resp.append_header(VIA, self.rt.node.via.clone())?;
         Ok(())
     }

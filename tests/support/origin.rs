@@ -8,7 +8,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,8 +59,10 @@ pub struct Recorded {
 
 #[derive(Default)]
 struct State {
-    routes: HashMap<String, Reply>,
+    routes: Mutex<HashMap<String, Reply>>,
     hits: Mutex<HashMap<String, usize>>,
+    /// When set, every request is answered by closing the connection.
+    stopped: std::sync::atomic::AtomicBool,
     requests: Mutex<Vec<Recorded>>,
 }
 
@@ -81,7 +82,7 @@ impl OriginBuilder {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            routes: self.routes,
+            routes: Mutex::new(self.routes),
             ..State::default()
         });
         let accept_state = state.clone();
@@ -106,7 +107,11 @@ impl OriginBuilder {
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
+    if state.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+        // An error from the service makes hyper drop the connection without answering.
+        return Err(std::io::Error::other("origin stopped"));
+    }
     let path = req.uri().path().to_owned();
     state.requests.lock().unwrap().push(Recorded {
         method: req.method().to_string(),
@@ -117,7 +122,7 @@ async fn handle(
         headers: req.headers().clone(),
     });
     *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
-    let reply = state.routes.get(&path).cloned();
+    let reply = state.routes.lock().unwrap().get(&path).cloned();
     let Some(reply) = reply else {
         let mut resp = Response::new(Full::new(Bytes::from_static(b"no such test route\n")));
         *resp.status_mut() = StatusCode::NOT_FOUND;
@@ -125,6 +130,31 @@ async fn handle(
     };
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
+    }
+    // Like a real origin: a matching If-None-Match gets 304 with the validators, no body.
+    let etag = reply
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("etag"));
+    let inm = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok());
+    if let (Some((_, etag)), Some(inm)) = (etag, inm) {
+        if inm.split(',').any(|t| t.trim() == etag) {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            for (k, v) in reply.headers.iter().filter(|(k, _)| {
+                ["etag", "cache-control", "expires", "date", "vary"]
+                    .contains(&k.to_ascii_lowercase().as_str())
+            }) {
+                resp.headers_mut().append(
+                    http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            return Ok(resp);
+        }
     }
     let mut resp = Response::new(Full::new(reply.body.clone()));
     *resp.status_mut() = StatusCode::from_u16(reply.status).unwrap();
@@ -151,6 +181,23 @@ impl Origin {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Changes what `path` answers from now on.
+    pub fn set_route(&self, path: &str, reply: Reply) {
+        self.state
+            .routes
+            .lock()
+            .unwrap()
+            .insert(path.to_owned(), reply);
+    }
+
+    /// Fails from now on: new connections are refused and pooled ones are closed unanswered.
+    pub fn stop(&self) {
+        self.state
+            .stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.task.abort();
     }
 
     /// Requests received for `path`.

@@ -1,0 +1,416 @@
+//! HTTP caching semantics end to end, one test per rule, named after its RFC section.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use support::{eventually, one_region, Node, Origin, Reply, HOST};
+
+async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = node.client(&[HOST]).get(node.url(HOST, path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
+}
+
+/// GETs `path` every 15 ms until its Cache-Status contains `wanted`, within the harness's
+/// patience; returns (status, cache-status, body) of that response.
+async fn get_until(node: &Node, path: &str, wanted: &str) -> (u16, String, String) {
+    let deadline = std::time::Instant::now() + support::patience();
+    loop {
+        let r = get(node, path, &[]).await;
+        let status = r.status().as_u16();
+        let cs = header(&r, "cache-status");
+        let body = r.text().await.unwrap();
+        if cs.contains(wanted) {
+            return (status, cs, body);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path}: Cache-Status never contained {wanted:?}; last {status} {cs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    }
+}
+
+#[tokio::test]
+async fn rfc9111_4_3_1_a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
+    let origin = Origin::builder()
+        .route(
+            "/e",
+            Reply::ok("etagged")
+                .header("cache-control", "max-age=1")
+                .header("etag", "\"v1\""),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/e", &[]).await;
+    let (status, cs, body) = get_until(&node, "/e", "fwd-status=304").await;
+    assert_eq!((status, body.as_str()), (200, "etagged"));
+    assert_eq!(cs, "edge-test; fwd=stale; fwd-status=304");
+    let revalidation = origin.requests().pop().unwrap();
+    assert_eq!(revalidation.headers["if-none-match"], "\"v1\"");
+    assert_eq!(
+        header(&get(&node, "/e", &[]).await, "cache-status"),
+        "edge-test; hit"
+    );
+}
+
+#[tokio::test]
+async fn rfc9110_13_1_2_a_client_if_none_match_is_answered_304_from_cache() {
+    let origin = Origin::builder()
+        .route(
+            "/c",
+            Reply::ok("body")
+                .header("cache-control", "max-age=60")
+                .header("etag", "\"v1\""),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/c", &[]).await;
+    let r = get(&node, "/c", &[("if-none-match", "\"v1\"")]).await;
+    assert_eq!(r.status(), 304);
+    let r = get(&node, "/c", &[("if-none-match", "\"other\"")]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(origin.hits("/c"), 1);
+}
+
+#[tokio::test]
+async fn rfc5861_3_stale_while_revalidate_serves_stale_and_revalidates_once_in_the_background() {
+    let origin = Origin::builder()
+        .route(
+            "/swr",
+            Reply::ok("v1").header("cache-control", "max-age=1, stale-while-revalidate=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/swr", &[]).await;
+    origin.set_route(
+        "/swr",
+        Reply::ok("v2").header("cache-control", "max-age=60, stale-while-revalidate=60"),
+    );
+    let (status, cs, body) = get_until(&node, "/swr", "stale-while-revalidate").await;
+    assert_eq!((status, body.as_str()), (200, "v1"), "{cs}");
+    eventually("the background revalidation stores v2", || async {
+        get(&node, "/swr", &[]).await.text().await.unwrap() == "v2"
+    })
+    .await;
+    assert_eq!(
+        origin.hits("/swr"),
+        2,
+        "one fill, one background revalidation"
+    );
+}
+
+#[tokio::test]
+async fn rfc5861_4_stale_if_error_serves_stale_while_the_origin_is_down() {
+    let origin = Origin::builder()
+        .route(
+            "/sie",
+            Reply::ok("kept").header("cache-control", "max-age=1, stale-if-error=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/sie", &[]).await;
+    origin.stop();
+    let (status, cs, body) = get_until(&node, "/sie", "stale-if-error").await;
+    assert_eq!((status, body.as_str()), (200, "kept"));
+    assert_eq!(cs, "edge-test; hit; detail=stale-if-error");
+}
+
+#[tokio::test]
+async fn rfc5861_4_stale_if_error_serves_stale_instead_of_a_5xx() {
+    let origin = Origin::builder()
+        .route(
+            "/sie5",
+            Reply::ok("good").header("cache-control", "max-age=1, stale-if-error=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/sie5", &[]).await;
+    origin.set_route("/sie5", Reply::new(503, "down"));
+    let (status, _, body) = get_until(&node, "/sie5", "stale-if-error").await;
+    assert_eq!((status, body.as_str()), (200, "good"));
+}
+
+#[tokio::test]
+async fn a_route_stale_if_error_keeps_serving_while_every_origin_is_down() {
+    let origin = Origin::builder()
+        .route(
+            "/keep/x",
+            Reply::ok("still here").header("cache-control", "max-age=1"),
+        )
+        .start()
+        .await;
+    let extra = "[[sites.routes]]\npath = \"/keep/\"\nstale_if_error = \"10m\"\n";
+    let node = Node::start(&one_region(&[origin.addr()], extra)).await;
+    get(&node, "/keep/x", &[]).await;
+    origin.stop();
+    let (status, _, body) = get_until(&node, "/keep/x", "stale-if-error").await;
+    assert_eq!((status, body.as_str()), (200, "still here"));
+}
+
+#[tokio::test]
+async fn rfc9111_5_2_2_2_must_revalidate_forbids_serving_stale_on_error() {
+    let origin = Origin::builder()
+        .route(
+            "/mr",
+            Reply::ok("strict").header(
+                "cache-control",
+                "max-age=1, must-revalidate, stale-if-error=60",
+            ),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/mr", &[]).await;
+    origin.stop();
+    eventually("the stale copy is refused once expired", || async {
+        let r = get(&node, "/mr", &[]).await;
+        r.status().is_server_error()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rfc9111_5_2_1_7_only_if_cached_is_504_when_absent_and_a_hit_when_stored() {
+    let origin = Origin::builder()
+        .route("/o", Reply::ok("o").header("cache-control", "max-age=60"))
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let absent = get(&node, "/o", &[("cache-control", "only-if-cached")]).await;
+    assert_eq!(absent.status(), 504);
+    assert_eq!(origin.hits("/o"), 0);
+    get(&node, "/o", &[]).await;
+    let present = get(&node, "/o", &[("cache-control", "only-if-cached")]).await;
+    assert_eq!(present.status(), 200);
+    assert_eq!(header(&present, "cache-status"), "edge-test; hit");
+}
+
+#[tokio::test]
+async fn rfc9111_5_2_1_4_request_no_cache_and_pragma_force_revalidation() {
+    let origin = Origin::builder()
+        .route(
+            "/nc",
+            Reply::ok("nc")
+                .header("cache-control", "max-age=60")
+                .header("etag", "\"n\""),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/nc", &[]).await;
+    let r = get(&node, "/nc", &[("cache-control", "no-cache")]).await;
+    assert_eq!(
+        header(&r, "cache-status"),
+        "edge-test; fwd=stale; fwd-status=304"
+    );
+    assert_eq!(
+        origin.requests().pop().unwrap().headers["if-none-match"],
+        "\"n\""
+    );
+    let r = get(&node, "/nc", &[("pragma", "no-cache")]).await;
+    assert!(
+        header(&r, "cache-status").contains("fwd=stale"),
+        "Pragma: no-cache (§5.4)"
+    );
+    let r = get(
+        &node,
+        "/nc",
+        &[("pragma", "no-cache"), ("cache-control", "max-age=600")],
+    )
+    .await;
+    assert_eq!(
+        header(&r, "cache-status"),
+        "edge-test; hit",
+        "Pragma is ignored beside Cache-Control"
+    );
+    assert_eq!(origin.hits("/nc"), 3);
+}
+
+#[tokio::test]
+async fn rfc9111_4_2_3_an_age_from_the_origin_counts_in_the_age_of_hits() {
+    let origin = Origin::builder()
+        .route(
+            "/aged",
+            Reply::ok("a")
+                .header("cache-control", "max-age=600")
+                .header("age", "100"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/aged", &[]).await;
+    let hit = get(&node, "/aged", &[]).await;
+    let age: u64 = header(&hit, "age").parse().unwrap();
+    assert!((100..110).contains(&age), "Age {age}");
+}
+
+#[tokio::test]
+async fn rfc9111_4_2_2_heuristic_freshness_from_last_modified() {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let lm = httpdate::fmt_http_date(
+        std::time::SystemTime::now() - std::time::Duration::from_secs(86_400),
+    );
+    let origin = Origin::builder()
+        .route(
+            "/h",
+            Reply::ok("h")
+                .header("date", &date)
+                .header("last-modified", &lm),
+        )
+        .route(
+            "/h302",
+            Reply::new(302, "")
+                .header("date", &date)
+                .header("last-modified", &lm),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/h", &[]).await;
+    assert_eq!(
+        header(&get(&node, "/h", &[]).await, "cache-status"),
+        "edge-test; hit"
+    );
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve(HOST, node.http)
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        client.get(node.url(HOST, "/h302")).send().await.unwrap();
+    }
+    assert_eq!(
+        origin.hits("/h302"),
+        2,
+        "302 is not heuristically cacheable"
+    );
+}
+
+#[tokio::test]
+async fn rfc9213_cdn_cache_control_governs_this_cache_and_is_not_forwarded() {
+    let origin = Origin::builder()
+        .route(
+            "/cdn",
+            Reply::ok("cdn")
+                .header("cache-control", "no-store")
+                .header("cdn-cache-control", "max-age=60")
+                .header("surrogate-key", "a b"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let first = get(&node, "/cdn", &[]).await;
+    assert!(header(&first, "cache-status").contains("stored"));
+    let hit = get(&node, "/cdn", &[]).await;
+    assert_eq!(header(&hit, "cache-status"), "edge-test; hit");
+    assert_eq!(
+        header(&hit, "cache-control"),
+        "no-store",
+        "browsers still get the origin's rule"
+    );
+    assert!(!hit.headers().contains_key("cdn-cache-control"));
+    assert!(!hit.headers().contains_key("surrogate-key"));
+    assert_eq!(origin.hits("/cdn"), 1);
+}
+
+#[tokio::test]
+async fn rfc9111_4_4_a_successful_post_invalidates_its_target_and_same_host_location() {
+    let origin = Origin::builder()
+        .route(
+            "/item",
+            Reply::ok("item").header("cache-control", "max-age=60"),
+        )
+        .route(
+            "/list",
+            Reply::ok("list").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/item", &[]).await;
+    get(&node, "/list", &[]).await;
+    origin.set_route("/item", Reply::ok("created").header("location", "/list"));
+    let post = node
+        .client(&[HOST])
+        .post(node.url(HOST, "/item"))
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 200);
+    origin.set_route(
+        "/item",
+        Reply::ok("item v2").header("cache-control", "max-age=60"),
+    );
+    let item = get(&node, "/item", &[]).await;
+    assert!(
+        header(&item, "cache-status").contains("fwd=uri-miss"),
+        "target invalidated"
+    );
+    assert_eq!(item.text().await.unwrap(), "item v2");
+    let list = get(&node, "/list", &[]).await;
+    assert!(
+        header(&list, "cache-status").contains("fwd=uri-miss"),
+        "Location invalidated"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_post_invalidates_nothing() {
+    let origin = Origin::builder()
+        .route(
+            "/keep",
+            Reply::ok("keep").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    get(&node, "/keep", &[]).await;
+    origin.set_route("/keep", Reply::new(500, "no"));
+    node.client(&[HOST])
+        .post(node.url(HOST, "/keep"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        header(&get(&node, "/keep", &[]).await, "cache-status"),
+        "edge-test; hit"
+    );
+}
+
+#[tokio::test]
+async fn rfc9110_7_6_1_connection_listed_headers_are_neither_stored_nor_forwarded() {
+    let origin = Origin::builder()
+        .route(
+            "/hop",
+            Reply::ok("hop")
+                .header("cache-control", "max-age=60")
+                .header("connection", "x-hop")
+                .header("x-hop", "secret")
+                .header("x-end", "kept"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    for _ in 0..2 {
+        let r = get(&node, "/hop", &[]).await;
+        assert!(!r.headers().contains_key("x-hop"));
+        assert_eq!(header(&r, "x-end"), "kept");
+    }
+}
