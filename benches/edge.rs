@@ -7,6 +7,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use meridian::config;
 use meridian::edge::route::resolve;
 use meridian::edge::upstream::{Cursor, RegionBalancer};
+use meridian::regions::state::HealthView;
 use pingora_http::RequestHeader;
 use std::hint::black_box;
 use std::path::Path;
@@ -30,17 +31,18 @@ fn bench_upstream(c: &mut Criterion) {
     let rt = runtime();
     let balancers: Vec<RegionBalancer> = rt.regions.iter().map(RegionBalancer::new).collect();
     let order = rt.sites[0].routes.last().unwrap().region_order.clone();
+    let view = HealthView::new(&rt.regions, rt.upstream.ejection);
     let mut g = c.benchmark_group("upstream");
     g.bench_function("first_pick", |b| {
         b.iter(|| {
             let mut cursor = Cursor::default();
-            black_box(cursor.next(&order, &rt.regions, &balancers, 3))
+            black_box(cursor.next(&order, &rt.regions, &balancers, &view, 3))
         })
     });
     g.bench_function("walk_all_origins", |b| {
         b.iter(|| {
             let mut cursor = Cursor::default();
-            while let Some(p) = cursor.next(&order, &rt.regions, &balancers, 16) {
+            while let Some(p) = cursor.next(&order, &rt.regions, &balancers, &view, 16) {
                 black_box(p);
             }
         })

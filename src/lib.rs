@@ -12,3 +12,4 @@ pub mod edge;
 pub mod geo;
 pub mod metrics;
 pub mod node;
+pub mod regions;

@@ -5,8 +5,8 @@
 
 use crate::cache::CacheResult;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Label for requests whose host matches no site.
@@ -37,12 +37,23 @@ pub enum UpstreamErrorKind {
     Proxy,
 }
 
+/// Health-check latency buckets in seconds: loopback (100 µs) to a timed-out check (5 s).
+const CHECK_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0,
+];
+
 /// Every metric of the node.
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     duration: HistogramVec,
     upstream_errors: IntCounterVec,
+    upstream_retries: IntCounterVec,
+    upstream_panic: IntCounterVec,
+    origin_up: IntGaugeVec,
+    check_duration: HistogramVec,
+    health_transitions: IntCounterVec,
+    ejections: IntCounterVec,
     pub cache_bytes: IntGauge,
     pub cache_objects: IntGauge,
     pub access_log_dropped: IntCounter,
@@ -55,6 +66,31 @@ pub struct SiteMetrics {
     duration: Histogram,
     upstream_connect_errors: IntCounter,
     upstream_proxy_errors: IntCounter,
+    /// Attempts after the first, on another origin or region.
+    pub retries: IntCounter,
+    /// Requests sent to unhealthy origins because no region had a healthy one.
+    pub panic: IntCounter,
+}
+
+/// One origin's health handles, resolved when its checks start.
+pub struct OriginMetrics {
+    /// 1 while up (or unverified), 0 while down.
+    pub up: IntGauge,
+    pub check_duration: Histogram,
+    to_up: IntCounter,
+    to_down: IntCounter,
+    pub ejections: IntCounter,
+}
+
+impl OriginMetrics {
+    /// Counts a health transition.
+    pub fn transition(&self, now_down: bool) {
+        if now_down {
+            self.to_down.inc();
+        } else {
+            self.to_up.inc();
+        }
+    }
 }
 
 impl SiteMetrics {
@@ -106,6 +142,52 @@ impl Metrics {
             ),
             &["site", "kind"],
         )?;
+        let upstream_retries = IntCounterVec::new(
+            Opts::new(
+                "meridian_upstream_retries_total",
+                "Attempts after the first, on another origin or region, by site: how often \
+                 failover hides a failure from clients",
+            ),
+            &["site"],
+        )?;
+        let upstream_panic = IntCounterVec::new(
+            Opts::new(
+                "meridian_upstream_panic_total",
+                "Requests sent to unhealthy origins because no region had a healthy one, by \
+                 site: is a whole route down",
+            ),
+            &["site"],
+        )?;
+        let origin_up = IntGaugeVec::new(
+            Opts::new(
+                "meridian_origin_up",
+                "1 while active checks pass (or have not run yet), 0 while the origin is down",
+            ),
+            &["region", "origin"],
+        )?;
+        let check_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "meridian_health_check_duration_seconds",
+                "Time a health check took, by region: are origins slowing down",
+            )
+            .buckets(CHECK_BUCKETS.to_vec()),
+            &["region"],
+        )?;
+        let health_transitions = IntCounterVec::new(
+            Opts::new(
+                "meridian_health_transitions_total",
+                "Origins changing state by active checks, by region, origin and new state: \
+                 how often origins flap",
+            ),
+            &["region", "origin", "to"],
+        )?;
+        let ejections = IntCounterVec::new(
+            Opts::new(
+                "meridian_origin_ejections_total",
+                "Origins ejected by passive outlier detection, by region and origin",
+            ),
+            &["region", "origin"],
+        )?;
         let cache_bytes = IntGauge::new(
             "meridian_cache_bytes",
             "Bytes held by the cache, counted against cache.memory: how full it is",
@@ -121,6 +203,12 @@ impl Metrics {
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(upstream_errors.clone()))?;
+        registry.register(Box::new(upstream_retries.clone()))?;
+        registry.register(Box::new(upstream_panic.clone()))?;
+        registry.register(Box::new(origin_up.clone()))?;
+        registry.register(Box::new(check_duration.clone()))?;
+        registry.register(Box::new(health_transitions.clone()))?;
+        registry.register(Box::new(ejections.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
@@ -129,6 +217,12 @@ impl Metrics {
             requests,
             duration,
             upstream_errors,
+            upstream_retries,
+            upstream_panic,
+            origin_up,
+            check_duration,
+            health_transitions,
+            ejections,
             cache_bytes,
             cache_objects,
             access_log_dropped,
@@ -148,6 +242,30 @@ impl Metrics {
             duration: self.duration.with_label_values(&[site]),
             upstream_connect_errors: self.upstream_errors.with_label_values(&[site, "connect"]),
             upstream_proxy_errors: self.upstream_errors.with_label_values(&[site, "proxy"]),
+            retries: self.upstream_retries.with_label_values(&[site]),
+            panic: self.upstream_panic.with_label_values(&[site]),
+        }
+    }
+
+    /// The passive-ejection counter of one origin.
+    pub fn ejections(&self, region: &str, origin: &str) -> IntCounter {
+        self.ejections.with_label_values(&[region, origin])
+    }
+
+    /// Resolves one origin's health handles; its up gauge starts at 1 (unverified).
+    pub fn origin(&self, region: &str, origin: &str) -> OriginMetrics {
+        let up = self.origin_up.with_label_values(&[region, origin]);
+        up.set(1);
+        OriginMetrics {
+            up,
+            check_duration: self.check_duration.with_label_values(&[region]),
+            to_up: self
+                .health_transitions
+                .with_label_values(&[region, origin, "up"]),
+            to_down: self
+                .health_transitions
+                .with_label_values(&[region, origin, "down"]),
+            ejections: self.ejections.with_label_values(&[region, origin]),
         }
     }
 

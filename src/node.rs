@@ -7,8 +7,11 @@ use crate::config::Runtime;
 use crate::demo::DemoOrigin;
 use crate::edge::EdgeProxy;
 use crate::metrics::Metrics;
+use crate::regions::health::HealthChecker;
+use crate::regions::state::HealthView;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -56,7 +59,12 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
             .map_err(NodeError::AccessLog)?,
     );
 
-    let proxy = EdgeProxy::new(rt.clone(), storage, &metrics, access_log);
+    // One health view, written by the checks and passive signals, read by the proxy.
+    let view = Arc::new(HealthView::new(&rt.regions, rt.upstream.ejection));
+    let checker = HealthChecker::new(rt.clone(), view.clone(), metrics.clone());
+    server.add_service(background_service("health checks", checker));
+
+    let proxy = EdgeProxy::new(rt.clone(), view.clone(), storage, &metrics, access_log);
     let mut proxy_service =
         pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "edge");
     for addr in &rt.listen.http {
@@ -64,7 +72,10 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
     }
     server.add_service(proxy_service);
 
-    let mut admin = Service::new("admin".into(), AdminApp::new(rt.clone(), metrics, storage));
+    let mut admin = Service::new(
+        "admin".into(),
+        AdminApp::new(rt.clone(), metrics, storage, view),
+    );
     admin.add_tcp(&rt.listen.admin.to_string());
     admin.threads = Some(1);
     server.add_service(admin);

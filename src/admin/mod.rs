@@ -1,5 +1,5 @@
-//! The admin listener: `/metrics`, `/healthz` and `/status` to read, `POST /purge` to
-//! invalidate (behind `[admin] token`).
+//! The admin listener: `/metrics`, `/healthz` and `/status` to read; `POST /purge`,
+//! `/drain` and `/undrain` to act (behind `[admin] token`).
 
 pub mod purge;
 
@@ -7,6 +7,7 @@ use crate::cache::{MemoryStorage, PurgeMode};
 use crate::config::runtime::RegionChoice;
 use crate::config::Runtime;
 use crate::metrics::Metrics;
+use crate::regions::state::HealthView;
 use async_trait::async_trait;
 use http::{header, Method, Response, StatusCode};
 use pingora_core::apps::http_app::ServeHttp;
@@ -20,15 +21,22 @@ pub struct AdminApp {
     rt: Arc<Runtime>,
     metrics: Arc<Metrics>,
     storage: &'static MemoryStorage,
+    view: Arc<HealthView>,
     started: Instant,
 }
 
 impl AdminApp {
-    pub fn new(rt: Arc<Runtime>, metrics: Arc<Metrics>, storage: &'static MemoryStorage) -> Self {
+    pub fn new(
+        rt: Arc<Runtime>,
+        metrics: Arc<Metrics>,
+        storage: &'static MemoryStorage,
+        view: Arc<HealthView>,
+    ) -> Self {
         AdminApp {
             rt,
             metrics,
             storage,
+            view,
             started: Instant::now(),
         }
     }
@@ -59,13 +67,27 @@ impl AdminApp {
                 "memory_bytes": rt.cache.memory_bytes,
                 "max_object_bytes": rt.cache.max_object_bytes,
             },
-            "regions": rt.regions.iter().map(|r| json!({
+            "regions": rt.regions.iter().enumerate().map(|(ri, r)| json!({
                 "name": r.name,
                 "location": { "lat": r.location.lat, "lon": r.location.lon },
-                "origins": r.origins.iter().map(|o| json!({
-                    "addr": o.addr.to_string(),
-                    "weight": o.weight,
-                })).collect::<Vec<_>>(),
+                "drained": self.view.regions().get(ri).is_some_and(|h| h.is_drained()),
+                "usable": self.view.region_usable(ri),
+                "origins": r.origins.iter().enumerate().map(|(oi, o)| {
+                    let health = self.view.origin(ri, oi);
+                    let last = health.map(|h| h.last_check()).unwrap_or_default();
+                    json!({
+                        "addr": o.addr.to_string(),
+                        "weight": o.weight,
+                        "check": health.map_or("unknown", |h| h.check_state().as_str()),
+                        "drained": health.is_some_and(|h| h.is_drained()),
+                        "ejected": self.view.is_ejected_origin(ri, oi),
+                        "ejections": health.map_or(0, |h| h.ejections()),
+                        "usable": self.view.is_usable(ri, oi),
+                        "last_check": last.at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                        "last_check_latency_ms": last.latency.map(|l| l.as_secs_f64() * 1000.0),
+                        "last_check_error": last.error,
+                    })
+                }).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "sites": rt.sites.iter().map(|s| json!({
                 "name": s.name,
@@ -105,29 +127,31 @@ fn response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<V
     resp
 }
 
+fn json_response(status: StatusCode, v: serde_json::Value) -> Response<Vec<u8>> {
+    let mut body = v.to_string().into_bytes();
+    body.push(b'\n');
+    response(status, "application/json", body)
+}
+
 impl AdminApp {
-    /// `POST /purge?...`: token first, then the request, then the purge.
-    fn purge(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
-        let json = |status: StatusCode, v: serde_json::Value| {
-            let mut body = v.to_string().into_bytes();
-            body.push(b'\n');
-            response(status, "application/json", body)
-        };
+    /// Checks a mutating call: POST, and the bearer token. `Some(response)` refuses it.
+    fn refuse_mutation(&self, req: &pingora_http::RequestHeader) -> Option<Response<Vec<u8>>> {
         if req.method != Method::POST {
-            let mut resp = json(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "use POST"}));
+            let mut resp =
+                json_response(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "use POST"}));
             resp.headers_mut()
                 .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
-            return resp;
+            return Some(resp);
         }
         let Some(token) = &self.rt.admin.token else {
-            return json(
+            return Some(json_response(
                 StatusCode::FORBIDDEN,
                 json!({"error": "mutating admin calls are disabled: set admin.token"}),
-            );
+            ));
         };
         let presented = req.headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
         if !purge::token_matches(presented, token) {
-            let mut resp = json(
+            let mut resp = json_response(
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "missing or wrong token: send Authorization: Bearer <admin.token>"}),
             );
@@ -135,7 +159,78 @@ impl AdminApp {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer"),
             );
-            return resp;
+            return Some(resp);
+        }
+        None
+    }
+
+    /// `POST /drain?region=NAME[&origin=ADDR]` (or `/undrain`): no new requests go there.
+    fn drain(&self, req: &pingora_http::RequestHeader, drained: bool) -> Response<Vec<u8>> {
+        if let Some(refused) = self.refuse_mutation(req) {
+            return refused;
+        }
+        let mut region = None;
+        let mut origin = None;
+        for (k, v) in form_urlencoded::parse(req.uri.query().unwrap_or("").as_bytes()) {
+            match &*k {
+                "region" => region = Some(v.into_owned()),
+                "origin" => origin = Some(v.into_owned()),
+                other => {
+                    return json_response(
+                        StatusCode::BAD_REQUEST,
+                        json!({"error": format!("unknown parameter {other:?}; use region and origin")}),
+                    )
+                }
+            }
+        }
+        let Some(region) = region else {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "give region=NAME"}),
+            );
+        };
+        let Some(ri) = self.rt.regions.iter().position(|r| r.name == region) else {
+            return json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": format!("no region {region:?}")}),
+            );
+        };
+        let done = match &origin {
+            None => self.view.set_region_drained(ri, drained),
+            Some(addr) => {
+                let oi = self
+                    .rt
+                    .regions
+                    .get(ri)
+                    .and_then(|r| r.origins.iter().position(|o| o.addr.to_string() == *addr));
+                let Some(oi) = oi else {
+                    return json_response(
+                        StatusCode::NOT_FOUND,
+                        json!({"error": format!("region {region:?} has no origin {addr:?}")}),
+                    );
+                };
+                self.view.set_origin_drained(ri, oi, drained)
+            }
+        };
+        log::warn!(
+            "{} region {region}{}",
+            if drained { "drained" } else { "undrained" },
+            origin
+                .as_deref()
+                .map(|o| format!(" origin {o}"))
+                .unwrap_or_default()
+        );
+        json_response(
+            StatusCode::OK,
+            json!({"region": region, "origin": origin, "drained": drained && done}),
+        )
+    }
+
+    /// `POST /purge?...`: token first, then the request, then the purge.
+    fn purge(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
+        let json = json_response;
+        if let Some(refused) = self.refuse_mutation(req) {
+            return refused;
         }
         let request = match purge::parse(&self.rt, req.uri.query().unwrap_or("")) {
             Ok(r) => r,
@@ -161,8 +256,11 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
         let path = req.uri.path();
-        if path == "/purge" {
-            return self.purge(req);
+        match path {
+            "/purge" => return self.purge(req),
+            "/drain" => return self.drain(req, true),
+            "/undrain" => return self.drain(req, false),
+            _ => {}
         }
         let known = matches!(path, "/metrics" | "/healthz" | "/status");
         if known && req.method != Method::GET && req.method != Method::HEAD {

@@ -83,6 +83,15 @@ pub struct UpstreamFile {
     pub write_timeout: Option<Spanned<String>>,
     pub idle_timeout: Option<Spanned<String>>,
     pub max_attempts: Option<Spanned<i64>>,
+    /// Consecutive connect failures or 5xx that eject an origin (0 disables ejection).
+    pub eject_after: Option<Spanned<i64>>,
+    /// First ejection length; each later one doubles, up to `eject_max`.
+    pub eject_for: Option<Spanned<String>>,
+    pub eject_max: Option<Spanned<String>>,
+    /// Share of a region's origins that may be ejected at once (at least one always may).
+    pub max_ejected_percent: Option<Spanned<i64>>,
+    /// Add `X-Served-By: <region>/<origin>` to proxied responses.
+    pub served_by_header: Option<bool>,
 }
 
 /// `[log]`: where access-log lines go.
@@ -127,6 +136,8 @@ pub struct HealthCheckFile {
     pub timeout: Option<Spanned<String>>,
     pub healthy_after: Option<Spanned<i64>>,
     pub unhealthy_after: Option<Spanned<i64>>,
+    /// Random delay added to each interval, so checks of many origins spread out.
+    pub jitter: Option<Spanned<String>>,
 }
 
 /// `[[sites]]`: a set of host names and the routes that serve them.

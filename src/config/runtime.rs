@@ -91,6 +91,23 @@ pub struct UpstreamSettings {
     pub idle_timeout: Duration,
     /// Total attempts for one request across origins and regions (first try included).
     pub max_attempts: usize,
+    pub ejection: EjectionPolicy,
+    /// Add `X-Served-By: <region>/<origin>` to proxied responses.
+    pub served_by_header: bool,
+}
+
+/// Passive outlier detection (Envoy style): consecutive failures eject an origin for a
+/// backoff that doubles with each ejection, up to a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EjectionPolicy {
+    /// Consecutive connect failures or 5xx that eject an origin; 0 disables ejection.
+    pub after_failures: u32,
+    /// First ejection length; each later one doubles it.
+    pub base: Duration,
+    /// Longest ejection.
+    pub max: Duration,
+    /// At most this percentage of a region's origins is ejected at once (always at least one).
+    pub max_ejected_percent: u32,
 }
 
 /// Where access-log lines go.
@@ -148,6 +165,8 @@ pub struct HealthCheck {
     pub healthy_after: u32,
     /// Consecutive failures before an up origin is down (HAProxy `fall`).
     pub unhealthy_after: u32,
+    /// Random extra delay, up to this, added to each interval.
+    pub jitter: Duration,
 }
 
 /// A set of host names and the routes that serve them.

@@ -6,9 +6,9 @@ use super::file::{
     SiteFile,
 };
 use super::runtime::{
-    AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, HealthCheck,
-    HealthCheckKind, ListenSettings, LogSettings, NodeSettings, Origin, QueryRule, Region,
-    RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
+    AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, EjectionPolicy,
+    HealthCheck, HealthCheckKind, ListenSettings, LogSettings, NodeSettings, Origin, QueryRule,
+    Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
 };
 use crate::geo::distance::GeoPoint;
 use http::HeaderValue;
@@ -347,6 +347,20 @@ impl Builder<'_> {
                 1,
                 16,
             ) as usize,
+            ejection: EjectionPolicy {
+                after_failures: self.count(&u.eject_after, "upstream.eject_after", 5, 0, 1000)
+                    as u32,
+                base: self.duration(&u.eject_for, "upstream.eject_for", Duration::from_secs(10)),
+                max: self.duration(&u.eject_max, "upstream.eject_max", Duration::from_secs(300)),
+                max_ejected_percent: self.count(
+                    &u.max_ejected_percent,
+                    "upstream.max_ejected_percent",
+                    50,
+                    0,
+                    100,
+                ) as u32,
+            },
+            served_by_header: u.served_by_header.unwrap_or(false),
         }
     }
 
@@ -475,6 +489,7 @@ impl Builder<'_> {
             timeout: None,
             healthy_after: None,
             unhealthy_after: None,
+            jitter: None,
         };
         let hc = hc.unwrap_or(&none);
         let path = match &hc.path {
@@ -542,12 +557,17 @@ impl Builder<'_> {
             1,
             100,
         ) as u32;
+        let jitter = match &hc.jitter {
+            Some(j) => self.duration(&Some(j.clone()), &format!("{key}.jitter"), interval / 10),
+            None => interval / 10,
+        };
         HealthCheck {
             kind,
             interval,
             timeout,
             healthy_after,
             unhealthy_after,
+            jitter,
         }
     }
 

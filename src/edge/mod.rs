@@ -13,6 +13,7 @@ use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage, P
 use crate::config::runtime::CacheKeyRule;
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
+use crate::regions::state::HealthView;
 use async_trait::async_trait;
 use http::header::VIA;
 use http::HeaderName;
@@ -34,10 +35,14 @@ use traceparent::TraceParent;
 use upstream::{Cursor, Pick, RegionBalancer};
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
+const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 
 /// The edge proxy service: shared, read-only state for every request.
 pub struct EdgeProxy {
     rt: Arc<Runtime>,
+    view: Arc<HealthView>,
+    /// `[region][origin]` ejection counters.
+    ejections: Vec<Vec<prometheus::IntCounter>>,
     balancers: Vec<RegionBalancer>,
     site_metrics: Vec<SiteMetrics>,
     unknown_site: SiteMetrics,
@@ -51,6 +56,7 @@ impl EdgeProxy {
     /// Builds the proxy; `storage` is shared with the admin service for its statistics.
     pub fn new(
         rt: Arc<Runtime>,
+        view: Arc<HealthView>,
         storage: &'static MemoryStorage,
         metrics: &Metrics,
         access_log: Arc<AccessLog>,
@@ -58,7 +64,19 @@ impl EdgeProxy {
         // The lock's age timeout bounds how long readers wait behind one slow fill.
         let cache_lock: &'static CacheKeyLockImpl =
             Box::leak(CacheLock::new_boxed(rt.cache.lock_timeout));
+        let ejections = rt
+            .regions
+            .iter()
+            .map(|r| {
+                r.origins
+                    .iter()
+                    .map(|o| metrics.ejections(&r.name, &o.addr.to_string()))
+                    .collect()
+            })
+            .collect();
         EdgeProxy {
+            view,
+            ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
             site_metrics: rt.sites.iter().map(|s| metrics.site(&s.name)).collect(),
             unknown_site: metrics.site(UNKNOWN_SITE),
@@ -107,6 +125,22 @@ impl EdgeProxy {
                 let url = policy::cache_url("http", host, &t, &route.cache_key);
                 self.storage.purge_url(&url, PurgeMode::Hard);
             }
+        }
+    }
+
+    /// Feeds passive outlier detection with a failure of the origin this attempt used.
+    fn record_origin_failure(&self, ctx: &RequestCtx) {
+        let Some(p) = ctx.pick else { return };
+        if let Some(backoff) = self.view.record_failure(p.region, p.origin) {
+            if let Some(c) = self.ejections.get(p.region).and_then(|r| r.get(p.origin)) {
+                c.inc();
+            }
+            log::warn!(
+                "origin {} ejected for {} after {} consecutive failures",
+                p.addr,
+                humantime::format_duration(backoff),
+                self.rt.upstream.ejection.after_failures
+            );
         }
     }
 
@@ -306,12 +340,20 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let order = self.region_order(ctx);
+        let was_panic = ctx.cursor.panic;
         let pick = ctx.cursor.next(
             order,
             &self.rt.regions,
             &self.balancers,
+            &self.view,
             self.rt.upstream.max_attempts,
         );
+        if ctx.cursor.panic && !was_panic {
+            self.site_metrics(ctx).panic.inc();
+        }
+        if ctx.cursor.attempts > 1 && pick.is_some() {
+            self.site_metrics(ctx).retries.inc();
+        }
         let Some(pick) = pick else {
             return Err(Error::create(
                 ErrorType::ConnectNoRoute,
@@ -333,13 +375,43 @@ impl ProxyHttp for EdgeProxy {
     ) -> Box<Error> {
         self.site_metrics(ctx)
             .upstream_error(UpstreamErrorKind::Connect);
+        self.record_origin_failure(ctx);
         // Nothing was sent, so any method may go to the next origin, if one is left.
         let more = ctx.cursor.has_next(
             self.region_order(ctx),
             &self.rt.regions,
+            &self.view,
             self.rt.upstream.max_attempts,
         );
         e.set_retry(more);
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        _client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("origin {}", peer._address));
+        self.site_metrics(ctx)
+            .upstream_error(UpstreamErrorKind::Proxy);
+        self.record_origin_failure(ctx);
+        // The request may have reached the origin: only an idempotent one, whose body is
+        // still replayable and whose response has not started, may be sent again.
+        let method = &session.req_header().method;
+        let replayable = method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated()
+            && session.response_written().is_none();
+        let more = ctx.cursor.has_next(
+            self.region_order(ctx),
+            &self.rt.regions,
+            &self.view,
+            self.rt.upstream.max_attempts,
+        );
+        e.set_retry(replayable && more);
         e
     }
 
@@ -368,6 +440,11 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
+        if upstream_response.status.is_server_error() {
+            self.record_origin_failure(ctx);
+        } else if let Some(p) = ctx.pick {
+            self.view.record_success(p.region, p.origin);
+        }
         policy::strip_hop_by_hop(upstream_response);
         // pingora merges only a few fields of a 304 into the stored response; keep them all
         // for `response_cache_filter` (RFC 9111 §4.3.4).
@@ -403,6 +480,16 @@ impl ProxyHttp for EdgeProxy {
         // invalidated copy.
         self.invalidate_after_unsafe_method(session, resp, ctx);
         resp.append_header(VIA, self.rt.node.via.clone())?;
+        if self.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
+            if let Some(p) = ctx.pick {
+                let region = self
+                    .rt
+                    .regions
+                    .get(p.region)
+                    .map_or("", |r| r.name.as_str());
+                resp.insert_header(SERVED_BY, format!("{region}/{}", p.addr))?;
+            }
+        }
         Ok(())
     }
 

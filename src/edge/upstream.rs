@@ -1,9 +1,8 @@
-//! Picks the origin for each attempt: regions in the route's order, origins by weight.
-//!
-//! This is the seam where nearest-healthy selection plugs in: today the order is the route's
-//! (by distance from the node for "nearest"), and every origin counts as up.
+//! Picks the origin for each attempt: regions in the route's order, origins by weight, only
+//! those the health view says are usable, or all of them in "panic" when none is.
 
 use crate::config::runtime::{Region, RegionId, UpstreamSettings};
+use crate::regions::state::HealthView;
 use pingora_core::upstreams::peer::HttpPeer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -68,6 +67,8 @@ pub struct Cursor {
     start: usize,
     /// Attempts made so far, first one included.
     pub attempts: usize,
+    /// No origin was usable when the request started: every origin is tried, in order.
+    pub panic: bool,
 }
 
 /// The origin chosen for one attempt.
@@ -79,18 +80,40 @@ pub struct Pick {
 }
 
 impl Cursor {
-    /// The next origin to try: each origin of the first region once (starting where the
-    /// balancer says), then the next region's, until `max_attempts`.
+    /// The next origin to try: the usable origins of the first region (starting where the
+    /// balancer says), then the next region's, until `max_attempts`. When not one origin is
+    /// usable for the first attempt, every origin is tried in the same order ("panic").
     pub fn next(
         &mut self,
         order: &[RegionId],
         regions: &[Region],
         balancers: &[RegionBalancer],
+        view: &HealthView,
         max_attempts: usize,
     ) -> Option<Pick> {
         if self.attempts >= max_attempts {
             return None;
         }
+        if let Some(pick) = self.walk(order, regions, balancers, view) {
+            return Some(pick);
+        }
+        if self.attempts == 0 && !self.panic {
+            // Better an unhealthy origin than a certain error.
+            self.panic = true;
+            self.region_pos = 0;
+            self.tried_in_region = 0;
+            return self.walk(order, regions, balancers, view);
+        }
+        None
+    }
+
+    fn walk(
+        &mut self,
+        order: &[RegionId],
+        regions: &[Region],
+        balancers: &[RegionBalancer],
+        view: &HealthView,
+    ) -> Option<Pick> {
         loop {
             let region = *order.get(self.region_pos)?;
             let origins = &regions.get(region)?.origins;
@@ -99,37 +122,51 @@ impl Cursor {
                     .get(region)
                     .map_or(0, RegionBalancer::first_origin);
             }
-            if self.tried_in_region < origins.len() {
+            while self.tried_in_region < origins.len() {
                 let origin = (self.start + self.tried_in_region) % origins.len();
                 self.tried_in_region += 1;
-                self.attempts += 1;
-                let addr = origins.get(origin)?.addr;
-                return Some(Pick {
-                    region,
-                    origin,
-                    addr,
-                });
+                if self.panic || view.is_usable(region, origin) {
+                    self.attempts += 1;
+                    let addr = origins.get(origin)?.addr;
+                    return Some(Pick {
+                        region,
+                        origin,
+                        addr,
+                    });
+                }
             }
             self.region_pos += 1;
             self.tried_in_region = 0;
         }
     }
-}
 
-impl Cursor {
     /// Whether [`Cursor::next`] would return another origin.
-    pub fn has_next(&self, order: &[RegionId], regions: &[Region], max_attempts: usize) -> bool {
+    pub fn has_next(
+        &self,
+        order: &[RegionId],
+        regions: &[Region],
+        view: &HealthView,
+        max_attempts: usize,
+    ) -> bool {
         if self.attempts >= max_attempts {
             return false;
         }
-        let left_here = order
-            .get(self.region_pos)
-            .and_then(|&r| regions.get(r))
-            .is_some_and(|r| self.tried_in_region < r.origins.len());
+        let usable = |region: RegionId, origin: usize| self.panic || view.is_usable(region, origin);
+        let left_here = order.get(self.region_pos).is_some_and(|&r| {
+            let n = regions.get(r).map_or(0, |reg| reg.origins.len());
+            let offsets = if self.tried_in_region == 0 {
+                0..n
+            } else {
+                self.tried_in_region..n
+            };
+            offsets
+                .map(|k| (self.start + k) % n.max(1))
+                .any(|o| usable(r, o))
+        });
         let later = order
             .iter()
             .skip(self.region_pos + 1)
-            .any(|&r| regions.get(r).is_some_and(|r| !r.origins.is_empty()));
+            .any(|&r| (0..regions.get(r).map_or(0, |reg| reg.origins.len())).any(|o| usable(r, o)));
         left_here || later
     }
 }
@@ -149,6 +186,7 @@ mod tests {
     use super::*;
     use crate::config::runtime::{HealthCheck, HealthCheckKind, Origin};
     use crate::geo::distance::GeoPoint;
+    use crate::regions::state::CheckState;
     use std::time::Duration;
 
     fn region(name: &str, ports: &[(u16, u32)]) -> Region {
@@ -168,6 +206,7 @@ mod tests {
                 timeout: Duration::from_secs(1),
                 healthy_after: 1,
                 unhealthy_after: 1,
+                jitter: Duration::ZERO,
             },
         }
     }
@@ -191,43 +230,84 @@ mod tests {
         assert_eq!(counts, [100, 300]);
     }
 
+    fn view(regions: &[Region]) -> HealthView {
+        HealthView::new(
+            regions,
+            crate::config::runtime::EjectionPolicy {
+                after_failures: 0,
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+                max_ejected_percent: 100,
+            },
+        )
+    }
+
     #[test]
     fn cursor_tries_every_origin_of_a_region_then_the_next_region() {
         let regions = vec![region("a", &[(1, 1), (2, 1)]), region("b", &[(3, 1)])];
         let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let v = view(&regions);
         let mut c = Cursor::default();
         let mut ports = Vec::new();
-        while c.has_next(&[0, 1], &regions, 10) {
-            ports.push(
-                c.next(&[0, 1], &regions, &balancers, 10)
-                    .unwrap()
-                    .addr
-                    .port(),
-            );
+        while c.has_next(&[0, 1], &regions, &v, 10) {
+            let pick = c.next(&[0, 1], &regions, &balancers, &v, 10).unwrap();
+            ports.push(pick.addr.port());
         }
         assert_eq!(ports, [1, 2, 3]);
-        assert_eq!(c.next(&[0, 1], &regions, &balancers, 10), None);
+        assert_eq!(c.next(&[0, 1], &regions, &balancers, &v, 10), None);
+        assert!(!c.panic);
     }
 
     #[test]
     fn cursor_stops_at_max_attempts() {
         let regions = vec![region("a", &[(1, 1), (2, 1), (3, 1)])];
         let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let v = view(&regions);
         let mut c = Cursor::default();
-        assert!(c.next(&[0], &regions, &balancers, 2).is_some());
-        assert!(c.next(&[0], &regions, &balancers, 2).is_some());
-        assert!(!c.has_next(&[0], &regions, 2));
-        assert_eq!(c.next(&[0], &regions, &balancers, 2), None);
+        assert!(c.next(&[0], &regions, &balancers, &v, 2).is_some());
+        assert!(c.next(&[0], &regions, &balancers, &v, 2).is_some());
+        assert!(!c.has_next(&[0], &regions, &v, 2));
+        assert_eq!(c.next(&[0], &regions, &balancers, &v, 2), None);
         assert_eq!(c.attempts, 2);
+    }
+
+    #[test]
+    fn cursor_skips_unusable_origins_and_regions() {
+        let regions = vec![region("a", &[(1, 1), (2, 1)]), region("b", &[(3, 1)])];
+        let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let v = view(&regions);
+        v.set_check_state(0, 0, CheckState::Down);
+        v.set_origin_drained(0, 1, true);
+        let mut c = Cursor::default();
+        let first = c.next(&[0, 1], &regions, &balancers, &v, 10).unwrap();
+        assert_eq!(first.addr.port(), 3, "region a has nothing usable");
+        assert!(!c.has_next(&[0, 1], &regions, &v, 10));
+        assert!(!c.panic);
+    }
+
+    #[test]
+    fn with_nothing_usable_the_cursor_panics_and_tries_everything_in_order() {
+        let regions = vec![region("a", &[(1, 1)]), region("b", &[(2, 1)])];
+        let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let v = view(&regions);
+        v.set_region_drained(0, true);
+        v.set_check_state(1, 0, CheckState::Down);
+        let mut c = Cursor::default();
+        let ports: Vec<u16> = std::iter::from_fn(|| c.next(&[0, 1], &regions, &balancers, &v, 10))
+            .map(|p| p.addr.port())
+            .collect();
+        assert_eq!(ports, [1, 2]);
+        assert!(c.panic);
     }
 
     #[test]
     fn successive_requests_start_on_different_origins() {
         let regions = vec![region("a", &[(1, 1), (2, 1)])];
         let balancers: Vec<_> = regions.iter().map(RegionBalancer::new).collect();
+        let v = view(&regions);
         let first = |b: &[RegionBalancer]| {
             Cursor::default()
-                .next(&[0], &regions, b, 3)
+                .next(&[0], &regions, b, &v, 3)
                 .unwrap()
                 .addr
                 .port()

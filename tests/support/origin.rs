@@ -21,6 +21,8 @@ pub struct Reply {
     headers: Vec<(String, String)>,
     body: Bytes,
     delay: Duration,
+    /// Record the request, then drop the connection without answering.
+    close: bool,
 }
 
 impl Reply {
@@ -30,6 +32,15 @@ impl Reply {
             headers: Vec::new(),
             body: body.into(),
             delay: Duration::ZERO,
+            close: false,
+        }
+    }
+
+    /// Receives the request, then closes the connection without a response.
+    pub fn close() -> Self {
+        Reply {
+            close: true,
+            ..Self::new(200, "")
         }
     }
 
@@ -85,23 +96,26 @@ impl OriginBuilder {
             routes: Mutex::new(self.routes),
             ..State::default()
         });
-        let accept_state = state.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let state = accept_state.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(state.clone(), req));
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
+        let task = Mutex::new(accept_loop(listener, state.clone()));
         Origin { addr, state, task }
     }
+}
+
+fn accept_loop(listener: TcpListener, state: Arc<State>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let state = state.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| handle(state.clone(), req));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    })
 }
 
 async fn handle(
@@ -128,6 +142,9 @@ async fn handle(
         *resp.status_mut() = StatusCode::NOT_FOUND;
         return Ok(resp);
     };
+    if reply.close {
+        return Err(std::io::Error::other("closing without an answer"));
+    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -171,7 +188,7 @@ async fn handle(
 pub struct Origin {
     addr: SocketAddr,
     state: Arc<State>,
-    task: JoinHandle<()>,
+    task: Mutex<JoinHandle<()>>,
 }
 
 impl Origin {
@@ -197,7 +214,16 @@ impl Origin {
         self.state
             .stopped
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.task.abort();
+        self.task.lock().unwrap().abort();
+    }
+
+    /// Serves again on the same address after [`Origin::stop`].
+    pub async fn resume(&self) {
+        let listener = TcpListener::bind(self.addr).await.unwrap();
+        self.state
+            .stopped
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        *self.task.lock().unwrap() = accept_loop(listener, self.state.clone());
     }
 
     /// Requests received for `path`.
@@ -224,6 +250,8 @@ impl Origin {
 
 impl Drop for Origin {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Ok(task) = self.task.lock() {
+            task.abort();
+        }
     }
 }

@@ -1,0 +1,5 @@
+//! The shared view of the world: health of every origin and region, and the checks that
+//! keep it current.
+
+pub mod health;
+pub mod state;
