@@ -24,6 +24,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub log: LogFile,
     pub demo: Option<DemoFile>,
+    pub geoip: Option<GeoIpFile>,
     #[serde(default)]
     pub regions: Vec<RegionFile>,
     #[serde(default)]
@@ -54,6 +55,19 @@ pub struct LocationFile {
 pub struct ListenFile {
     pub http: Spanned<Vec<Spanned<String>>>,
     pub admin: Spanned<String>,
+    /// Peers whose X-Forwarded-For is believed (addresses or CIDR blocks).
+    pub trusted_proxies: Option<Vec<Spanned<String>>>,
+}
+
+/// `[geoip]`: where clients are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeoIpFile {
+    /// A MaxMind-layout `.mmdb` (GeoIP2/GeoLite2 City or Country, or ip-location-db).
+    pub database: Spanned<String>,
+    /// `CC,lat,lon` per line, placing country-only records; default: `country-coordinates.csv`
+    /// beside the database, when present.
+    pub countries: Option<Spanned<String>>,
 }
 
 /// `[admin]`: the token that mutating admin calls need.
@@ -117,6 +131,8 @@ pub struct RegionFile {
     pub location: LocationFile,
     pub origins: Spanned<Vec<Spanned<OriginFile>>>,
     pub health_check: Option<HealthCheckFile>,
+    /// Kilometres added to this region's distance when ordering (negative: prefer it).
+    pub bias_km: Option<Spanned<f64>>,
 }
 
 /// One origin: `"host:port"` or `{ addr = "host:port", weight = 2 }`.

@@ -26,6 +26,8 @@ pub struct Runtime {
     pub upstream: UpstreamSettings,
     pub log: LogSettings,
     pub demo: Option<DemoSettings>,
+    /// Client geolocation; `None` orders regions by distance from the node only.
+    pub geoip: Option<std::sync::Arc<crate::geo::GeoIp>>,
     pub regions: Vec<Region>,
     pub sites: Vec<Site>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -61,6 +63,8 @@ pub struct NodeSettings {
 pub struct ListenSettings {
     pub http: Vec<SocketAddr>,
     pub admin: SocketAddr,
+    /// Peers whose X-Forwarded-For is believed when locating the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[admin]`.
@@ -138,6 +142,8 @@ pub struct Region {
     pub location: GeoPoint,
     pub origins: Vec<Origin>,
     pub health_check: HealthCheck,
+    /// Kilometres added to this region's distance when ordering regions.
+    pub bias_km: f64,
 }
 
 /// One origin server.

@@ -92,8 +92,10 @@ fn demo_config_values_reach_the_runtime_model() {
     assert_eq!(site.route_for_path("/index.html").unwrap().path, "/");
     assert_eq!(
         site.route_for_path("/api/x").unwrap().regions,
-        RegionChoice::Ordered(vec![0, 1])
+        RegionChoice::Nearest
     );
+    assert!(rt.geoip.is_some());
+    assert_eq!(rt.listen.trusted_proxies.len(), 1);
 }
 
 use std::time::Duration;

@@ -82,6 +82,7 @@ impl Builder<'_> {
         let demo = f.demo.as_ref().map(|d| DemoSettings {
             origins: self.addr_list(&d.origins, "demo.origins"),
         });
+        let geoip = self.geoip(f);
         let regions = self.regions(f);
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
         self.distinct_listeners(f, &listen, demo.as_ref());
@@ -94,9 +95,44 @@ impl Builder<'_> {
             upstream,
             log,
             demo,
+            geoip,
             regions,
             sites,
             hosts,
+        }
+    }
+
+    fn geoip(&mut self, f: &FileConfig) -> Option<std::sync::Arc<crate::geo::GeoIp>> {
+        let g = f.geoip.as_ref()?;
+        let database = self.relative_to_config(g.database.get_ref());
+        let countries = match &g.countries {
+            Some(c) => Some(self.relative_to_config(c.get_ref())),
+            None => database
+                .parent()
+                .map(|dir| dir.join("country-coordinates.csv"))
+                .filter(|p| p.exists()),
+        };
+        match crate::geo::GeoIp::open(&database, countries.as_deref()) {
+            Ok(db) => Some(std::sync::Arc::new(db)),
+            Err(e) => {
+                let (span, key) = match &e {
+                    crate::geo::GeoError::Database { .. } => (g.database.span(), "geoip.database"),
+                    _ => (
+                        g.countries.as_ref().map_or(g.database.span(), |c| c.span()),
+                        "geoip.countries",
+                    ),
+                };
+                let cause = std::error::Error::source(&e)
+                    .map(|c| format!(": {c}"))
+                    .unwrap_or_default();
+                self.push_hint(
+                    span,
+                    key,
+                    format!("{e}{cause}"),
+                    "give a MaxMind-layout .mmdb (paths are relative to this file)",
+                );
+                None
+            }
         }
     }
 
@@ -168,7 +204,27 @@ impl Builder<'_> {
         let admin = self
             .socket_addr(&f.listen.admin, "listen.admin")
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-        ListenSettings { http, admin }
+        let mut trusted_proxies = Vec::new();
+        for (i, t) in f.listen.trusted_proxies.iter().flatten().enumerate() {
+            let text = t.get_ref().trim();
+            let parsed = text
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(net) => trusted_proxies.push(net),
+                Err(_) => self.push_hint(
+                    t.span(),
+                    format!("listen.trusted_proxies[{i}]"),
+                    format!("{text:?} is not an address or CIDR block"),
+                    "write e.g. \"10.0.0.0/8\" or \"192.0.2.7\"",
+                ),
+            }
+        }
+        ListenSettings {
+            http,
+            admin,
+            trusted_proxies,
+        }
     }
 
     fn addr_list(&mut self, list: &Spanned<Vec<Spanned<String>>>, key: &str) -> Vec<SocketAddr> {
@@ -401,11 +457,24 @@ impl Builder<'_> {
             let location = self.location(&r.location, &format!("{key}.location"));
             let origins = self.origins(&r.origins, &format!("{key}.origins"));
             let health_check = self.health_check(r.health_check.as_ref(), &key);
+            let bias_km = match &r.bias_km {
+                Some(b) if b.get_ref().is_finite() && b.get_ref().abs() <= 40_000.0 => *b.get_ref(),
+                Some(b) => {
+                    self.push(
+                        b.span(),
+                        format!("{key}.bias_km"),
+                        format!("{} km is not a usable bias (|bias| <= 40000)", b.get_ref()),
+                    );
+                    0.0
+                }
+                None => 0.0,
+            };
             regions.push(Region {
                 name: name.to_owned(),
                 location,
                 origins,
                 health_check,
+                bias_km,
             });
         }
         regions

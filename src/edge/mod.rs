@@ -1,5 +1,6 @@
 //! The HTTP proxy: pingora's `ProxyHttp` phases, each delegating to one decision function.
 
+pub mod client;
 pub mod forwarded;
 pub mod respond;
 pub mod route;
@@ -11,8 +12,10 @@ use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy::{self, BypassReason};
 use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage, PurgeMode};
 use crate::config::runtime::CacheKeyRule;
+use crate::config::runtime::RegionChoice;
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
+use crate::regions::select;
 use crate::regions::state::HealthView;
 use async_trait::async_trait;
 use http::header::VIA;
@@ -36,6 +39,7 @@ use upstream::{Cursor, Pick, RegionBalancer};
 
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The edge proxy service: shared, read-only state for every request.
 pub struct EdgeProxy {
@@ -144,11 +148,36 @@ impl EdgeProxy {
         }
     }
 
-    /// The regions this request may use, in the order to try them.
-    fn region_order(&self, ctx: &RequestCtx) -> &[usize] {
+    /// The regions this request may use, in the order to try them: nearest the client when
+    /// it could be located, else the route's own order.
+    fn region_order<'a>(&'a self, ctx: &'a RequestCtx) -> &'a [usize] {
+        if let Some(order) = &ctx.client_order {
+            return order;
+        }
         ctx.resolved
             .and_then(|r| r.route(&self.rt))
             .map_or(&[][..], |route| route.region_order.as_slice())
+    }
+
+    /// For a "nearest" route, the route's regions ordered by distance from the client
+    /// (GeoIP on its address); `None` keeps the route's order (by distance from the node).
+    fn client_region_order(&self, session: &Session, ctx: &RequestCtx) -> Option<Vec<usize>> {
+        let geoip = self.rt.geoip.as_ref()?;
+        let route = ctx.resolved.and_then(|r| r.route(&self.rt))?;
+        if route.regions != RegionChoice::Nearest {
+            return None;
+        }
+        let ip = client::client_ip(
+            client_ip(session),
+            session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
+            &self.rt.listen.trusted_proxies,
+        )?;
+        let location = geoip.lookup(ip)?;
+        Some(select::nearest_first(
+            &self.rt.regions,
+            &route.region_order,
+            location.point,
+        ))
     }
 
     fn site_metrics(&self, ctx: &RequestCtx) -> &SiteMetrics {
@@ -174,6 +203,8 @@ pub struct RequestCtx {
     stale_while_revalidate: bool,
     /// The header fields of a 304 received while revalidating.
     not_modified: Option<http::HeaderMap>,
+    /// The route's regions ordered from the client's location, when it was found.
+    client_order: Option<Vec<usize>>,
 }
 
 #[async_trait]
@@ -194,6 +225,7 @@ impl ProxyHttp for EdgeProxy {
             cache_result: CacheResult::None,
             stale_while_revalidate: false,
             not_modified: None,
+            client_order: None,
         }
     }
 
@@ -336,10 +368,19 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let order = self.region_order(ctx);
+        if ctx.cursor.attempts == 0 && ctx.client_order.is_none() {
+            ctx.client_order = self.client_region_order(session, ctx);
+        }
+        // Taken out for the call: the cursor is borrowed mutably beside it.
+        let client_order = ctx.client_order.take();
+        let route_order = ctx
+            .resolved
+            .and_then(|r| r.route(&self.rt))
+            .map_or(&[][..], |route| route.region_order.as_slice());
+        let order = client_order.as_deref().unwrap_or(route_order);
         let was_panic = ctx.cursor.panic;
         let pick = ctx.cursor.next(
             order,
@@ -348,6 +389,7 @@ impl ProxyHttp for EdgeProxy {
             &self.view,
             self.rt.upstream.max_attempts,
         );
+        ctx.client_order = client_order;
         if ctx.cursor.panic && !was_panic {
             self.site_metrics(ctx).panic.inc();
         }

@@ -208,6 +208,7 @@ mod tests {
                 unhealthy_after: 1,
                 jitter: Duration::ZERO,
             },
+            bias_km: 0.0,
         }
     }
 

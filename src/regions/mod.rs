@@ -2,4 +2,5 @@
 //! keep it current.
 
 pub mod health;
+pub mod select;
 pub mod state;

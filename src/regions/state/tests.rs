@@ -23,6 +23,7 @@ fn regions(sizes: &[usize]) -> Vec<Region> {
                 unhealthy_after: 2,
                 jitter: Duration::ZERO,
             },
+            bias_km: 0.0,
         })
         .collect()
 }

@@ -1,0 +1,72 @@
+//! Orders regions by distance from a location, nearest first.
+
+use crate::config::runtime::{Region, RegionId};
+use crate::geo::distance::GeoPoint;
+
+/// `ids` sorted by great-circle distance from `from`, each region's `bias_km` added (a
+/// positive bias makes a region look farther, a negative one nearer).
+pub fn nearest_first(regions: &[Region], ids: &[RegionId], from: GeoPoint) -> Vec<RegionId> {
+    let mut keyed: Vec<(f64, RegionId)> = ids
+        .iter()
+        .filter_map(|&id| {
+            let r = regions.get(id)?;
+            Some((r.location.distance_km(&from) + r.bias_km, id))
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    keyed.into_iter().map(|(_, id)| id).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::runtime::{HealthCheck, HealthCheckKind};
+    use std::time::Duration;
+
+    fn region(lat: f64, lon: f64, bias_km: f64) -> Region {
+        Region {
+            name: String::new(),
+            location: GeoPoint { lat, lon },
+            origins: Vec::new(),
+            health_check: HealthCheck {
+                kind: HealthCheckKind::Tcp,
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                healthy_after: 1,
+                unhealthy_after: 1,
+                jitter: Duration::ZERO,
+            },
+            bias_km,
+        }
+    }
+
+    #[test]
+    fn regions_come_nearest_first_and_bias_moves_them() {
+        let regions = [
+            region(53.35, -6.26, 0.0),
+            region(39.04, -77.49, 0.0),
+            region(35.68, 139.69, 0.0),
+        ];
+        let ashburn = GeoPoint {
+            lat: 38.9,
+            lon: -77.0,
+        };
+        assert_eq!(nearest_first(&regions, &[0, 1, 2], ashburn), [1, 0, 2]);
+        let dublin = GeoPoint {
+            lat: 53.0,
+            lon: -6.0,
+        };
+        assert_eq!(nearest_first(&regions, &[0, 1, 2], dublin), [0, 1, 2]);
+        let biased = [
+            region(53.35, -6.26, 10_000.0),
+            region(39.04, -77.49, 0.0),
+            region(35.68, 139.69, 0.0),
+        ];
+        assert_eq!(nearest_first(&biased, &[0, 1, 2], dublin), [1, 2, 0]);
+        assert_eq!(
+            nearest_first(&regions, &[2, 0], dublin),
+            [0, 2],
+            "only the given ids"
+        );
+    }
+}
