@@ -51,6 +51,7 @@ pub struct Metrics {
     upstream_retries: IntCounterVec,
     upstream_panic: IntCounterVec,
     origin_up: IntGaugeVec,
+    pub region_up: IntGaugeVec,
     check_duration: HistogramVec,
     health_transitions: IntCounterVec,
     ejections: IntCounterVec,
@@ -165,6 +166,14 @@ impl Metrics {
             ),
             &["region", "origin"],
         )?;
+        let region_up = IntGaugeVec::new(
+            Opts::new(
+                "meridian_region_up",
+                "1 while at least one origin of the region is usable (up, not ejected, not \
+                 drained): can the region take traffic",
+            ),
+            &["region"],
+        )?;
         let check_duration = HistogramVec::new(
             HistogramOpts::new(
                 "meridian_health_check_duration_seconds",
@@ -206,6 +215,7 @@ impl Metrics {
         registry.register(Box::new(upstream_retries.clone()))?;
         registry.register(Box::new(upstream_panic.clone()))?;
         registry.register(Box::new(origin_up.clone()))?;
+        registry.register(Box::new(region_up.clone()))?;
         registry.register(Box::new(check_duration.clone()))?;
         registry.register(Box::new(health_transitions.clone()))?;
         registry.register(Box::new(ejections.clone()))?;
@@ -220,6 +230,7 @@ impl Metrics {
             upstream_retries,
             upstream_panic,
             origin_up,
+            region_up,
             check_duration,
             health_transitions,
             ejections,

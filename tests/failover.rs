@@ -162,6 +162,11 @@ async fn a_killed_region_moves_traffic_to_the_next_nearest_without_failed_gets()
     let after = client.get(node.url(HOST, "/api/x")).send().await.unwrap();
     assert_eq!(served_by(&after), format!("far/{}", far.addr()));
     assert_eq!(status(&node).await["regions"][0]["usable"], false);
+    assert_eq!(
+        node.metric("meridian_region_up{region=\"near\"}").await,
+        0.0
+    );
+    assert_eq!(node.metric("meridian_region_up{region=\"far\"}").await, 1.0);
 }
 
 #[tokio::test]
@@ -241,6 +246,82 @@ async fn a_hung_origin_costs_one_timeout_per_request_at_most_and_gets_ejected() 
     );
     let ejected = &status(&node).await["regions"][0]["origins"][0];
     assert_eq!(ejected["ejected"], true, "{ejected}");
+}
+
+#[tokio::test]
+async fn an_http_check_can_require_a_body_string_and_an_origin_can_override_it() {
+    let degraded = origin_routes()
+        .route("/healthz", Reply::ok("degraded"))
+        .start()
+        .await;
+    let healthy = origin_routes()
+        .route("/healthz", Reply::ok("all ok"))
+        .start()
+        .await;
+    let tcp_only = origin_routes()
+        .route("/healthz", Reply::new(500, "broken"))
+        .start()
+        .await;
+    let region_check = "[regions.health_check]\npath = \"/healthz\"\nbody_contains = \"ok\"\n\
+        interval = \"200ms\"\ntimeout = \"100ms\"\njitter = \"1ms\"\nhealthy_after = 1\nunhealthy_after = 1\n";
+    let cfg = config(
+        &[(
+            "eu",
+            53.35,
+            -6.26,
+            &[degraded.addr(), healthy.addr(), tcp_only.addr()],
+        )],
+        API,
+    )
+    .replace(
+        &format!("\"{}\"]", tcp_only.addr()),
+        &format!(
+            "{{ addr = \"{}\", health_check = {{ kind = \"tcp\", interval = \"200ms\" }} }}]",
+            tcp_only.addr()
+        ),
+    )
+    .replace("\n[[sites]]", &format!("\n{region_check}\n[[sites]]"));
+    let node = Node::start(&cfg).await;
+    eventually("the degraded origin fails its body check", || async {
+        check_state(&node, 0, 0).await == "down"
+    })
+    .await;
+    eventually("the others pass theirs", || async {
+        check_state(&node, 0, 1).await == "up" && check_state(&node, 0, 2).await == "up"
+    })
+    .await;
+    let err = status(&node).await["regions"][0]["origins"][0]["last_check_error"].clone();
+    assert!(
+        err.as_str().unwrap().contains("does not contain \"ok\""),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn attempts_stop_once_the_total_timeout_is_spent() {
+    let slow = || {
+        origin_routes()
+            .route("/api/x", Reply::ok("late").delay(Duration::from_secs(3600)))
+            .start()
+    };
+    let (a, b, c) = (slow().await, slow().await, slow().await);
+    let cfg = with_checks(&[("eu", 53.35, -6.26, &[a.addr(), b.addr(), c.addr()])], "").replace(
+        "read_timeout = \"5s\"",
+        "read_timeout = \"300ms\"\ntotal_timeout = \"450ms\"\neject_after = 0",
+    );
+    let node = Node::start(&cfg).await;
+    let r = node
+        .client(&[HOST])
+        .get(node.url(HOST, "/api/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 504);
+    let attempts = a.hits("/api/x") + b.hits("/api/x") + c.hits("/api/x");
+    assert_eq!(
+        attempts, 2,
+        "the third attempt would start after the 450 ms budget"
+    );
 }
 
 #[tokio::test]

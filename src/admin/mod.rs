@@ -49,6 +49,12 @@ impl AdminApp {
         self.metrics
             .cache_objects
             .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
+        for (i, region) in self.rt.regions.iter().enumerate() {
+            self.metrics
+                .region_up
+                .with_label_values(&[region.name.as_str()])
+                .set(i64::from(self.view.region_usable(i)));
+        }
         self.metrics.encode()
     }
 

@@ -106,6 +106,8 @@ pub struct UpstreamFile {
     pub max_ejected_percent: Option<Spanned<i64>>,
     /// Add `X-Served-By: <region>/<origin>` to proxied responses.
     pub served_by_header: Option<bool>,
+    /// No new attempt starts once a request has spent this long on origins.
+    pub total_timeout: Option<Spanned<String>>,
 }
 
 /// `[log]`: where access-log lines go.
@@ -140,6 +142,8 @@ pub struct RegionFile {
 pub struct OriginFile {
     pub addr: Spanned<String>,
     pub weight: Option<Spanned<i64>>,
+    /// Overrides the region's health check for this origin.
+    pub health_check: Option<HealthCheckFile>,
 }
 
 /// `[regions.health_check]`: parsed and validated now, run by the health-check service.
@@ -154,6 +158,14 @@ pub struct HealthCheckFile {
     pub unhealthy_after: Option<Spanned<i64>>,
     /// Random delay added to each interval, so checks of many origins spread out.
     pub jitter: Option<Spanned<String>>,
+    /// HTTP method of the check (GET or HEAD).
+    pub method: Option<Spanned<String>>,
+    /// Host header of the check; default: the origin's address.
+    pub host: Option<Spanned<String>>,
+    /// Statuses that pass; default: any 2xx or 3xx.
+    pub expect_status: Option<Vec<Spanned<i64>>>,
+    /// A string the response body must contain.
+    pub body_contains: Option<Spanned<String>>,
 }
 
 /// `[[sites]]`: a set of host names and the routes that serve them.
@@ -204,6 +216,7 @@ pub enum RegionsFile {
 struct OriginTable {
     addr: Spanned<String>,
     weight: Option<Spanned<i64>>,
+    health_check: Option<HealthCheckFile>,
 }
 
 impl<'de> Deserialize<'de> for OriginFile {
@@ -222,6 +235,7 @@ impl<'de> Deserialize<'de> for OriginFile {
                 Ok(OriginFile {
                     addr: Spanned::new(0..0, v.to_owned()),
                     weight: None,
+                    health_check: None,
                 })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OriginFile, A::Error> {
@@ -229,6 +243,7 @@ impl<'de> Deserialize<'de> for OriginFile {
                 Ok(OriginFile {
                     addr: table.addr,
                     weight: table.weight,
+                    health_check: table.health_check,
                 })
             }
         }

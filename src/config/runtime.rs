@@ -98,6 +98,8 @@ pub struct UpstreamSettings {
     pub ejection: EjectionPolicy,
     /// Add `X-Served-By: <region>/<origin>` to proxied responses.
     pub served_by_header: bool,
+    /// No new attempt starts once a request has spent this long.
+    pub total_timeout: Duration,
 }
 
 /// Passive outlier detection (Envoy style): consecutive failures eject an origin for a
@@ -152,13 +154,28 @@ pub struct Origin {
     pub addr: SocketAddr,
     /// Relative share of the region's traffic, at least 1.
     pub weight: u32,
+    /// This origin's own check, when it overrides the region's.
+    pub health_check: Option<HealthCheck>,
 }
 
 /// How an origin's health is probed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthCheckKind {
-    Http { path: String },
+    Http(HttpCheck),
     Tcp,
+}
+
+/// What an HTTP health check sends and expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub method: http::Method,
+    pub path: String,
+    /// Host header; `None` sends the origin's address.
+    pub host: Option<String>,
+    /// Statuses that pass; empty means any 2xx or 3xx.
+    pub expect_status: Vec<u16>,
+    /// A string the body must contain.
+    pub body_contains: Option<String>,
 }
 
 /// `[regions.health_check]`, with defaults filled in.

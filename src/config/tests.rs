@@ -80,12 +80,14 @@ fn demo_config_values_reach_the_runtime_model() {
     assert_eq!(rt.log.access, AccessLogTarget::Stdout);
     let eu = &rt.regions[0];
     assert_eq!(eu.origins[1].weight, 2);
-    assert_eq!(
-        eu.health_check.kind,
-        HealthCheckKind::Http {
-            path: "/healthz".into()
+    match &eu.health_check.kind {
+        HealthCheckKind::Http(check) => {
+            assert_eq!(check.path, "/healthz");
+            assert_eq!(check.method, http::Method::GET);
+            assert!(check.expect_status.is_empty());
         }
-    );
+        other => panic!("{other:?}"),
+    }
     assert_eq!(eu.health_check.interval, Duration::from_secs(1));
     let site = &rt.sites[rt.site_for_host("demo.test").unwrap()];
     assert_eq!(site.route_for_path("/api/time").unwrap().path, "/api/");
@@ -328,6 +330,45 @@ fn health_check_rules_are_enforced() {
             "regions[1].health_check.kind",
             "regions[1].health_check.timeout",
             "regions[1].health_check.healthy_after",
+        ]
+    );
+}
+
+#[test]
+fn an_origin_can_override_its_regions_health_check() {
+    let text = MINIMAL.replace(
+        "origins = [\"127.0.0.1:9001\"]",
+        "origins = [{ addr = \"127.0.0.1:9001\", health_check = { kind = \"tcp\" } }, \"127.0.0.1:9002\"]",
+    ) + "[regions.health_check]\nexpect_status = [200, 204]\nbody_contains = \"ok\"\nmethod = \"HEAD\"\n";
+    // The table above lands in the last region; the override is on the first region's origin.
+    let rt = parse_str(&text).unwrap();
+    let first = &rt.regions[0].origins[0];
+    assert_eq!(
+        first.health_check.as_ref().unwrap().kind,
+        HealthCheckKind::Tcp
+    );
+    assert!(rt.regions[0].origins[1].health_check.is_none());
+    match &rt.regions[1].health_check.kind {
+        HealthCheckKind::Http(c) => {
+            assert_eq!(c.expect_status, [200, 204]);
+            assert_eq!(c.body_contains.as_deref(), Some("ok"));
+            assert_eq!(c.method, http::Method::HEAD);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn bad_http_check_options_are_errors() {
+    let text =
+        MINIMAL.to_owned() + "[regions.health_check]\nmethod = \"POST\"\nexpect_status = [99]\n";
+    let errs = errors_of(&text);
+    let keys: Vec<&str> = errs.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "regions[1].health_check.method",
+            "regions[1].health_check.expect_status[0]"
         ]
     );
 }

@@ -7,8 +7,8 @@ use super::file::{
 };
 use super::runtime::{
     AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, EjectionPolicy,
-    HealthCheck, HealthCheckKind, ListenSettings, LogSettings, NodeSettings, Origin, QueryRule,
-    Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
+    HealthCheck, HealthCheckKind, HttpCheck, ListenSettings, LogSettings, NodeSettings, Origin,
+    QueryRule, Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
 };
 use crate::geo::distance::GeoPoint;
 use http::HeaderValue;
@@ -417,6 +417,11 @@ impl Builder<'_> {
                 ) as u32,
             },
             served_by_header: u.served_by_header.unwrap_or(false),
+            total_timeout: self.duration(
+                &u.total_timeout,
+                "upstream.total_timeout",
+                Duration::from_secs(60),
+            ),
         }
     }
 
@@ -511,8 +516,16 @@ impl Builder<'_> {
                     1
                 }
             };
+            let health_check = origin
+                .health_check
+                .as_ref()
+                .map(|hc| self.health_check(Some(hc), &okey));
             if let Some(addr) = self.origin_addr(origin.addr.get_ref(), addr_span, &okey) {
-                out.push(Origin { addr, weight });
+                out.push(Origin {
+                    addr,
+                    weight,
+                    health_check,
+                });
             }
         }
         out
@@ -559,6 +572,10 @@ impl Builder<'_> {
             healthy_after: None,
             unhealthy_after: None,
             jitter: None,
+            method: None,
+            host: None,
+            expect_status: None,
+            body_contains: None,
         };
         let hc = hc.unwrap_or(&none);
         let path = match &hc.path {
@@ -574,8 +591,53 @@ impl Builder<'_> {
             Some(p) => p.get_ref().clone(),
             None => "/".to_owned(),
         };
+        let method = match hc.method.as_ref().map(|m| m.get_ref().as_str()) {
+            None | Some("GET") => http::Method::GET,
+            Some("HEAD") => http::Method::HEAD,
+            Some(other) => {
+                let span = hc.method.as_ref().map_or(0..0, |m| m.span());
+                self.push_hint(
+                    span,
+                    format!("{key}.method"),
+                    format!("{other:?} is not a health check method"),
+                    "write \"GET\" or \"HEAD\"",
+                );
+                http::Method::GET
+            }
+        };
+        let host = hc.host.as_ref().and_then(|h| {
+            let v = h.get_ref().trim();
+            if v.is_empty() || HeaderValue::from_str(v).is_err() {
+                self.push(
+                    h.span(),
+                    format!("{key}.host"),
+                    format!("{v:?} is not a Host value"),
+                );
+                None
+            } else {
+                Some(v.to_owned())
+            }
+        });
+        let mut expect_status = Vec::new();
+        for (i, st) in hc.expect_status.iter().flatten().enumerate() {
+            match u16::try_from(*st.get_ref()) {
+                Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
+                _ => self.push(
+                    st.span(),
+                    format!("{key}.expect_status[{i}]"),
+                    format!("{} is not an HTTP status", st.get_ref()),
+                ),
+            }
+        }
+        let body_contains = hc.body_contains.as_ref().map(|b| b.get_ref().clone());
         let kind = match hc.kind.as_ref().map(|k| k.get_ref().as_str()) {
-            None | Some("http") => HealthCheckKind::Http { path },
+            None | Some("http") => HealthCheckKind::Http(HttpCheck {
+                method,
+                path,
+                host,
+                expect_status,
+                body_contains,
+            }),
             Some("tcp") => HealthCheckKind::Tcp,
             Some(other) => {
                 let span = hc.kind.as_ref().map_or(0..0, |k| k.span());

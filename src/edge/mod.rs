@@ -374,6 +374,15 @@ impl ProxyHttp for EdgeProxy {
         if ctx.cursor.attempts == 0 && ctx.client_order.is_none() {
             ctx.client_order = self.client_region_order(session, ctx);
         }
+        // Attempts are bounded in number (the cursor) and in time (here).
+        if ctx.cursor.attempts > 0 && ctx.started.elapsed() >= self.rt.upstream.total_timeout {
+            return Err(Error::create(
+                ErrorType::ConnectTimedout,
+                ErrorSource::Upstream,
+                Some("upstream.total_timeout spent before an origin answered".into()),
+                None,
+            ));
+        }
         // Taken out for the call: the cursor is borrowed mutably beside it.
         let client_order = ctx.client_order.take();
         let route_order = ctx

@@ -198,6 +198,7 @@ mod tests {
                 .map(|&(p, weight)| Origin {
                     addr: SocketAddr::from(([127, 0, 0, 1], p)),
                     weight,
+                    health_check: None,
                 })
                 .collect(),
             health_check: HealthCheck {

@@ -5,17 +5,17 @@
 //! probe (bounded by the timeout) before sleeping, so checks of one origin never overlap and a
 //! hung origin costs one timeout per interval.
 
+use super::probe::HttpProbe;
 use super::state::{CheckState, HealthView, LastCheck};
 use crate::config::runtime::{HealthCheck, HealthCheckKind, RegionId, Runtime};
 use crate::metrics::Metrics;
 use async_trait::async_trait;
-use pingora::lb::health_check::{HealthCheck as Probe, HttpHealthCheck, TcpHealthCheck};
+use pingora::lb::health_check::{HealthCheck as Probe, TcpHealthCheck};
 use pingora::lb::Backend;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorType};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::RequestHeader;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -94,12 +94,14 @@ impl BackgroundService for HealthChecker {
                     addr: origin.addr,
                     region_name: region.name.clone(),
                 };
-                match probe_for(&region.health_check, origin.addr) {
+                // An origin's own check overrides its region's.
+                let hc = origin.health_check.as_ref().unwrap_or(&region.health_check);
+                match probe_for(hc, origin.addr) {
                     Ok(probe) => {
                         tasks.spawn(check_loop(
                             target,
                             probe,
-                            region.health_check.clone(),
+                            hc.clone(),
                             self.view.clone(),
                             self.metrics.clone(),
                         ));
@@ -133,30 +135,21 @@ fn probe_for(
             tcp.peer_template.options.connection_timeout = Some(hc.timeout);
             Ok(tcp)
         }
-        HealthCheckKind::Http { path } => {
-            let host = addr.to_string();
-            let mut http = HttpHealthCheck::new(&host, false);
-            let mut req = RequestHeader::build("GET", path.as_bytes(), None)?;
+        HealthCheckKind::Http(check) => {
+            let host = check.host.clone().unwrap_or_else(|| addr.to_string());
+            let mut req = RequestHeader::build(check.method.clone(), check.path.as_bytes(), None)?;
             req.insert_header("host", host)?;
             req.insert_header("user-agent", "meridian-health-check")?;
-            http.req = req;
             let mut peer = HttpPeer::new(addr, false, String::new());
             peer.options.connection_timeout = Some(hc.timeout);
             peer.options.read_timeout = Some(hc.timeout);
             peer.options.write_timeout = Some(hc.timeout);
-            http.peer_template = peer;
-            // 2xx and 3xx are healthy, as in HAProxy's default `http-check expect`.
-            http.validator = Some(Box::new(|resp: &ResponseHeader| {
-                if resp.status.is_success() || resp.status.is_redirection() {
-                    Ok(())
-                } else {
-                    Error::e_explain(
-                        ErrorType::CustomCode("unhealthy status", resp.status.as_u16()),
-                        format!("health check answered {}", resp.status),
-                    )
-                }
-            }));
-            Ok(Box::new(http))
+            Ok(Box::new(HttpProbe::new(
+                peer,
+                req,
+                check.expect_status.clone(),
+                check.body_contains.clone().map(String::into_bytes),
+            )))
         }
     }
 }

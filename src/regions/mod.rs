@@ -2,5 +2,6 @@
 //! keep it current.
 
 pub mod health;
+mod probe;
 pub mod select;
 pub mod state;

@@ -13,6 +13,7 @@ fn regions(sizes: &[usize]) -> Vec<Region> {
                 .map(|o| Origin {
                     addr: std::net::SocketAddr::from(([127, 0, 0, 1], 1000 + o as u16)),
                     weight: 1,
+                    health_check: None,
                 })
                 .collect(),
             health_check: HealthCheck {
