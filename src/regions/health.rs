@@ -188,17 +188,22 @@ async fn check_loop(
             let old = view.set_check_state(t.region, t.origin, new);
             origin_metrics.up.set(i64::from(new != CheckState::Down));
             origin_metrics.transition(new == CheckState::Down);
-            // A state change is worth a warning; a single failed check is not.
-            if new == CheckState::Down || old == CheckState::Down {
-                log::warn!(
-                    "origin {} (region {}): {} -> {}: {}",
-                    t.addr,
-                    t.region_name,
-                    old.as_str(),
-                    new.as_str(),
-                    error.as_deref().unwrap_or("checks pass again")
-                );
-            }
+            // Every transition is logged; going down or coming back is worth a warning, a
+            // first confirmation at boot is not. A single failed check is never logged.
+            let level = if new == CheckState::Down || old == CheckState::Down {
+                log::Level::Warn
+            } else {
+                log::Level::Info
+            };
+            log::log!(
+                level,
+                "origin {} (region {}): {} -> {}: {}",
+                t.addr,
+                t.region_name,
+                old.as_str(),
+                new.as_str(),
+                error.as_deref().unwrap_or("checks pass")
+            );
         }
         view.record_check(
             t.region,
