@@ -148,6 +148,39 @@ pub struct Region {
     pub bias_km: f64,
 }
 
+impl Region {
+    /// Distance from `from` used to order regions: great-circle kilometres plus `bias_km`.
+    pub fn biased_distance_km(&self, from: &GeoPoint) -> f64 {
+        self.location.distance_km(from) + self.bias_km
+    }
+
+    /// A region for unit tests: origins on 127.0.0.1 at `ports`, weight 1, TCP checks.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, lat: f64, lon: f64, ports: &[(u16, u32)]) -> Region {
+        Region {
+            name: name.into(),
+            location: GeoPoint { lat, lon },
+            origins: ports
+                .iter()
+                .map(|&(port, weight)| Origin {
+                    addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                    weight,
+                    health_check: None,
+                })
+                .collect(),
+            health_check: HealthCheck {
+                kind: HealthCheckKind::Tcp,
+                interval: Duration::from_secs(1),
+                timeout: Duration::from_secs(1),
+                healthy_after: 1,
+                unhealthy_after: 1,
+                jitter: Duration::ZERO,
+            },
+            bias_km: 0.0,
+        }
+    }
+}
+
 /// One origin server.
 #[derive(Debug, Clone)]
 pub struct Origin {

@@ -115,6 +115,17 @@ fn nearest_orders_regions_by_distance_from_the_node() {
     assert_eq!(route.region_order, vec![1, 0]);
 }
 
+#[test]
+fn the_node_default_order_counts_region_bias() {
+    // Node in Dublin: eu-west first, unless its bias pushes it beyond us-east.
+    let text = MINIMAL.replace(
+        "origins = [\"127.0.0.1:9001\"]",
+        "origins = [\"127.0.0.1:9001\"]\nbias_km = 20000.0",
+    );
+    let rt = parse_str(&text).unwrap();
+    assert_eq!(rt.sites[0].routes[0].region_order, vec![1, 0]);
+}
+
 /// Adds `spurious_key = 1` to every table of `value`, one at a time, yielding each variant.
 fn with_spurious_key_in_each_table(value: &toml::Value) -> Vec<(String, toml::Value)> {
     fn walk(

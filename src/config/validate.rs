@@ -902,9 +902,9 @@ impl Builder<'_> {
         let nearest = || {
             let mut order: Vec<RegionId> = (0..regions.len()).collect();
             order.sort_by(|&a, &b| {
-                let da = regions[a].location.distance_km(node);
-                let db = regions[b].location.distance_km(node);
-                da.total_cmp(&db)
+                let da = regions[a].biased_distance_km(node);
+                let db = regions[b].biased_distance_km(node);
+                da.total_cmp(&db).then(a.cmp(&b))
             });
             order
         };

@@ -184,33 +184,11 @@ pub fn http_peer(addr: SocketAddr, settings: &UpstreamSettings) -> Box<HttpPeer>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::runtime::{HealthCheck, HealthCheckKind, Origin};
-    use crate::geo::distance::GeoPoint;
     use crate::regions::state::CheckState;
     use std::time::Duration;
 
     fn region(name: &str, ports: &[(u16, u32)]) -> Region {
-        Region {
-            name: name.into(),
-            location: GeoPoint { lat: 0.0, lon: 0.0 },
-            origins: ports
-                .iter()
-                .map(|&(p, weight)| Origin {
-                    addr: SocketAddr::from(([127, 0, 0, 1], p)),
-                    weight,
-                    health_check: None,
-                })
-                .collect(),
-            health_check: HealthCheck {
-                kind: HealthCheckKind::Tcp,
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_secs(1),
-                healthy_after: 1,
-                unhealthy_after: 1,
-                jitter: Duration::ZERO,
-            },
-            bias_km: 0.0,
-        }
+        Region::for_tests(name, 0.0, 0.0, ports)
     }
 
     #[test]

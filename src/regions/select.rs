@@ -10,7 +10,7 @@ pub fn nearest_first(regions: &[Region], ids: &[RegionId], from: GeoPoint) -> Ve
         .iter()
         .filter_map(|&id| {
             let r = regions.get(id)?;
-            Some((r.location.distance_km(&from) + r.bias_km, id))
+            Some((r.biased_distance_km(&from), id))
         })
         .collect();
     keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -20,23 +20,11 @@ pub fn nearest_first(regions: &[Region], ids: &[RegionId], from: GeoPoint) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::runtime::{HealthCheck, HealthCheckKind};
-    use std::time::Duration;
 
     fn region(lat: f64, lon: f64, bias_km: f64) -> Region {
         Region {
-            name: String::new(),
-            location: GeoPoint { lat, lon },
-            origins: Vec::new(),
-            health_check: HealthCheck {
-                kind: HealthCheckKind::Tcp,
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_secs(1),
-                healthy_after: 1,
-                unhealthy_after: 1,
-                jitter: Duration::ZERO,
-            },
             bias_km,
+            ..Region::for_tests("", lat, lon, &[])
         }
     }
 

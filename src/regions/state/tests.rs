@@ -1,30 +1,12 @@
 use super::*;
-use crate::config::runtime::{HealthCheck, HealthCheckKind, Origin};
-use crate::geo::distance::GeoPoint;
 
 fn regions(sizes: &[usize]) -> Vec<Region> {
     sizes
         .iter()
         .enumerate()
-        .map(|(i, &n)| Region {
-            name: format!("r{i}"),
-            location: GeoPoint { lat: 0.0, lon: 0.0 },
-            origins: (0..n)
-                .map(|o| Origin {
-                    addr: std::net::SocketAddr::from(([127, 0, 0, 1], 1000 + o as u16)),
-                    weight: 1,
-                    health_check: None,
-                })
-                .collect(),
-            health_check: HealthCheck {
-                kind: HealthCheckKind::Tcp,
-                interval: Duration::from_secs(1),
-                timeout: Duration::from_secs(1),
-                healthy_after: 2,
-                unhealthy_after: 2,
-                jitter: Duration::ZERO,
-            },
-            bias_km: 0.0,
+        .map(|(i, &n)| {
+            let ports: Vec<(u16, u32)> = (0..n).map(|o| (1000 + o as u16, 1)).collect();
+            Region::for_tests(&format!("r{i}"), 0.0, 0.0, &ports)
         })
         .collect()
 }
