@@ -44,7 +44,9 @@ SCENARIOS = {
 SIZES = {"1k.bin": 1024, "64k.bin": 64 * 1024, "1m.bin": 1024 * 1024}
 
 # Gate thresholds. Tighten as the code gets faster; never loosen.
-GATE_CPU_RATIO_1K_HIT = 1.25
+# History: 1.25 (issue #3's starting limit); 1.0 once gate runs measured 0.67-0.75 (leaves
+# about 25 % for run-to-run noise on a shared 2-core machine).
+GATE_CPU_RATIO_1K_HIT = 1.0
 # Meridian's RSS may exceed its cache bound by at most this (runtime, buffers, binary).
 GATE_RSS_OVERHEAD_MIB = 96
 CACHE_MEMORY_MIB = 64
@@ -223,6 +225,8 @@ access = "{os.path.join(work, 'meridian-access.log') if access_log else 'off'}"
 name = "local"
 location = {{ lat = 53.35, lon = -6.26 }}
 origins = ["127.0.0.1:{origin_port}"]
+[regions.health_check]
+kind = "tcp"
 [[sites]]
 name = "bench"
 hosts = ["{HOST}"]
@@ -297,8 +301,9 @@ def measure(server, url, server_pids, conns, seconds, extra_headers=()):
 
 
 def origin_requests(log_path):
+    """Requests the origin received for benchmark objects (health checks are not counted)."""
     with open(log_path) as f:
-        return sum(1 for _ in f)
+        return sum(1 for line in f if '"GET /obj/' in line or '"GET /dyn/' in line)
 
 
 def med(values):
