@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod regions;
+mod sites;
+
 const DEFAULT_CACHE_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_OBJECT: u64 = 8 * 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,11 +60,16 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn push(&mut self, span: Range<usize>, key: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn push(
+        &mut self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) {
         self.errors.push(self.src.error(span, key, reason));
     }
 
-    fn push_hint(
+    pub(super) fn push_hint(
         &mut self,
         span: Range<usize>,
         key: impl Into<String>,
@@ -72,7 +80,7 @@ impl Builder<'_> {
             .push(self.src.error(span, key, reason).hint(hint));
     }
 
-    fn runtime(&mut self, f: &FileConfig) -> Runtime {
+    pub(super) fn runtime(&mut self, f: &FileConfig) -> Runtime {
         let node = self.node(f);
         let listen = self.listen(f);
         let admin = self.admin(f);
@@ -102,7 +110,7 @@ impl Builder<'_> {
         }
     }
 
-    fn geoip(&mut self, f: &FileConfig) -> Option<std::sync::Arc<crate::geo::GeoIp>> {
+    pub(super) fn geoip(&mut self, f: &FileConfig) -> Option<std::sync::Arc<crate::geo::GeoIp>> {
         let g = f.geoip.as_ref()?;
         let database = self.relative_to_config(g.database.get_ref());
         let countries = match &g.countries {
@@ -136,7 +144,7 @@ impl Builder<'_> {
         }
     }
 
-    fn node(&mut self, f: &FileConfig) -> NodeSettings {
+    pub(super) fn node(&mut self, f: &FileConfig) -> NodeSettings {
         let name = f.node.name.get_ref().trim().to_owned();
         // The name goes into `Via`, so it must be a valid token-ish header value.
         let usable = !name.is_empty()
@@ -172,7 +180,7 @@ impl Builder<'_> {
         }
     }
 
-    fn location(&mut self, loc: &LocationFile, key: &str) -> GeoPoint {
+    pub(super) fn location(&mut self, loc: &LocationFile, key: &str) -> GeoPoint {
         let (lat, lon) = (*loc.lat.get_ref(), *loc.lon.get_ref());
         if !(-90.0..=90.0).contains(&lat) {
             self.push(
@@ -191,7 +199,7 @@ impl Builder<'_> {
         GeoPoint::new(lat, lon).unwrap_or(GeoPoint { lat: 0.0, lon: 0.0 })
     }
 
-    fn listen(&mut self, f: &FileConfig) -> ListenSettings {
+    pub(super) fn listen(&mut self, f: &FileConfig) -> ListenSettings {
         let http = self.addr_list(&f.listen.http, "listen.http");
         if f.listen.http.get_ref().is_empty() {
             self.push_hint(
@@ -227,7 +235,11 @@ impl Builder<'_> {
         }
     }
 
-    fn addr_list(&mut self, list: &Spanned<Vec<Spanned<String>>>, key: &str) -> Vec<SocketAddr> {
+    pub(super) fn addr_list(
+        &mut self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+    ) -> Vec<SocketAddr> {
         list.get_ref()
             .iter()
             .enumerate()
@@ -236,7 +248,7 @@ impl Builder<'_> {
     }
 
     /// A listen address must be a literal `ip:port`: binding never resolves names.
-    fn socket_addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
+    pub(super) fn socket_addr(&mut self, v: &Spanned<String>, key: &str) -> Option<SocketAddr> {
         match v.get_ref().parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
@@ -252,7 +264,7 @@ impl Builder<'_> {
     }
 
     /// Listeners of one node must not collide, or the second bind fails at startup.
-    fn distinct_listeners(
+    pub(super) fn distinct_listeners(
         &mut self,
         f: &FileConfig,
         listen: &ListenSettings,
@@ -284,7 +296,7 @@ impl Builder<'_> {
         }
     }
 
-    fn admin(&mut self, f: &FileConfig) -> AdminSettings {
+    pub(super) fn admin(&mut self, f: &FileConfig) -> AdminSettings {
         let token = match (&f.admin.token, &f.admin.token_file) {
             (Some(t), Some(_)) => {
                 self.push_hint(
@@ -315,7 +327,7 @@ impl Builder<'_> {
         AdminSettings { token }
     }
 
-    fn token(&mut self, token: &str, span: Range<usize>, key: &str) -> Option<String> {
+    pub(super) fn token(&mut self, token: &str, span: Range<usize>, key: &str) -> Option<String> {
         if token.is_empty() {
             self.push_hint(
                 span,
@@ -337,7 +349,7 @@ impl Builder<'_> {
     }
 
     /// Paths in the config are relative to the config file's directory, like nginx's includes.
-    fn relative_to_config(&self, p: &str) -> PathBuf {
+    pub(super) fn relative_to_config(&self, p: &str) -> PathBuf {
         let p = Path::new(p);
         if p.is_absolute() {
             return p.to_path_buf();
@@ -348,7 +360,7 @@ impl Builder<'_> {
         }
     }
 
-    fn cache(&mut self, f: &FileConfig) -> CacheSettings {
+    pub(super) fn cache(&mut self, f: &FileConfig) -> CacheSettings {
         let memory = self.size(&f.cache.memory, "cache.memory", DEFAULT_CACHE_MEMORY);
         let max_object = self.size(&f.cache.max_object, "cache.max_object", DEFAULT_MAX_OBJECT);
         if max_object > memory {
@@ -373,7 +385,7 @@ impl Builder<'_> {
         }
     }
 
-    fn upstream(&mut self, f: &FileConfig) -> UpstreamSettings {
+    pub(super) fn upstream(&mut self, f: &FileConfig) -> UpstreamSettings {
         let u = &f.upstream;
         UpstreamSettings {
             connect_timeout: self.duration(
@@ -425,7 +437,7 @@ impl Builder<'_> {
         }
     }
 
-    fn log(&mut self, f: &FileConfig) -> LogSettings {
+    pub(super) fn log(&mut self, f: &FileConfig) -> LogSettings {
         let access = match f.log.access.as_ref().map(|s| s.get_ref().as_str()) {
             None | Some("stdout") => AccessLogTarget::Stdout,
             Some("off") => AccessLogTarget::Off,
@@ -444,534 +456,12 @@ impl Builder<'_> {
         LogSettings { access }
     }
 
-    fn regions(&mut self, f: &FileConfig) -> Vec<Region> {
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut regions = Vec::with_capacity(f.regions.len());
-        for (i, r) in f.regions.iter().enumerate() {
-            let key = format!("regions[{i}]");
-            let name = r.name.get_ref().trim();
-            if name.is_empty() {
-                self.push(r.name.span(), format!("{key}.name"), "region name is empty");
-            } else if let Some(first) = names.insert(name, i) {
-                self.push(
-                    r.name.span(),
-                    format!("{key}.name"),
-                    format!("region {name:?} is already defined by regions[{first}]"),
-                );
-            }
-            let location = self.location(&r.location, &format!("{key}.location"));
-            let origins = self.origins(&r.origins, &format!("{key}.origins"));
-            let health_check = self.health_check(r.health_check.as_ref(), &key);
-            let bias_km = match &r.bias_km {
-                Some(b) if b.get_ref().is_finite() && b.get_ref().abs() <= 40_000.0 => *b.get_ref(),
-                Some(b) => {
-                    self.push(
-                        b.span(),
-                        format!("{key}.bias_km"),
-                        format!("{} km is not a usable bias (|bias| <= 40000)", b.get_ref()),
-                    );
-                    0.0
-                }
-                None => 0.0,
-            };
-            regions.push(Region {
-                name: name.to_owned(),
-                location,
-                origins,
-                health_check,
-                bias_km,
-            });
-        }
-        regions
-    }
-
-    fn origins(&mut self, list: &Spanned<Vec<Spanned<OriginFile>>>, key: &str) -> Vec<Origin> {
-        if list.get_ref().is_empty() {
-            self.push_hint(
-                list.span(),
-                key,
-                "a region needs at least one origin",
-                "add e.g. origins = [\"10.0.0.5:80\"]",
-            );
-        }
-        let mut out = Vec::new();
-        for (i, o) in list.get_ref().iter().enumerate() {
-            let okey = format!("{key}[{i}]");
-            let origin = o.get_ref();
-            // A bare-string origin has no span of its own: point at the list element instead.
-            let addr_span = if origin.addr.span() == (0..0) {
-                o.span()
-            } else {
-                origin.addr.span()
-            };
-            let weight = match &origin.weight {
-                None => 1,
-                Some(w) if (1..=MAX_WEIGHT).contains(w.get_ref()) => *w.get_ref() as u32,
-                Some(w) => {
-                    self.push(
-                        w.span(),
-                        format!("{okey}.weight"),
-                        format!("weight {} is outside 1..={MAX_WEIGHT}", w.get_ref()),
-                    );
-                    1
-                }
-            };
-            let health_check = origin
-                .health_check
-                .as_ref()
-                .map(|hc| self.health_check(Some(hc), &okey));
-            if let Some(addr) = self.origin_addr(origin.addr.get_ref(), addr_span, &okey) {
-                out.push(Origin {
-                    addr,
-                    weight,
-                    health_check,
-                });
-            }
-        }
-        out
-    }
-
-    /// Origins may be names; they are resolved once, here, as nginx does at startup.
-    fn origin_addr(&mut self, text: &str, span: Range<usize>, key: &str) -> Option<SocketAddr> {
-        if let Ok(a) = text.parse::<SocketAddr>() {
-            return Some(a);
-        }
-        let has_port = text
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
-        if !has_port {
-            self.push_hint(
-                span,
-                key,
-                format!("{text:?} has no port"),
-                "write host:port, e.g. \"10.0.0.5:80\"",
-            );
-            return None;
-        }
-        match text.to_socket_addrs().map(|mut it| it.next()) {
-            Ok(Some(a)) => Some(a),
-            Ok(None) | Err(_) => {
-                self.push_hint(
-                    span,
-                    key,
-                    format!("{text:?} does not resolve to an address"),
-                    "check the host name, or give an ip:port",
-                );
-                None
-            }
-        }
-    }
-
-    fn health_check(&mut self, hc: Option<&HealthCheckFile>, region_key: &str) -> HealthCheck {
-        let key = format!("{region_key}.health_check");
-        let none = HealthCheckFile {
-            kind: None,
-            path: None,
-            interval: None,
-            timeout: None,
-            healthy_after: None,
-            unhealthy_after: None,
-            jitter: None,
-            method: None,
-            host: None,
-            expect_status: None,
-            body_contains: None,
-        };
-        let hc = hc.unwrap_or(&none);
-        let path = match &hc.path {
-            Some(p) if !p.get_ref().starts_with('/') => {
-                self.push_hint(
-                    p.span(),
-                    format!("{key}.path"),
-                    format!("{:?} is not an absolute path", p.get_ref()),
-                    "start it with '/', e.g. \"/healthz\"",
-                );
-                "/".to_owned()
-            }
-            Some(p) => p.get_ref().clone(),
-            None => "/".to_owned(),
-        };
-        let method = match hc.method.as_ref().map(|m| m.get_ref().as_str()) {
-            None | Some("GET") => http::Method::GET,
-            Some("HEAD") => http::Method::HEAD,
-            Some(other) => {
-                let span = hc.method.as_ref().map_or(0..0, |m| m.span());
-                self.push_hint(
-                    span,
-                    format!("{key}.method"),
-                    format!("{other:?} is not a health check method"),
-                    "write \"GET\" or \"HEAD\"",
-                );
-                http::Method::GET
-            }
-        };
-        let host = hc.host.as_ref().and_then(|h| {
-            let v = h.get_ref().trim();
-            if v.is_empty() || HeaderValue::from_str(v).is_err() {
-                self.push(
-                    h.span(),
-                    format!("{key}.host"),
-                    format!("{v:?} is not a Host value"),
-                );
-                None
-            } else {
-                Some(v.to_owned())
-            }
-        });
-        let mut expect_status = Vec::new();
-        for (i, st) in hc.expect_status.iter().flatten().enumerate() {
-            match u16::try_from(*st.get_ref()) {
-                Ok(code) if (100..=599).contains(&code) => expect_status.push(code),
-                _ => self.push(
-                    st.span(),
-                    format!("{key}.expect_status[{i}]"),
-                    format!("{} is not an HTTP status", st.get_ref()),
-                ),
-            }
-        }
-        let body_contains = hc.body_contains.as_ref().map(|b| b.get_ref().clone());
-        let kind = match hc.kind.as_ref().map(|k| k.get_ref().as_str()) {
-            None | Some("http") => HealthCheckKind::Http(HttpCheck {
-                method,
-                path,
-                host,
-                expect_status,
-                body_contains,
-            }),
-            Some("tcp") => HealthCheckKind::Tcp,
-            Some(other) => {
-                let span = hc.kind.as_ref().map_or(0..0, |k| k.span());
-                self.push_hint(
-                    span,
-                    format!("{key}.kind"),
-                    format!("{other:?} is not a health check kind"),
-                    "write \"http\" or \"tcp\"",
-                );
-                HealthCheckKind::Tcp
-            }
-        };
-        let interval = self.duration(
-            &hc.interval,
-            &format!("{key}.interval"),
-            DEFAULT_CHECK_INTERVAL,
-        );
-        let timeout = self.duration(
-            &hc.timeout,
-            &format!("{key}.timeout"),
-            DEFAULT_CHECK_TIMEOUT.min(interval),
-        );
-        if timeout > interval {
-            if let Some(t) = &hc.timeout {
-                self.push_hint(
-                    t.span(),
-                    format!("{key}.timeout"),
-                    format!(
-                        "timeout {} is longer than the interval {}",
-                        humantime::format_duration(timeout),
-                        humantime::format_duration(interval)
-                    ),
-                    "a check must finish before the next one starts",
-                );
-            }
-        }
-        let healthy_after = self.count(
-            &hc.healthy_after,
-            &format!("{key}.healthy_after"),
-            DEFAULT_CHECK_RISE_FALL,
-            1,
-            100,
-        ) as u32;
-        let unhealthy_after = self.count(
-            &hc.unhealthy_after,
-            &format!("{key}.unhealthy_after"),
-            DEFAULT_CHECK_RISE_FALL,
-            1,
-            100,
-        ) as u32;
-        let jitter = match &hc.jitter {
-            Some(j) => self.duration(&Some(j.clone()), &format!("{key}.jitter"), interval / 10),
-            None => interval / 10,
-        };
-        HealthCheck {
-            kind,
-            interval,
-            timeout,
-            healthy_after,
-            unhealthy_after,
-            jitter,
-        }
-    }
-
-    fn sites(
+    pub(super) fn duration(
         &mut self,
-        sites: &[SiteFile],
-        regions: &[Region],
-        node: &GeoPoint,
-    ) -> (Vec<Site>, HostIndex) {
-        let mut hosts = HostIndex::new();
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        let mut out = Vec::with_capacity(sites.len());
-        for (i, s) in sites.iter().enumerate() {
-            let key = format!("sites[{i}]");
-            let name = s.name.get_ref().trim();
-            if name.is_empty() {
-                self.push(s.name.span(), format!("{key}.name"), "site name is empty");
-            } else if let Some(first) = names.insert(name, i) {
-                self.push(
-                    s.name.span(),
-                    format!("{key}.name"),
-                    format!("site {name:?} is already defined by sites[{first}]"),
-                );
-            }
-            let mut site_hosts = Vec::new();
-            for (j, h) in s.hosts.get_ref().iter().enumerate() {
-                let hkey = format!("{key}.hosts[{j}]");
-                let Some(host) = self.host_name(h, &hkey) else {
-                    continue;
-                };
-                if let Some(&(other, _)) = hosts.get(host.as_str()) {
-                    let owner = sites.get(other).map_or("?", |o| o.name.get_ref().as_str());
-                    self.push_hint(
-                        h.span(),
-                        hkey,
-                        format!("host {host:?} is already served by site {owner:?}"),
-                        "a host name belongs to one site",
-                    );
-                    continue;
-                }
-                hosts.insert(host.clone().into_boxed_str(), (i, site_hosts.len()));
-                site_hosts.push(host);
-            }
-            if s.hosts.get_ref().is_empty() {
-                self.push(
-                    s.hosts.span(),
-                    format!("{key}.hosts"),
-                    "a site needs at least one host",
-                );
-            }
-            let routes = self.routes(s, &key, regions, node);
-            out.push(Site {
-                name: name.to_owned(),
-                hosts: site_hosts,
-                routes,
-            });
-        }
-        (out, hosts)
-    }
-
-    /// Host names are matched lower-case and without a port (RFC 9110 §4.2.3).
-    fn host_name(&mut self, h: &Spanned<String>, key: &str) -> Option<String> {
-        let host = h.get_ref().trim().to_ascii_lowercase();
-        let valid = !host.is_empty()
-            && host.len() <= 253
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
-        if !valid {
-            let hint = if host.contains(':') {
-                "give the name without a port: the port is ignored when matching"
-            } else {
-                "use a DNS name such as \"www.example.com\""
-            };
-            self.push_hint(
-                h.span(),
-                key,
-                format!("{:?} is not a host name", h.get_ref()),
-                hint,
-            );
-            return None;
-        }
-        Some(host)
-    }
-
-    fn routes(
-        &mut self,
-        s: &SiteFile,
-        site_key: &str,
-        regions: &[Region],
-        node: &GeoPoint,
-    ) -> Vec<Route> {
-        let mut paths: HashMap<&str, usize> = HashMap::new();
-        let mut routes = Vec::with_capacity(s.routes.len());
-        for (j, r) in s.routes.iter().enumerate() {
-            let key = format!("{site_key}.routes[{j}]");
-            let path = r.path.get_ref();
-            if !path.starts_with('/') {
-                self.push_hint(
-                    r.path.span(),
-                    format!("{key}.path"),
-                    format!("{path:?} does not start with '/'"),
-                    "route paths are prefixes of the request path, e.g. \"/static/\"",
-                );
-            } else if let Some(first) = paths.insert(path.as_str(), j) {
-                self.push(
-                    r.path.span(),
-                    format!("{key}.path"),
-                    format!("path {path:?} is already routed by routes[{first}]"),
-                );
-            }
-            let (choice, order) = self.route_regions(r, &key, regions, node);
-            let stale_if_error = match &r.stale_if_error {
-                Some(v) => self.duration(
-                    &Some(v.clone()),
-                    &format!("{key}.stale_if_error"),
-                    Duration::ZERO,
-                ),
-                None => Duration::ZERO,
-            };
-            let cache_key = self.cache_key_rule(r.cache_key.as_ref(), &key);
-            routes.push(Route {
-                path: path.clone(),
-                cache: r.cache.unwrap_or(true),
-                stale_if_error,
-                cache_key,
-                regions: choice,
-                region_order: order,
-            });
-        }
-        if s.routes.is_empty() {
-            self.push_hint(
-                s.name.span(),
-                format!("{site_key}.routes"),
-                "a site needs at least one route",
-                "add [[sites.routes]] with path = \"/\"",
-            );
-        }
-        // Longest first: the first prefix match is then the longest one.
-        routes.sort_by_key(|r| std::cmp::Reverse(r.path.len()));
-        routes
-    }
-
-    fn cache_key_rule(&mut self, f: Option<&CacheKeyFile>, route_key: &str) -> CacheKeyRule {
-        let Some(f) = f else {
-            return CacheKeyRule::default();
-        };
-        let key = format!("{route_key}.cache_key");
-        let query = match f.query.as_ref().map(|q| q.get_ref().as_str()) {
-            None | Some("keep") => QueryRule::Keep,
-            Some("sort") => QueryRule::Sort,
-            Some("ignore") => QueryRule::Ignore,
-            Some(other) => {
-                let span = f.query.as_ref().map_or(0..0, |q| q.span());
-                self.push_hint(
-                    span,
-                    format!("{key}.query"),
-                    format!("{other:?} is not a query rule"),
-                    "write \"keep\", \"sort\" or \"ignore\"",
-                );
-                QueryRule::Keep
-            }
-        };
-        let mut ignore_params = Vec::new();
-        for (i, p) in f.ignore_params.iter().flatten().enumerate() {
-            if p.get_ref().is_empty() || p.get_ref().contains(['&', '=']) {
-                self.push(
-                    p.span(),
-                    format!("{key}.ignore_params[{i}]"),
-                    format!("{:?} is not a query parameter name", p.get_ref()),
-                );
-            } else {
-                ignore_params.push(p.get_ref().clone());
-            }
-        }
-        let mut headers = Vec::new();
-        for (i, h) in f.headers.iter().flatten().enumerate() {
-            match http::HeaderName::from_bytes(h.get_ref().as_bytes()) {
-                Ok(name) => headers.push(name),
-                Err(_) => self.push(
-                    h.span(),
-                    format!("{key}.headers[{i}]"),
-                    format!("{:?} is not a header name", h.get_ref()),
-                ),
-            }
-        }
-        CacheKeyRule {
-            query,
-            ignore_params,
-            headers,
-        }
-    }
-
-    fn route_regions(
-        &mut self,
-        r: &RouteFile,
+        v: &Option<Spanned<String>>,
         key: &str,
-        regions: &[Region],
-        node: &GeoPoint,
-    ) -> (RegionChoice, Vec<RegionId>) {
-        let nearest = || {
-            let mut order: Vec<RegionId> = (0..regions.len()).collect();
-            order.sort_by(|&a, &b| {
-                let da = regions[a].biased_distance_km(node);
-                let db = regions[b].biased_distance_km(node);
-                da.total_cmp(&db).then(a.cmp(&b))
-            });
-            order
-        };
-        let rkey = format!("{key}.regions");
-        if regions.is_empty() {
-            self.push_hint(
-                r.path.span(),
-                rkey,
-                "there are no regions to send this route to",
-                "define at least one [[regions]]",
-            );
-            return (RegionChoice::Nearest, Vec::new());
-        }
-        let Some(spec) = &r.regions else {
-            return (RegionChoice::Nearest, nearest());
-        };
-        match spec.get_ref() {
-            RegionsFile::Keyword(k) if k == "nearest" => (RegionChoice::Nearest, nearest()),
-            RegionsFile::Keyword(k) => {
-                self.push_hint(
-                    spec.span(),
-                    rkey,
-                    format!("{k:?} is not a region choice"),
-                    "write \"nearest\" or a list of region names",
-                );
-                (RegionChoice::Nearest, nearest())
-            }
-            RegionsFile::List(names) => {
-                if names.is_empty() {
-                    self.push_hint(
-                        spec.span(),
-                        rkey.clone(),
-                        "the region list is empty",
-                        "name at least one region, or write \"nearest\"",
-                    );
-                }
-                let mut ids = Vec::with_capacity(names.len());
-                for (k, n) in names.iter().enumerate() {
-                    match regions.iter().position(|reg| reg.name == *n.get_ref()) {
-                        Some(id) if ids.contains(&id) => self.push(
-                            n.span(),
-                            format!("{rkey}[{k}]"),
-                            format!("region {:?} is listed twice", n.get_ref()),
-                        ),
-                        Some(id) => ids.push(id),
-                        None => {
-                            let known: Vec<&str> =
-                                regions.iter().map(|reg| reg.name.as_str()).collect();
-                            let hint = match super::closest(n.get_ref(), &known) {
-                                Some(c) => format!("did you mean {c:?}?"),
-                                None => format!("known regions: {}", known.join(", ")),
-                            };
-                            self.push_hint(
-                                n.span(),
-                                format!("{rkey}[{k}]"),
-                                format!("unknown region {:?}", n.get_ref()),
-                                hint,
-                            );
-                        }
-                    }
-                }
-                (RegionChoice::Ordered(ids.clone()), ids)
-            }
-        }
-    }
-
-    fn duration(&mut self, v: &Option<Spanned<String>>, key: &str, default: Duration) -> Duration {
+        default: Duration,
+    ) -> Duration {
         let Some(v) = v else { return default };
         match humantime::parse_duration(v.get_ref().trim()) {
             Ok(d) if !d.is_zero() => d,
@@ -991,7 +481,7 @@ impl Builder<'_> {
         }
     }
 
-    fn size(&mut self, v: &Option<Spanned<String>>, key: &str, default: u64) -> u64 {
+    pub(super) fn size(&mut self, v: &Option<Spanned<String>>, key: &str, default: u64) -> u64 {
         let Some(v) = v else { return default };
         match v.get_ref().trim().parse::<bytesize::ByteSize>() {
             Ok(s) if s.as_u64() > 0 => s.as_u64(),
@@ -1011,7 +501,7 @@ impl Builder<'_> {
         }
     }
 
-    fn count(
+    pub(super) fn count(
         &mut self,
         v: &Option<Spanned<i64>>,
         key: &str,

@@ -2,20 +2,20 @@
 
 pub mod client;
 pub mod forwarded;
+mod invalidate;
 pub mod respond;
 pub mod route;
+mod selection;
 pub mod traceparent;
 pub mod upstream;
 
 use crate::access_log::{AccessEntry, AccessLog};
 use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy::{self, BypassReason};
-use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage, PurgeMode};
+use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage};
 use crate::config::runtime::CacheKeyRule;
-use crate::config::runtime::RegionChoice;
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
-use crate::regions::select;
 use crate::regions::state::HealthView;
 use async_trait::async_trait;
 use http::header::VIA;
@@ -92,62 +92,6 @@ impl EdgeProxy {
         }
     }
 
-    /// RFC 9111 §4.4: a successful unsafe request invalidates its target URI and the
-    /// same-host URIs in Location and Content-Location.
-    fn invalidate_after_unsafe_method(
-        &self,
-        session: &Session,
-        resp: &ResponseHeader,
-        ctx: &RequestCtx,
-    ) {
-        let req = session.req_header();
-        let status = resp.status.as_u16();
-        if !(200..400).contains(&status) || !policy::invalidates(&req.method) {
-            return;
-        }
-        let Some(resolved) = ctx.resolved else { return };
-        let host = resolved.host(&self.rt);
-        let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut targets = vec![target.to_owned()];
-        for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
-            if let Some(t) = resp
-                .headers
-                .get(&name)
-                .and_then(|v| policy::same_host_target(v.as_bytes(), host))
-            {
-                targets.push(t);
-            }
-        }
-        let site = self.rt.sites.get(resolved.site);
-        for t in targets {
-            // Each target is keyed by the rule of the route that serves it.
-            let path = t.split('?').next().unwrap_or("/");
-            if let Some(route) = site
-                .and_then(|s| s.route_for_path(path))
-                .filter(|r| r.cache)
-            {
-                let url = policy::cache_url("http", host, &t, &route.cache_key);
-                self.storage.purge_url(&url, PurgeMode::Hard);
-            }
-        }
-    }
-
-    /// Feeds passive outlier detection with a failure of the origin this attempt used.
-    fn record_origin_failure(&self, ctx: &RequestCtx) {
-        let Some(p) = ctx.pick else { return };
-        if let Some(backoff) = self.view.record_failure(p.region, p.origin) {
-            if let Some(c) = self.ejections.get(p.region).and_then(|r| r.get(p.origin)) {
-                c.inc();
-            }
-            log::warn!(
-                "origin {} ejected for {} after {} consecutive failures",
-                p.addr,
-                humantime::format_duration(backoff),
-                self.rt.upstream.ejection.after_failures
-            );
-        }
-    }
-
     /// The regions this request may use, in the order to try them: nearest the client when
     /// it could be located, else the route's own order.
     fn region_order<'a>(&'a self, ctx: &'a RequestCtx) -> &'a [usize] {
@@ -157,27 +101,6 @@ impl EdgeProxy {
         ctx.resolved
             .and_then(|r| r.route(&self.rt))
             .map_or(&[][..], |route| route.region_order.as_slice())
-    }
-
-    /// For a "nearest" route, the route's regions ordered by distance from the client
-    /// (GeoIP on its address); `None` keeps the route's order (by distance from the node).
-    fn client_region_order(&self, session: &Session, ctx: &RequestCtx) -> Option<Vec<usize>> {
-        let geoip = self.rt.geoip.as_ref()?;
-        let route = ctx.resolved.and_then(|r| r.route(&self.rt))?;
-        if route.regions != RegionChoice::Nearest {
-            return None;
-        }
-        let ip = client::client_ip(
-            client_ip(session),
-            session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
-            &self.rt.listen.trusted_proxies,
-        )?;
-        let location = geoip.lookup(ip)?;
-        Some(select::nearest_first(
-            &self.rt.regions,
-            &route.region_order,
-            location.point,
-        ))
     }
 
     fn site_metrics(&self, ctx: &RequestCtx) -> &SiteMetrics {
