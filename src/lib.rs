@@ -12,4 +12,6 @@ pub mod edge;
 pub mod geo;
 pub mod metrics;
 pub mod node;
+#[cfg(test)]
+mod properties;
 pub mod regions;
