@@ -5,21 +5,7 @@
 mod support;
 
 use std::time::Duration;
-use support::{one_region, Node, Origin, Reply, HOST};
-
-async fn get(node: &Node, path: &str) -> reqwest::Response {
-    node.client(&[HOST])
-        .get(node.url(HOST, path))
-        .send()
-        .await
-        .unwrap()
-}
-
-fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
-}
+use support::{header, one_region, Node, Origin, Reply, HOST};
 
 #[tokio::test]
 async fn a_miss_is_stored_and_the_next_request_is_a_hit_with_age() {
@@ -32,14 +18,14 @@ async fn a_miss_is_stored_and_the_next_request_is_a_hit_with_age() {
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
 
-    let first = get(&node, "/a.css").await;
+    let first = node.get("/a.css", &[]).await;
     assert_eq!(
         header(&first, "cache-status"),
         "edge-test; fwd=uri-miss; fwd-status=200; stored"
     );
     assert_eq!(first.text().await.unwrap(), "body{}");
 
-    let second = get(&node, "/a.css").await;
+    let second = node.get("/a.css", &[]).await;
     assert_eq!(header(&second, "cache-status"), "edge-test; hit");
     let age: u64 = header(&second, "age").parse().unwrap();
     assert!(age <= 60, "{age}");
@@ -54,9 +40,9 @@ async fn the_query_is_part_of_the_key() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/q?a=1").await;
-    get(&node, "/q?a=2").await;
-    let hit = get(&node, "/q?a=1").await;
+    node.get("/q?a=1", &[]).await;
+    node.get("/q?a=2", &[]).await;
+    let hit = node.get("/q?a=1", &[]).await;
     assert_eq!(header(&hit, "cache-status"), "edge-test; hit");
     assert_eq!(origin.hits("/q"), 2);
 }
@@ -83,8 +69,8 @@ async fn no_store_private_and_set_cookie_responses_are_never_served_from_cache()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
     for path in ["/ns", "/pv", "/ck", "/none"] {
-        get(&node, path).await;
-        let again = get(&node, path).await;
+        node.get(path, &[]).await;
+        let again = node.get(path, &[]).await;
         let status = header(&again, "cache-status");
         assert!(
             status.contains("fwd=uri-miss") && status.contains("detail="),
@@ -92,7 +78,7 @@ async fn no_store_private_and_set_cookie_responses_are_never_served_from_cache()
         );
         assert_eq!(origin.hits(path), 2, "{path} was served from cache");
     }
-    let ck = get(&node, "/ck").await;
+    let ck = node.get("/ck", &[]).await;
     assert_eq!(
         header(&ck, "cache-status"),
         "edge-test; fwd=uri-miss; fwd-status=200; detail=set-cookie"
@@ -109,7 +95,7 @@ async fn head_is_answered_from_a_cached_get() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/h").await;
+    node.get("/h", &[]).await;
     let head = node
         .client(&[HOST])
         .head(node.url(HOST, "/h"))
@@ -141,7 +127,7 @@ async fn a_head_miss_fetches_the_full_get_and_stores_it() {
         .unwrap();
     assert_eq!(head.status(), 200);
     assert_eq!(origin.requests()[0].method, "GET");
-    let body = get(&node, "/hm").await;
+    let body = node.get("/hm", &[]).await;
     assert_eq!(header(&body, "cache-status"), "edge-test; hit");
     assert_eq!(body.text().await.unwrap(), "full body");
 }
@@ -162,7 +148,7 @@ async fn uncached_routes_and_unsafe_methods_bypass_the_cache() {
     let extra = "[[sites.routes]]\npath = \"/api/\"\ncache = false\n";
     let node = Node::start(&one_region(&[origin.addr()], extra)).await;
     for _ in 0..2 {
-        let r = get(&node, "/api/x").await;
+        let r = node.get("/api/x", &[]).await;
         assert_eq!(
             header(&r, "cache-status"),
             "edge-test; fwd=bypass; detail=route"
@@ -273,7 +259,7 @@ async fn responses_above_max_object_are_passed_through_and_not_stored() {
     let extra = "[cache]\nmemory = \"1MiB\"\nmax_object = \"16KiB\"\n";
     let node = Node::start(&one_region(&[origin.addr()], extra)).await;
     for _ in 0..2 {
-        let r = get(&node, "/big").await;
+        let r = node.get("/big", &[]).await;
         assert_eq!(r.bytes().await.unwrap().len(), 64 * 1024);
     }
     assert_eq!(origin.hits("/big"), 2);
@@ -292,7 +278,7 @@ async fn the_memory_bound_holds_after_filling_past_it() {
     let extra = "[cache]\nmemory = \"256KiB\"\nmax_object = \"32KiB\"\n";
     let node = Node::start(&one_region(&[origin.addr()], extra)).await;
     for i in 0..48 {
-        assert_eq!(get(&node, &format!("/o{i}")).await.status(), 200);
+        assert_eq!(node.get(&format!("/o{i}"), &[]).await.status(), 200);
     }
     let bytes = node.metric("meridian_cache_bytes").await;
     let objects = node.metric("meridian_cache_objects").await;
@@ -314,8 +300,8 @@ async fn route_cache_key_rules_drop_sort_and_add_to_the_key() {
                  cache_key = { query = \"sort\", ignore_params = [\"utm_source\"] }\n\
                  [[sites.routes]]\npath = \"/d/\"\ncache_key = { query = \"ignore\", headers = [\"x-device\"] }\n";
     let node = Node::start(&one_region(&[origin.addr()], extra)).await;
-    get(&node, "/k/p?b=2&a=1&utm_source=mail").await;
-    let same = get(&node, "/k/p?a=1&b=2").await;
+    node.get("/k/p?b=2&a=1&utm_source=mail", &[]).await;
+    let same = node.get("/k/p?a=1&b=2", &[]).await;
     assert_eq!(header(&same, "cache-status"), "edge-test; hit");
     assert_eq!(origin.hits("/k/p"), 1);
 

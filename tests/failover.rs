@@ -41,20 +41,8 @@ fn with_checks(regions: &[(&str, f64, f64, &[SocketAddr])], extra: &str) -> Stri
     out
 }
 
-async fn status(node: &Node) -> serde_json::Value {
-    let text = plain_client()
-        .get(format!("http://{}/status", node.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    serde_json::from_str(&text).unwrap()
-}
-
 async fn check_state(node: &Node, region: usize, origin: usize) -> String {
-    status(node).await["regions"][region]["origins"][origin]["check"]
+    node.status().await["regions"][region]["origins"][origin]["check"]
         .as_str()
         .unwrap()
         .to_owned()
@@ -161,7 +149,7 @@ async fn a_killed_region_moves_traffic_to_the_next_nearest_without_failed_gets()
     assert_eq!(failed, 0, "{failed} of {sent} GETs failed");
     let after = client.get(node.url(HOST, "/api/x")).send().await.unwrap();
     assert_eq!(served_by(&after), format!("far/{}", far.addr()));
-    assert_eq!(status(&node).await["regions"][0]["usable"], false);
+    assert_eq!(node.status().await["regions"][0]["usable"], false);
     assert_eq!(
         node.metric("meridian_region_up{region=\"near\"}").await,
         0.0
@@ -244,7 +232,7 @@ async fn a_hung_origin_costs_one_timeout_per_request_at_most_and_gets_ejected() 
         slow <= 2,
         "ejected after 2 failures, yet {slow} requests waited"
     );
-    let ejected = &status(&node).await["regions"][0]["origins"][0];
+    let ejected = &node.status().await["regions"][0]["origins"][0];
     assert_eq!(ejected["ejected"], true, "{ejected}");
 }
 
@@ -290,7 +278,7 @@ async fn an_http_check_can_require_a_body_string_and_an_origin_can_override_it()
         check_state(&node, 0, 1).await == "up" && check_state(&node, 0, 2).await == "up"
     })
     .await;
-    let err = status(&node).await["regions"][0]["origins"][0]["last_check_error"].clone();
+    let err = node.status().await["regions"][0]["origins"][0]["last_check_error"].clone();
     assert!(
         err.as_str().unwrap().contains("does not contain \"ok\""),
         "{err}"

@@ -120,15 +120,7 @@ async fn admin_serves_healthz_status_and_rejects_other_methods() {
     let client = plain_client();
     let health = client.get(admin("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
-    let status_text = client
-        .get(admin("/status"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let status: serde_json::Value = serde_json::from_str(&status_text).unwrap();
+    let status = node.status().await;
     assert_eq!(status["node"], "edge-test");
     assert_eq!(status["sites"][0]["hosts"][0], HOST);
     assert_eq!(

@@ -8,14 +8,7 @@ mod support;
 use support::{one_region, plain_client, Node, Origin, Reply, HOST};
 
 async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> String {
-    let mut req = node.client(&[HOST]).get(node.url(HOST, path));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let r = req.send().await.unwrap();
-    r.headers()
-        .get("cache-status")
-        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
+    support::header(&node.get(path, headers).await, "cache-status")
 }
 
 /// POSTs a purge with the test token; returns (status, body).

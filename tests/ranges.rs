@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{one_region, Node, Origin, Reply, HOST};
+use support::{header, one_region, Node, Origin, Reply};
 
 const BODY: &str = "0123456789abcdefghij";
 
@@ -23,17 +23,7 @@ async fn setup() -> (Origin, Node) {
 }
 
 async fn get(node: &Node, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = node.client(&[HOST]).get(node.url(HOST, "/r"));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
-
-fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
+    node.get("/r", headers).await
 }
 
 #[tokio::test]

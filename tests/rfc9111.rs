@@ -4,28 +4,14 @@
 
 mod support;
 
-use support::{eventually, one_region, Node, Origin, Reply, HOST};
-
-async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut req = node.client(&[HOST]).get(node.url(HOST, path));
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.unwrap()
-}
-
-fn header(resp: &reqwest::Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
-}
+use support::{eventually, header, one_region, Node, Origin, Reply, HOST};
 
 /// GETs `path` every 15 ms until its Cache-Status contains `wanted`, within the harness's
 /// patience; returns (status, cache-status, body) of that response.
 async fn get_until(node: &Node, path: &str, wanted: &str) -> (u16, String, String) {
     let deadline = std::time::Instant::now() + support::patience();
     loop {
-        let r = get(node, path, &[]).await;
+        let r = node.get(path, &[]).await;
         let status = r.status().as_u16();
         let cs = header(&r, "cache-status");
         let body = r.text().await.unwrap();
@@ -52,14 +38,14 @@ async fn rfc9111_4_3_1_a_stale_entry_is_revalidated_and_a_304_refreshes_it() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/e", &[]).await;
+    node.get("/e", &[]).await;
     let (status, cs, body) = get_until(&node, "/e", "fwd-status=304").await;
     assert_eq!((status, body.as_str()), (200, "etagged"));
     assert_eq!(cs, "edge-test; fwd=stale; fwd-status=304");
     let revalidation = origin.requests().pop().unwrap();
     assert_eq!(revalidation.headers["if-none-match"], "\"v1\"");
     assert_eq!(
-        header(&get(&node, "/e", &[]).await, "cache-status"),
+        header(&node.get("/e", &[]).await, "cache-status"),
         "edge-test; hit"
     );
 }
@@ -76,10 +62,10 @@ async fn rfc9110_13_1_2_a_client_if_none_match_is_answered_304_from_cache() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/c", &[]).await;
-    let r = get(&node, "/c", &[("if-none-match", "\"v1\"")]).await;
+    node.get("/c", &[]).await;
+    let r = node.get("/c", &[("if-none-match", "\"v1\"")]).await;
     assert_eq!(r.status(), 304);
-    let r = get(&node, "/c", &[("if-none-match", "\"other\"")]).await;
+    let r = node.get("/c", &[("if-none-match", "\"other\"")]).await;
     assert_eq!(r.status(), 200);
     assert_eq!(origin.hits("/c"), 1);
 }
@@ -94,7 +80,7 @@ async fn rfc5861_3_stale_while_revalidate_serves_stale_and_revalidates_once_in_t
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/swr", &[]).await;
+    node.get("/swr", &[]).await;
     origin.set_route(
         "/swr",
         Reply::ok("v2").header("cache-control", "max-age=60, stale-while-revalidate=60"),
@@ -102,7 +88,7 @@ async fn rfc5861_3_stale_while_revalidate_serves_stale_and_revalidates_once_in_t
     let (status, cs, body) = get_until(&node, "/swr", "stale-while-revalidate").await;
     assert_eq!((status, body.as_str()), (200, "v1"), "{cs}");
     eventually("the background revalidation stores v2", || async {
-        get(&node, "/swr", &[]).await.text().await.unwrap() == "v2"
+        node.get("/swr", &[]).await.text().await.unwrap() == "v2"
     })
     .await;
     assert_eq!(
@@ -122,7 +108,7 @@ async fn rfc5861_4_stale_if_error_serves_stale_while_the_origin_is_down() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/sie", &[]).await;
+    node.get("/sie", &[]).await;
     origin.stop();
     let (status, cs, body) = get_until(&node, "/sie", "stale-if-error").await;
     assert_eq!((status, body.as_str()), (200, "kept"));
@@ -139,7 +125,7 @@ async fn rfc5861_4_stale_if_error_serves_stale_instead_of_a_5xx() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/sie5", &[]).await;
+    node.get("/sie5", &[]).await;
     origin.set_route("/sie5", Reply::new(503, "down"));
     let (status, _, body) = get_until(&node, "/sie5", "stale-if-error").await;
     assert_eq!((status, body.as_str()), (200, "good"));
@@ -156,7 +142,7 @@ async fn a_route_stale_if_error_keeps_serving_while_every_origin_is_down() {
         .await;
     let extra = "[[sites.routes]]\npath = \"/keep/\"\nstale_if_error = \"10m\"\n";
     let node = Node::start(&one_region(&[origin.addr()], extra)).await;
-    get(&node, "/keep/x", &[]).await;
+    node.get("/keep/x", &[]).await;
     origin.stop();
     let (status, _, body) = get_until(&node, "/keep/x", "stale-if-error").await;
     assert_eq!((status, body.as_str()), (200, "still here"));
@@ -175,10 +161,10 @@ async fn rfc9111_5_2_2_2_must_revalidate_forbids_serving_stale_on_error() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/mr", &[]).await;
+    node.get("/mr", &[]).await;
     origin.stop();
     eventually("the stale copy is refused once expired", || async {
-        let r = get(&node, "/mr", &[]).await;
+        let r = node.get("/mr", &[]).await;
         r.status().is_server_error()
     })
     .await;
@@ -191,11 +177,11 @@ async fn rfc9111_5_2_1_7_only_if_cached_is_504_when_absent_and_a_hit_when_stored
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    let absent = get(&node, "/o", &[("cache-control", "only-if-cached")]).await;
+    let absent = node.get("/o", &[("cache-control", "only-if-cached")]).await;
     assert_eq!(absent.status(), 504);
     assert_eq!(origin.hits("/o"), 0);
-    get(&node, "/o", &[]).await;
-    let present = get(&node, "/o", &[("cache-control", "only-if-cached")]).await;
+    node.get("/o", &[]).await;
+    let present = node.get("/o", &[("cache-control", "only-if-cached")]).await;
     assert_eq!(present.status(), 200);
     assert_eq!(header(&present, "cache-status"), "edge-test; hit");
 }
@@ -212,8 +198,8 @@ async fn rfc9111_5_2_1_4_request_no_cache_and_pragma_force_revalidation() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/nc", &[]).await;
-    let r = get(&node, "/nc", &[("cache-control", "no-cache")]).await;
+    node.get("/nc", &[]).await;
+    let r = node.get("/nc", &[("cache-control", "no-cache")]).await;
     assert_eq!(
         header(&r, "cache-status"),
         "edge-test; fwd=stale; fwd-status=304"
@@ -222,17 +208,17 @@ async fn rfc9111_5_2_1_4_request_no_cache_and_pragma_force_revalidation() {
         origin.requests().pop().unwrap().headers["if-none-match"],
         "\"n\""
     );
-    let r = get(&node, "/nc", &[("pragma", "no-cache")]).await;
+    let r = node.get("/nc", &[("pragma", "no-cache")]).await;
     assert!(
         header(&r, "cache-status").contains("fwd=stale"),
         "Pragma: no-cache (§5.4)"
     );
-    let r = get(
-        &node,
-        "/nc",
-        &[("pragma", "no-cache"), ("cache-control", "max-age=600")],
-    )
-    .await;
+    let r = node
+        .get(
+            "/nc",
+            &[("pragma", "no-cache"), ("cache-control", "max-age=600")],
+        )
+        .await;
     assert_eq!(
         header(&r, "cache-status"),
         "edge-test; hit",
@@ -253,8 +239,8 @@ async fn rfc9111_4_2_3_an_age_from_the_origin_counts_in_the_age_of_hits() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/aged", &[]).await;
-    let hit = get(&node, "/aged", &[]).await;
+    node.get("/aged", &[]).await;
+    let hit = node.get("/aged", &[]).await;
     let age: u64 = header(&hit, "age").parse().unwrap();
     assert!((100..110).contains(&age), "Age {age}");
 }
@@ -281,9 +267,9 @@ async fn rfc9111_4_2_2_heuristic_freshness_from_last_modified() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/h", &[]).await;
+    node.get("/h", &[]).await;
     assert_eq!(
-        header(&get(&node, "/h", &[]).await, "cache-status"),
+        header(&node.get("/h", &[]).await, "cache-status"),
         "edge-test; hit"
     );
     let client = reqwest::Client::builder()
@@ -315,9 +301,9 @@ async fn rfc9213_cdn_cache_control_governs_this_cache_and_is_not_forwarded() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    let first = get(&node, "/cdn", &[]).await;
+    let first = node.get("/cdn", &[]).await;
     assert!(header(&first, "cache-status").contains("stored"));
-    let hit = get(&node, "/cdn", &[]).await;
+    let hit = node.get("/cdn", &[]).await;
     assert_eq!(header(&hit, "cache-status"), "edge-test; hit");
     assert_eq!(
         header(&hit, "cache-control"),
@@ -343,8 +329,8 @@ async fn rfc9111_4_4_a_successful_post_invalidates_its_target_and_same_host_loca
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/item", &[]).await;
-    get(&node, "/list", &[]).await;
+    node.get("/item", &[]).await;
+    node.get("/list", &[]).await;
     origin.set_route("/item", Reply::ok("created").header("location", "/list"));
     let post = node
         .client(&[HOST])
@@ -358,13 +344,13 @@ async fn rfc9111_4_4_a_successful_post_invalidates_its_target_and_same_host_loca
         "/item",
         Reply::ok("item v2").header("cache-control", "max-age=60"),
     );
-    let item = get(&node, "/item", &[]).await;
+    let item = node.get("/item", &[]).await;
     assert!(
         header(&item, "cache-status").contains("fwd=uri-miss"),
         "target invalidated"
     );
     assert_eq!(item.text().await.unwrap(), "item v2");
-    let list = get(&node, "/list", &[]).await;
+    let list = node.get("/list", &[]).await;
     assert!(
         header(&list, "cache-status").contains("fwd=uri-miss"),
         "Location invalidated"
@@ -381,7 +367,7 @@ async fn a_failed_post_invalidates_nothing() {
         .start()
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
-    get(&node, "/keep", &[]).await;
+    node.get("/keep", &[]).await;
     origin.set_route("/keep", Reply::new(500, "no"));
     node.client(&[HOST])
         .post(node.url(HOST, "/keep"))
@@ -389,7 +375,7 @@ async fn a_failed_post_invalidates_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        header(&get(&node, "/keep", &[]).await, "cache-status"),
+        header(&node.get("/keep", &[]).await, "cache-status"),
         "edge-test; hit"
     );
 }
@@ -409,7 +395,7 @@ async fn rfc9110_7_6_1_connection_listed_headers_are_neither_stored_nor_forwarde
         .await;
     let node = Node::start(&one_region(&[origin.addr()], "")).await;
     for _ in 0..2 {
-        let r = get(&node, "/hop", &[]).await;
+        let r = node.get("/hop", &[]).await;
         assert!(!r.headers().contains_key("x-hop"));
         assert_eq!(header(&r, "x-end"), "kept");
     }

@@ -40,6 +40,13 @@ pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// A response header as a string, empty when absent.
+pub fn header(resp: &reqwest::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map_or(String::new(), |v| v.to_str().unwrap().to_owned())
+}
+
 /// The test site's host name.
 pub const HOST: &str = "test.local";
 

@@ -113,6 +113,28 @@ impl Node {
         b.build().unwrap()
     }
 
+    /// GETs `path` on the test site with extra request headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = self.client(&[super::HOST]).get(self.url(super::HOST, path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The admin endpoint's `/status`, parsed.
+    pub async fn status(&self) -> serde_json::Value {
+        let text = super::plain_client()
+            .get(format!("http://{}/status", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
     /// The admin endpoint's `/metrics` text.
     pub async fn metrics(&self) -> String {
         super::plain_client()
