@@ -8,6 +8,7 @@ pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod demo;
+pub mod dns;
 pub mod edge;
 pub mod geo;
 pub mod metrics;

@@ -27,8 +27,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { config } => match meridian::config::load(&config) {
             Ok(rt) => {
+                let zones = rt.dns.as_ref().map_or(0, |d| d.zones.len());
                 println!(
-                    "{}: ok ({} sites, {} regions)",
+                    "{}: ok ({} sites, {} regions, {zones} DNS zones)",
                     config.display(),
                     rt.sites.len(),
                     rt.regions.len()

@@ -3,6 +3,8 @@
 //! Label values come from config (site names) or closed enums, never from a request, and
 //! handles are resolved once: `with_label_values` hashes and locks on every call.
 
+pub mod dns;
+
 use crate::cache::CacheResult;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
@@ -58,6 +60,7 @@ pub struct Metrics {
     pub cache_bytes: IntGauge,
     pub cache_objects: IntGauge,
     pub access_log_dropped: IntCounter,
+    pub dns: dns::DnsMetrics,
 }
 
 /// One site's handles, resolved at startup.
@@ -222,6 +225,7 @@ impl Metrics {
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
+        let dns = dns::DnsMetrics::new(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -237,6 +241,7 @@ impl Metrics {
             cache_bytes,
             cache_objects,
             access_log_dropped,
+            dns,
         })
     }
 

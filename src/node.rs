@@ -1,10 +1,11 @@
-//! Wires the services of one node (proxy, admin, demo origins) into one pingora `Server`.
+//! Wires the services of one node (proxy, DNS, admin, demo origins) into one pingora `Server`.
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
 use crate::cache::MemoryStorage;
 use crate::config::Runtime;
 use crate::demo::DemoOrigin;
+use crate::dns::{DnsHandler, DnsService, Sockets};
 use crate::edge::EdgeProxy;
 use crate::metrics::Metrics;
 use crate::regions::health::HealthChecker;
@@ -72,9 +73,34 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
     }
     server.add_service(proxy_service);
 
+    let dns = match &rt.dns {
+        Some(settings) => {
+            let handler = Arc::new(DnsHandler::new(rt.clone(), view.clone(), &metrics));
+            let mut sockets = Sockets {
+                udp: Vec::new(),
+                tcp: Vec::new(),
+            };
+            for (i, addr) in settings.listen.iter().enumerate() {
+                let (udp, tcp) = crate::dns::bind(*addr).map_err(|source| NodeError::Bind {
+                    key: format!("dns.listen[{i}]"),
+                    addr: *addr,
+                    source,
+                })?;
+                sockets.udp.push(udp);
+                sockets.tcp.push(tcp);
+            }
+            let service = DnsService::new(handler.clone(), sockets, settings.tcp_idle_timeout);
+            let mut service = background_service("dns", service);
+            service.threads = Some(settings.threads);
+            server.add_service(service);
+            Some(handler)
+        }
+        None => None,
+    };
+
     let mut admin = Service::new(
         "admin".into(),
-        AdminApp::new(rt.clone(), metrics, storage, view),
+        AdminApp::new(rt.clone(), metrics, storage, view, dns),
     );
     admin.add_tcp(&rt.listen.admin.to_string());
     admin.threads = Some(1);

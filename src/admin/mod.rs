@@ -6,6 +6,7 @@ pub mod purge;
 use crate::cache::{MemoryStorage, PurgeMode};
 use crate::config::runtime::RegionChoice;
 use crate::config::Runtime;
+use crate::dns::DnsHandler;
 use crate::metrics::Metrics;
 use crate::regions::state::HealthView;
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ pub struct AdminApp {
     metrics: Arc<Metrics>,
     storage: &'static MemoryStorage,
     view: Arc<HealthView>,
+    dns: Option<Arc<DnsHandler>>,
     started: Instant,
 }
 
@@ -31,12 +33,14 @@ impl AdminApp {
         metrics: Arc<Metrics>,
         storage: &'static MemoryStorage,
         view: Arc<HealthView>,
+        dns: Option<Arc<DnsHandler>>,
     ) -> Self {
         AdminApp {
             rt,
             metrics,
             storage,
             view,
+            dns,
             started: Instant::now(),
         }
     }
@@ -109,6 +113,7 @@ impl AdminApp {
                     "region_order": r.region_order.iter().filter_map(region_name).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "dns": self.dns.as_ref().map(|d| d.status()),
         });
         let mut body = serde_json::to_vec_pretty(&status).unwrap_or_default();
         body.push(b'\n');

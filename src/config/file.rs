@@ -29,6 +29,7 @@ pub struct FileConfig {
     pub regions: Vec<RegionFile>,
     #[serde(default)]
     pub sites: Vec<SiteFile>,
+    pub dns: Option<DnsFile>,
 }
 
 /// `[node]`: who this node is and where it stands.
@@ -135,6 +136,8 @@ pub struct RegionFile {
     pub health_check: Option<HealthCheckFile>,
     /// Kilometres added to this region's distance when ordering (negative: prefer it).
     pub bias_km: Option<Spanned<f64>>,
+    /// What geo-DNS records answer for this region (IPv4 for A, IPv6 for AAAA).
+    pub dns_addresses: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// One origin: `"host:port"` or `{ addr = "host:port", weight = 2 }`.
@@ -272,4 +275,61 @@ impl<'de> Deserialize<'de> for RegionsFile {
         }
         deserializer.deserialize_any(RegionsVisitor)
     }
+}
+
+/// `[dns]`: the authoritative geo-DNS server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsFile {
+    /// UDP and TCP on each address.
+    pub listen: Spanned<Vec<Spanned<String>>>,
+    /// Largest UDP response this server sends, whatever the client's EDNS size (default 1232).
+    pub max_udp_payload: Option<Spanned<i64>>,
+    /// Worker threads of the DNS service (default 1).
+    pub threads: Option<Spanned<i64>>,
+    /// How long an idle TCP connection is kept (default 10s).
+    pub tcp_idle_timeout: Option<Spanned<String>>,
+    #[serde(default)]
+    pub zones: Vec<ZoneFile>,
+}
+
+/// `[[dns.zones]]`: one zone this server is authoritative for.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneFile {
+    pub name: Spanned<String>,
+    pub ns: Spanned<Vec<Spanned<String>>>,
+    /// The SOA's responsible mailbox, as a name (`hostmaster.example.test`) or an address.
+    pub hostmaster: Spanned<String>,
+    /// SOA serial; default: the time the configuration was loaded, in Unix seconds.
+    pub serial: Option<Spanned<i64>>,
+    /// TTL of static records, SOA and NS, in seconds (default 3600).
+    pub ttl: Option<Spanned<i64>>,
+    pub refresh: Option<Spanned<i64>>,
+    pub retry: Option<Spanned<i64>>,
+    pub expire: Option<Spanned<i64>>,
+    /// How long resolvers cache NXDOMAIN / NODATA (the SOA minimum, RFC 2308; default 300).
+    pub negative_ttl: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub records: Vec<DnsRecordFile>,
+}
+
+/// `[[dns.zones.records]]`: a static record set, or a geo record.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRecordFile {
+    /// Relative to the zone; `"@"` is the apex; a name ending in `.` is absolute.
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub ttl: Option<Spanned<i64>>,
+    /// Static records: one value per record, in zone-file syntax for MX and CAA.
+    pub values: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Geo records: how many of the nearest healthy targets to answer (default 1).
+    pub answers: Option<Spanned<i64>>,
+    /// Geo records: the candidate regions (default: every region with `dns_addresses`).
+    pub regions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Geo records: addresses answered when no candidate is healthy (default: every
+    /// candidate, nearest first).
+    pub fallback: Option<Spanned<Vec<Spanned<String>>>>,
 }

@@ -3,6 +3,7 @@
 //! Three layers, as river has: `file` mirrors the TOML, `validate` checks it and builds
 //! `runtime`, the only form the rest of the node sees.
 
+pub mod dns;
 pub mod error;
 pub mod file;
 pub mod runtime;

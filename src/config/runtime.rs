@@ -30,6 +30,8 @@ pub struct Runtime {
     pub geoip: Option<std::sync::Arc<crate::geo::GeoIp>>,
     pub regions: Vec<Region>,
     pub sites: Vec<Site>,
+    /// The authoritative geo-DNS server, when `[dns]` is configured.
+    pub dns: Option<super::dns::DnsSettings>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
     pub(crate) hosts: HashMap<Box<str>, (SiteId, usize)>,
 }
@@ -146,6 +148,8 @@ pub struct Region {
     pub health_check: HealthCheck,
     /// Kilometres added to this region's distance when ordering regions.
     pub bias_km: f64,
+    /// What geo-DNS records answer for this region.
+    pub dns_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Region {
@@ -177,6 +181,7 @@ impl Region {
                 jitter: Duration::ZERO,
             },
             bias_km: 0.0,
+            dns_addresses: Vec::new(),
         }
     }
 }

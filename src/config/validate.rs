@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod dns;
 mod regions;
 mod sites;
 
@@ -93,7 +94,8 @@ impl Builder<'_> {
         let geoip = self.geoip(f);
         let regions = self.regions(f);
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
-        self.distinct_listeners(f, &listen, demo.as_ref());
+        let dns = self.dns(f, &regions);
+        self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
             source: self.src.path.clone(),
             node,
@@ -107,6 +109,7 @@ impl Builder<'_> {
             regions,
             sites,
             hosts,
+            dns,
         }
     }
 
@@ -269,6 +272,7 @@ impl Builder<'_> {
         f: &FileConfig,
         listen: &ListenSettings,
         demo: Option<&DemoSettings>,
+        dns: Option<&crate::config::dns::DnsSettings>,
     ) {
         let mut seen: HashMap<SocketAddr, String> = HashMap::new();
         let mut check = |b: &mut Self, addr: SocketAddr, span: Range<usize>, key: String| {
@@ -292,6 +296,13 @@ impl Builder<'_> {
             for (i, addr) in demo.origins.iter().enumerate() {
                 let span = file.origins.get_ref().get(i).map_or(0..0, |s| s.span());
                 check(self, *addr, span, format!("demo.origins[{i}]"));
+            }
+        }
+        // DNS also listens on TCP at each address, so it collides with the HTTP listeners.
+        if let (Some(dns), Some(file)) = (dns, f.dns.as_ref()) {
+            for (i, addr) in dns.listen.iter().enumerate() {
+                let span = file.listen.get_ref().get(i).map_or(0..0, |s| s.span());
+                check(self, *addr, span, format!("dns.listen[{i}]"));
             }
         }
     }

@@ -44,6 +44,14 @@ pub struct Location {
     pub prefix_len: u8,
 }
 
+/// What the database says of an address: where it is, if known, and how wide the network
+/// holding it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Located {
+    pub location: Option<Location>,
+    pub prefix_len: u8,
+}
+
 /// An opened GeoIP database and its country table.
 pub struct GeoIp {
     reader: maxminddb::Reader<Vec<u8>>,
@@ -102,9 +110,36 @@ impl GeoIp {
 
     /// The location of `ip`, or `None` when the database does not place it.
     pub fn lookup(&self, ip: IpAddr) -> Option<Location> {
-        let result = self.reader.lookup(ip).ok()?;
+        self.locate(ip).location
+    }
+
+    /// The location of `ip` and the prefix length of the database network it falls in, which
+    /// is known even when that network has no location (an ECS scope for "unknown" answers).
+    pub fn locate(&self, ip: IpAddr) -> Located {
+        let Ok(result) = self.reader.lookup(ip) else {
+            return Located {
+                location: None,
+                prefix_len: 0,
+            };
+        };
+        // An IPv4 address that ends above the IPv4 subtree of an IPv6 database is in no
+        // IPv4 network at all: the whole IPv4 space shares the answer.
+        let prefix_len = match result.network() {
+            Ok(net) if net.is_ipv4() == ip.is_ipv4() => net.prefix(),
+            _ => 0,
+        };
+        Located {
+            location: self.location(&result, prefix_len),
+            prefix_len,
+        }
+    }
+
+    fn location(
+        &self,
+        result: &maxminddb::LookupResult<'_, Vec<u8>>,
+        prefix_len: u8,
+    ) -> Option<Location> {
         let record: Record<'_> = result.decode().ok()??;
-        let prefix_len = result.network().ok()?.prefix();
         let country = record
             .country
             .and_then(|c| c.iso_code)

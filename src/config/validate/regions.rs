@@ -33,15 +33,49 @@ impl Builder<'_> {
                 }
                 None => 0.0,
             };
+            let dns_addresses =
+                self.ip_list(r.dns_addresses.as_ref(), &format!("{key}.dns_addresses"));
             regions.push(Region {
                 name: name.to_owned(),
                 location,
                 origins,
                 health_check,
                 bias_km,
+                dns_addresses,
             });
         }
         regions
+    }
+
+    /// A list of literal IP addresses (DNS answers never resolve names).
+    pub(super) fn ip_list(
+        &mut self,
+        list: Option<&Spanned<Vec<Spanned<String>>>>,
+        key: &str,
+    ) -> Vec<std::net::IpAddr> {
+        let mut out = Vec::new();
+        for (i, v) in list
+            .map(|l| l.get_ref().as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            match v.get_ref().trim().parse::<std::net::IpAddr>() {
+                Ok(ip) if !out.contains(&ip) => out.push(ip),
+                Ok(ip) => self.push(
+                    v.span(),
+                    format!("{key}[{i}]"),
+                    format!("{ip} is listed twice"),
+                ),
+                Err(_) => self.push_hint(
+                    v.span(),
+                    format!("{key}[{i}]"),
+                    format!("{:?} is not an IP address", v.get_ref()),
+                    "write e.g. \"192.0.2.10\" or \"2001:db8::10\"",
+                ),
+            }
+        }
+        out
     }
 
     pub(super) fn origins(
