@@ -1,4 +1,6 @@
 use super::*;
+
+mod dns;
 use runtime::{AccessLogTarget, HealthCheckKind, RegionChoice};
 use std::path::PathBuf;
 

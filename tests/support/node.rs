@@ -15,23 +15,39 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// A free port on 127.0.0.1 for both UDP and TCP (DNS listens on both).
+pub fn free_dns_addr() -> SocketAddr {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = udp.local_addr().unwrap();
+        if TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+}
+
 /// A running node.
 pub struct Node {
     child: Child,
     pub http: SocketAddr,
     pub admin: SocketAddr,
+    /// Where `@DNS@` pointed (unused when the config has no `[dns]`).
+    pub dns: SocketAddr,
     dir: tempfile::TempDir,
 }
 
 impl Node {
-    /// Starts the node on `config`, where `@HTTP@` and `@ADMIN@` stand for free addresses,
-    /// and waits until both listeners answer.
+    /// Starts the node on `config`, where `@HTTP@`, `@ADMIN@` and `@DNS@` stand for free
+    /// addresses, and waits until its listeners answer.
     pub async fn start(config: &str) -> Node {
         let http = free_addr();
         let admin = free_addr();
+        let dns = free_dns_addr();
+        let with_dns = config.contains("@DNS@");
         let text = config
             .replace("@HTTP@", &http.to_string())
-            .replace("@ADMIN@", &admin.to_string());
+            .replace("@ADMIN@", &admin.to_string())
+            .replace("@DNS@", &dns.to_string());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meridian.toml");
         std::fs::write(&path, text).unwrap();
@@ -48,13 +64,14 @@ impl Node {
             child,
             http,
             admin,
+            dns,
             dir,
         };
-        node.wait_ready().await;
+        node.wait_ready(with_dns).await;
         node
     }
 
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self, with_dns: bool) {
         let deadline = Instant::now() + patience();
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -63,7 +80,8 @@ impl Node {
                     self.stderr()
                 );
             }
-            let http_up = TcpStream::connect(self.http).is_ok();
+            let http_up = TcpStream::connect(self.http).is_ok()
+                && (!with_dns || TcpStream::connect(self.dns).is_ok());
             let admin_up = super::plain_client()
                 .get(format!("http://{}/healthz", self.admin))
                 .send()
