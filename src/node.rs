@@ -81,12 +81,14 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
                 tcp: Vec::new(),
             };
             for (i, addr) in settings.listen.iter().enumerate() {
-                let (udp, tcp) = crate::dns::bind(*addr).map_err(|source| NodeError::Bind {
-                    key: format!("dns.listen[{i}]"),
-                    addr: *addr,
-                    source,
+                let (udp, tcp) = crate::dns::bind(*addr, settings.threads).map_err(|source| {
+                    NodeError::Bind {
+                        key: format!("dns.listen[{i}]"),
+                        addr: *addr,
+                        source,
+                    }
                 })?;
-                sockets.udp.push(udp);
+                sockets.udp.extend(udp);
                 sockets.tcp.push(tcp);
             }
             let service = DnsService::new(handler.clone(), sockets, settings.tcp_idle_timeout);

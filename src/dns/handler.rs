@@ -10,14 +10,15 @@ use crate::metrics::dns::DnsHandles;
 use crate::metrics::Metrics;
 use crate::regions::state::HealthView;
 use hickory_proto::op::{Edns, Header, HeaderCounts, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::ClientSubnet;
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode};
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::{MessageRequest, MessageResponseBuilder};
 use prometheus::IntCounter;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -278,6 +279,99 @@ impl DnsHandler {
     }
 }
 
+impl DnsHandler {
+    /// Answers one UDP datagram into `out`. False when it gets no answer at all: shorter
+    /// than a header, or itself a response (answering those would make us a reflector).
+    pub fn answer_udp(&self, datagram: &[u8], src: SocketAddr, out: &mut Vec<u8>) -> bool {
+        let started = Instant::now();
+        if datagram.len() < HEADER_LEN || datagram[2] & 0x80 != 0 {
+            return false;
+        }
+        match Request::from_bytes(datagram.to_vec(), src, Protocol::Udp) {
+            Ok(request) => {
+                let rcode = self.encode_udp(&request, src.ip(), out);
+                self.observe(&request, rcode, Protocol::Udp, started);
+            }
+            Err(_) => {
+                formerr(datagram, out);
+                self.metrics.query(None, ResponseCode::FormErr, false);
+            }
+        }
+        true
+    }
+
+    /// Encodes the reply to `request` into `out`, truncated (TC) to the UDP payload size the
+    /// client allows: 512 without EDNS, else its size capped at `max_udp_payload`.
+    fn encode_udp(&self, request: &MessageRequest, src: IpAddr, out: &mut Vec<u8>) -> ResponseCode {
+        let reply = self.reply(request, src);
+        let metadata = response_metadata(request, &reply);
+        let limit = reply.edns.as_ref().map_or(512, Edns::max_payload);
+        let response = MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
+            metadata,
+            reply.answers.iter(),
+            reply.authorities.iter(),
+            std::iter::empty(),
+            std::iter::empty(),
+        );
+        let mut encoder = BinEncoder::new(out);
+        encoder.set_max_size(limit);
+        match response.destructive_emit(&mut encoder) {
+            Ok(_) => reply.rcode,
+            Err(e) => {
+                log::warn!("dns: encoding an answer failed: {e}");
+                out.clear();
+                let mut header = metadata;
+                header.response_code = ResponseCode::ServFail;
+                let header = Header {
+                    metadata: header,
+                    counts: HeaderCounts::default(),
+                };
+                if header.emit(&mut BinEncoder::new(out)).is_err() {
+                    out.clear();
+                }
+                ResponseCode::ServFail
+            }
+        }
+    }
+
+    fn observe(
+        &self,
+        request: &MessageRequest,
+        rcode: ResponseCode,
+        protocol: Protocol,
+        started: Instant,
+    ) {
+        let qtype = request.queries.queries().first().map(|q| q.query_type());
+        let has_ecs = request
+            .edns
+            .as_ref()
+            .is_some_and(|e| e.option(EdnsCode::Subnet).is_some());
+        self.metrics.query(qtype, rcode, has_ecs);
+        let duration = match protocol {
+            Protocol::Udp => &self.metrics.udp_duration,
+            _ => &self.metrics.tcp_duration,
+        };
+        duration.observe(started.elapsed().as_secs_f64());
+    }
+}
+
+const HEADER_LEN: usize = 12;
+
+/// A header-only FORMERR for a datagram whose header is readable but whose body is not
+/// (RFC 1035 §4.1.1): same id, opcode and RD, QR set, no sections.
+fn formerr(datagram: &[u8], out: &mut Vec<u8>) {
+    let opcode_and_rd = datagram[2] & 0x79;
+    out.extend_from_slice(&[datagram[0], datagram[1], 0x80 | opcode_and_rd, 0x01]);
+    out.extend_from_slice(&[0; 8]);
+}
+
+fn response_metadata(request: &MessageRequest, reply: &Reply) -> Metadata {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.authoritative = reply.authoritative;
+    metadata.response_code = reply.rcode;
+    metadata
+}
+
 #[async_trait::async_trait]
 impl RequestHandler for SharedHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
@@ -288,9 +382,7 @@ impl RequestHandler for SharedHandler {
         let handler = &self.0;
         let started = Instant::now();
         let reply = handler.reply(request, request.src().ip());
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = reply.authoritative;
-        metadata.response_code = reply.rcode;
+        let metadata = response_metadata(request, &reply);
         let response = MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
             metadata,
             reply.answers.iter(),
@@ -308,51 +400,7 @@ impl RequestHandler for SharedHandler {
                 })
             }
         };
-        let qtype = request
-            .queries
-            .queries()
-            .first()
-            .map_or("other", |q| qtype_label(q.query_type()));
-        let has_ecs = request.edns.as_ref().is_some_and(|e| {
-            e.option(hickory_proto::rr::rdata::opt::EdnsCode::Subnet)
-                .is_some()
-        });
-        handler
-            .metrics
-            .query(qtype, rcode_label(reply.rcode), has_ecs);
-        let duration = match request.protocol() {
-            Protocol::Udp => &handler.metrics.udp_duration,
-            _ => &handler.metrics.tcp_duration,
-        };
-        duration.observe(started.elapsed().as_secs_f64());
+        handler.observe(request, reply.rcode, request.protocol(), started);
         info
-    }
-}
-
-fn qtype_label(t: RecordType) -> &'static str {
-    match t {
-        RecordType::A => "A",
-        RecordType::AAAA => "AAAA",
-        RecordType::CNAME => "CNAME",
-        RecordType::TXT => "TXT",
-        RecordType::MX => "MX",
-        RecordType::CAA => "CAA",
-        RecordType::NS => "NS",
-        RecordType::SOA => "SOA",
-        RecordType::ANY => "ANY",
-        _ => "other",
-    }
-}
-
-fn rcode_label(r: ResponseCode) -> &'static str {
-    match r {
-        ResponseCode::NoError => "NOERROR",
-        ResponseCode::FormErr => "FORMERR",
-        ResponseCode::ServFail => "SERVFAIL",
-        ResponseCode::NXDomain => "NXDOMAIN",
-        ResponseCode::NotImp => "NOTIMP",
-        ResponseCode::Refused => "REFUSED",
-        ResponseCode::BADVERS => "BADVERS",
-        _ => "other",
     }
 }

@@ -5,6 +5,7 @@ pub mod ecs;
 pub mod geo_answer;
 pub mod handler;
 mod status;
+mod udp;
 pub mod zone;
 
 pub use handler::{DnsHandler, SharedHandler};
@@ -12,6 +13,9 @@ pub use handler::{DnsHandler, SharedHandler};
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,13 +56,17 @@ impl BackgroundService for DnsService {
             log::error!("dns: started twice; the sockets are already served");
             return;
         };
-        let mut server = hickory_server::Server::new(SharedHandler(self.handler.clone()));
-        for socket in sockets.udp {
-            match tokio::net::UdpSocket::from_std(socket) {
-                Ok(s) => server.register_socket(s),
-                Err(e) => log::error!("dns: cannot serve a UDP socket: {e}"),
+        // UDP: Meridian's batched loop, a thread per socket (gdnsd's model): the loop keeps
+        // its syscall headers across batches, which ties it to one thread.
+        let mut udp_threads = Vec::new();
+        for (i, socket) in sockets.udp.into_iter().enumerate() {
+            match udp::spawn(i, socket, self.handler.clone(), shutdown.clone()) {
+                Ok(thread) => udp_threads.push(thread),
+                Err(e) => log::error!("dns: cannot start a UDP thread: {e}"),
             }
         }
+        // TCP: hickory's server, calling the same handler.
+        let mut server = hickory_server::Server::new(SharedHandler(self.handler.clone()));
         for listener in sockets.tcp {
             match tokio::net::TcpListener::from_std(listener) {
                 Ok(l) => server.register_listener(l, self.tcp_idle_timeout, TCP_RESPONSE_BUFFER),
@@ -77,15 +85,33 @@ impl BackgroundService for DnsService {
                 }
             }
         }
+        for thread in udp_threads {
+            if tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .is_err()
+            {
+                log::error!("dns: a UDP thread ended abnormally");
+            }
+        }
     }
 }
 
-/// Binds UDP and TCP on `addr`, non-blocking, ready for tokio.
+/// Binds `udp_sockets` UDP sockets (sharing the port through SO_REUSEPORT, so the kernel
+/// spreads datagrams over the DNS threads) and one TCP listener on `addr`, non-blocking.
 pub fn bind(
-    addr: std::net::SocketAddr,
-) -> std::io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
-    let udp = std::net::UdpSocket::bind(addr)?;
-    udp.set_nonblocking(true)?;
+    addr: SocketAddr,
+    udp_sockets: usize,
+) -> io::Result<(Vec<std::net::UdpSocket>, std::net::TcpListener)> {
+    let mut udp = Vec::with_capacity(udp_sockets);
+    for _ in 0..udp_sockets.max(1) {
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+        if udp_sockets > 1 {
+            socket.set_reuse_port(true)?;
+        }
+        socket.set_nonblocking(true)?;
+        socket.bind(&addr.into())?;
+        udp.push(socket.into());
+    }
     let tcp = std::net::TcpListener::bind(addr)?;
     tcp.set_nonblocking(true)?;
     Ok((udp, tcp))

@@ -21,7 +21,9 @@ pub struct ZoneIndex {
     /// The SOA as the authority section of a negative answer carries it: TTL is the lesser
     /// of its own and the negative TTL (RFC 2308 §3).
     pub negative_soa: Record,
-    nodes: HashMap<LowerName, Node>,
+    /// aHash rather than SipHash: this is hashed on every query, and aHash stays keyed
+    /// per process, so crafted names cannot pick collisions.
+    nodes: HashMap<LowerName, Node, ahash::RandomState>,
 }
 
 /// Everything at one owner name. A node with nothing is an empty non-terminal: the name
@@ -134,7 +136,7 @@ fn index_zone(z: &Zone, regions: &[Region], geo_ids: &mut std::ops::RangeFrom<us
         z.expire,
         z.negative_ttl,
     );
-    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    let mut nodes: HashMap<LowerName, Node, ahash::RandomState> = HashMap::default();
     let apex_node = nodes.entry(LowerName::new(&z.apex)).or_default();
     apex_node.rrsets.push(vec![Record::from_rdata(
         z.apex.clone(),
@@ -182,7 +184,11 @@ fn index_zone(z: &Zone, regions: &[Region], geo_ids: &mut std::ops::RangeFrom<us
 }
 
 /// Names between a record's owner and the apex exist even without records of their own.
-fn add_empty_non_terminals(nodes: &mut HashMap<LowerName, Node>, name: &Name, apex: &Name) {
+fn add_empty_non_terminals(
+    nodes: &mut HashMap<LowerName, Node, ahash::RandomState>,
+    name: &Name,
+    apex: &Name,
+) {
     let mut parent = name.base_name();
     while parent.num_labels() > apex.num_labels() {
         nodes.entry(LowerName::new(&parent)).or_default();

@@ -1,5 +1,7 @@
 //! Metrics of the geo-DNS server: what is asked, what is answered, and how fast.
 
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use prometheus::{
     Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry,
 };
@@ -37,17 +39,14 @@ pub struct DnsHandles {
 }
 
 impl DnsHandles {
-    /// Counts one answered query.
-    pub fn query(&self, qtype: &str, rcode: &str, ecs: bool) {
-        let t = QTYPES
-            .iter()
-            .position(|&q| q == qtype)
-            .unwrap_or(QTYPES.len() - 1);
-        let r = RCODES
-            .iter()
-            .position(|&c| c == rcode)
-            .unwrap_or(RCODES.len() - 1);
-        if let Some(c) = self.queries.get(t).and_then(|row| row.get(r)) {
+    /// Counts one answered query; `qtype` is `None` when the query could not be read.
+    pub fn query(&self, qtype: Option<RecordType>, rcode: ResponseCode, ecs: bool) {
+        let t = qtype.map_or(QTYPES.len() - 1, qtype_index);
+        if let Some(c) = self
+            .queries
+            .get(t)
+            .and_then(|row| row.get(rcode_index(rcode)))
+        {
             c.inc();
         }
         if ecs {
@@ -118,5 +117,50 @@ impl DnsMetrics {
     /// The counter of answers of `record` that chose `target`.
     pub fn geo_answer(&self, record: &str, target: &str) -> IntCounter {
         self.geo_answers.with_label_values(&[record, target])
+    }
+}
+
+/// Position of `t` in [`QTYPES`].
+fn qtype_index(t: RecordType) -> usize {
+    match t {
+        RecordType::A => 0,
+        RecordType::AAAA => 1,
+        RecordType::CNAME => 2,
+        RecordType::TXT => 3,
+        RecordType::MX => 4,
+        RecordType::CAA => 5,
+        RecordType::NS => 6,
+        RecordType::SOA => 7,
+        RecordType::ANY => 8,
+        _ => 9,
+    }
+}
+
+/// Position of `r` in [`RCODES`].
+fn rcode_index(r: ResponseCode) -> usize {
+    match r {
+        ResponseCode::NoError => 0,
+        ResponseCode::FormErr => 1,
+        ResponseCode::ServFail => 2,
+        ResponseCode::NXDomain => 3,
+        ResponseCode::NotImp => 4,
+        ResponseCode::Refused => 5,
+        ResponseCode::BADVERS => 6,
+        _ => 7,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_indexes_match_the_label_tables() {
+        assert_eq!(QTYPES[qtype_index(RecordType::AAAA)], "AAAA");
+        assert_eq!(QTYPES[qtype_index(RecordType::ANY)], "ANY");
+        assert_eq!(QTYPES[qtype_index(RecordType::SRV)], "other");
+        assert_eq!(RCODES[rcode_index(ResponseCode::NXDomain)], "NXDOMAIN");
+        assert_eq!(RCODES[rcode_index(ResponseCode::BADVERS)], "BADVERS");
+        assert_eq!(RCODES[rcode_index(ResponseCode::YXDomain)], "other");
     }
 }
