@@ -74,19 +74,24 @@ def write_queries(path, subnets, count=20000):
             f.write(struct.pack(">H", len(msg)) + msg)
 
 
-def dig_short(port, subnet):
+def dig_answer(port, subnet):
+    """(addresses, ECS scope) of www for a client in subnet/24, or None without an answer."""
     out = subprocess.run(
-        ["dig", "@127.0.0.1", "-p", str(port), "+short", "+tries=1", "+time=2",
+        ["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=2",
          f"+subnet={subnet}/24", "www.example.test"],
         capture_output=True, text=True,
     ).stdout
-    return out.strip()
+    addrs = re.findall(r"^www\.example\.test\.\s+\d+\s+IN\s+A\s+(\S+)$", out, re.M)
+    scope = re.search(r"CLIENT-SUBNET: \S+/\d+/(\d+)", out)
+    if not addrs:
+        return None
+    return tuple(addrs), int(scope.group(1)) if scope else None
 
 
 def wait_dns(port, timeout=30.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if dig_short(port, "1.1.1.0"):
+        if dig_answer(port, "1.1.1.0"):
             return
         time.sleep(0.2)
     raise RuntimeError(f"no DNS answer on port {port}")
@@ -251,9 +256,12 @@ def main():
         # Same answers first: a benchmark of different work would mean nothing.
         sample = random.Random(1).sample(subnets, 50)
         if "gdnsd" in servers:
-            differ = [s for s in sample if dig_short(ports["meridian"], s) != dig_short(ports["gdnsd"], s)]
+            pairs = [(s, dig_answer(ports["meridian"], s), dig_answer(ports["gdnsd"], s)) for s in sample]
+            differ = [p for p in pairs if p[1] is None or p[2] is None or p[1][0] != p[2][0]]
+            wider = sum(1 for _, m, g in pairs if m and g and g[1] > m[1])
             print(f"answers compared on {len(sample)} subnets: {len(differ)} differ"
-                  + (f" (e.g. {differ[:3]})" if differ else ""))
+                  + (f" (e.g. {differ[:3]})" if differ else "")
+                  + f"; gdnsd's ECS scope is wider on {wider} (it merges networks with the same answer)")
 
         rows = {name: [] for name in servers}
         for r in range(args.rounds):
