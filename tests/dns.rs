@@ -609,3 +609,65 @@ async fn queries_are_counted_by_type_rcode_and_ecs_and_status_shows_the_geo_reco
         serde_json::json!([EU, EU_V6])
     );
 }
+
+#[tokio::test]
+async fn an_edge_node_is_answered_while_its_check_passes() {
+    let edge = Origin::builder().start().await; // stands in for another edge node
+    let origin = Origin::builder().start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = world_database(dir.path());
+    let check = format!(
+        "kind = \"tcp\"\ninterval = \"{INTERVAL_MS}ms\"\ntimeout = \"{TIMEOUT_MS}ms\"\n\
+         jitter = \"1ms\"\nhealthy_after = 1\nunhealthy_after = 1\n"
+    );
+    let config = format!(
+        "[node]\nname = \"edge-test\"\nlocation = {{ lat = 53.35, lon = -6.26 }}\nthreads = 1\n\n\
+         [listen]\nhttp = [\"@HTTP@\"]\nadmin = \"@ADMIN@\"\n\n\
+         [geoip]\ndatabase = \"{db}\"\n\n\
+         [[regions]]\nname = \"us-east\"\nlocation = {{ lat = 39.04, lon = -77.49 }}\n\
+         origins = [\"{origin}\"]\ndns_addresses = [\"{US}\"]\n\n\
+         [regions.health_check]\n{check}\n\
+         [dns]\nlisten = [\"@DNS@\"]\n\n\
+         [[dns.edges]]\nname = \"edge-fra\"\nlocation = {{ lat = 50.11, lon = 8.68 }}\n\
+         addresses = [\"127.0.5.1\"]\ncheck = \"{edge_addr}\"\n\n\
+         [dns.edges.health_check]\n{check}\n\
+         [[dns.zones]]\nname = \"example.test\"\nns = [\"ns1.example.test\"]\n\
+         hostmaster = \"hostmaster.example.test\"\n\n\
+         [[dns.zones.records]]\nname = \"www\"\ntype = \"geo\"\n",
+        db = db.display(),
+        origin = origin.addr(),
+        edge_addr = edge.addr(),
+    );
+    let node = Node::start(&config).await;
+    let london = || async {
+        addresses(
+            &ask(
+                node.dns,
+                &query("www.example.test.", RecordType::A, Some(("81.2.69.0", 24))),
+            )
+            .await,
+        )
+    };
+    eventually("London sent to the Frankfurt edge", || async {
+        london().await == ["127.0.5.1"]
+    })
+    .await;
+    edge.stop();
+    eventually(
+        "the edge leaves the answers when its check fails",
+        || async { london().await == [US] },
+    )
+    .await;
+    let status = node.status().await;
+    let fra = &status["regions"][1];
+    assert_eq!(
+        (fra["name"].as_str(), fra["dns_edge"].as_bool()),
+        (Some("edge-fra"), Some(true))
+    );
+    assert_eq!(fra["usable"], false);
+    edge.resume().await;
+    eventually("and comes back when it passes again", || async {
+        london().await == ["127.0.5.1"]
+    })
+    .await;
+}

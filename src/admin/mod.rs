@@ -79,6 +79,7 @@ impl AdminApp {
             },
             "regions": rt.regions.iter().enumerate().map(|(ri, r)| json!({
                 "name": r.name,
+                "dns_edge": r.dns_edge,
                 "location": { "lat": r.location.lat, "lon": r.location.lon },
                 "drained": self.view.regions().get(ri).is_some_and(|h| h.is_drained()),
                 "usable": self.view.region_usable(ri),

@@ -291,6 +291,23 @@ pub struct DnsFile {
     pub tcp_idle_timeout: Option<Spanned<String>>,
     #[serde(default)]
     pub zones: Vec<ZoneFile>,
+    /// Other edge nodes geo records may send clients to, beside the regions.
+    #[serde(default)]
+    pub edges: Vec<EdgeFile>,
+}
+
+/// `[[dns.edges]]`: an edge node (another Meridian, a CDN PoP) that geo records can answer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeFile {
+    pub name: Spanned<String>,
+    pub location: LocationFile,
+    /// What geo records answer for this edge.
+    pub addresses: Spanned<Vec<Spanned<String>>>,
+    /// `host:port` the health checks probe; default: the first address, port 80.
+    pub check: Option<Spanned<String>>,
+    /// As a region's; the default kind here is `tcp`.
+    pub health_check: Option<HealthCheckFile>,
 }
 
 /// `[[dns.zones]]`: one zone this server is authoritative for.
@@ -327,8 +344,12 @@ pub struct DnsRecordFile {
     pub values: Option<Spanned<Vec<Spanned<String>>>>,
     /// Geo records: how many of the nearest healthy targets to answer (default 1).
     pub answers: Option<Spanned<i64>>,
-    /// Geo records: the candidate regions (default: every region with `dns_addresses`).
+    /// Geo records: the candidate regions (default: every region with `dns_addresses`,
+    /// unless `edges` is given).
     pub regions: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Geo records: candidate `[[dns.edges]]` (default: every edge, unless `regions` is
+    /// given).
+    pub edges: Option<Spanned<Vec<Spanned<String>>>>,
     /// Geo records: addresses answered when no candidate is healthy (default: every
     /// candidate, nearest first).
     pub fallback: Option<Spanned<Vec<Spanned<String>>>>,

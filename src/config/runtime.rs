@@ -150,6 +150,8 @@ pub struct Region {
     pub bias_km: f64,
     /// What geo-DNS records answer for this region.
     pub dns_addresses: Vec<std::net::IpAddr>,
+    /// A `[[dns.edges]]` entry: health-checked and answered by geo records, never proxied to.
+    pub dns_edge: bool,
 }
 
 impl Region {
@@ -182,6 +184,7 @@ impl Region {
             },
             bias_km: 0.0,
             dns_addresses: Vec::new(),
+            dns_edge: false,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 mod dns;
+mod edges;
 mod regions;
 mod sites;
 
@@ -92,8 +93,11 @@ impl Builder<'_> {
             origins: self.addr_list(&d.origins, "demo.origins"),
         });
         let geoip = self.geoip(f);
-        let regions = self.regions(f);
+        let mut regions = self.regions(f);
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
+        // Edges join the regions after the sites took theirs, so no route ever uses one.
+        let edges = self.dns_edges(f, &regions);
+        regions.extend(edges);
         let dns = self.dns(f, &regions);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {

@@ -215,3 +215,80 @@ fn a_zone_defined_twice_and_a_zone_without_ns_are_errors() {
     let e = one_error(&no_ns);
     assert_eq!(e.key, "dns.zones[0].ns");
 }
+
+#[test]
+fn edges_are_health_checked_targets_that_no_route_uses() {
+    let edge = "[[dns.edges]]\nname = \"edge-fra\"\nlocation = { lat = 50.11, lon = 8.68 }\n\
+                addresses = [\"192.0.2.21\", \"2001:db8::21\"]\n\n";
+    let text = with_zone(&format!(
+        "{}{}",
+        record(
+            "www",
+            "geo",
+            "edges = [\"edge-fra\"]\nregions = [\"us-east\"]"
+        ),
+        record("all", "geo", ""),
+    ))
+    .replace("[[dns.zones]]", &format!("{edge}[[dns.zones]]"));
+    let rt = parse_str(&text).unwrap();
+    let fra = rt
+        .regions
+        .iter()
+        .position(|r| r.name == "edge-fra")
+        .unwrap();
+    let edge = &rt.regions[fra];
+    assert!(edge.dns_edge);
+    assert_eq!(
+        edge.origins[0].addr,
+        "192.0.2.21:80".parse().unwrap(),
+        "default check"
+    );
+    assert_eq!(
+        edge.health_check.kind,
+        HealthCheckKind::Tcp,
+        "edges default to TCP checks"
+    );
+    assert!(
+        rt.sites[0].routes[0].region_order.iter().all(|&r| r != fra),
+        "no route sends requests to an edge"
+    );
+    let zone = &rt.dns.unwrap().zones[0];
+    let geo = |i: usize| match &zone.records[i].value {
+        RecordValue::Geo(g) => g.regions.clone(),
+        RecordValue::Static(_) => panic!("not geo"),
+    };
+    assert_eq!(geo(0), [1, fra], "regions first, then edges");
+    assert_eq!(geo(1), [0, 1, fra], "default: every target with addresses");
+}
+
+#[test]
+fn edge_mistakes_are_named() {
+    let edge = |name: &str, addresses: &str| {
+        format!(
+            "[[dns.edges]]\nname = \"{name}\"\nlocation = {{ lat = 50.11, lon = 8.68 }}\n\
+             addresses = [{addresses}]\n\n"
+        )
+    };
+    let with_edge = |e: String, records: &str| {
+        with_zone(records).replace("[[dns.zones]]", &format!("{e}[[dns.zones]]"))
+    };
+    let e = one_error(&with_edge(edge("eu-west", "\"192.0.2.21\""), ""));
+    assert_eq!(e.key, "dns.edges[0].name");
+    assert_eq!(e.reason, "\"eu-west\" is already the name of regions[0]");
+
+    let e = one_error(&with_edge(edge("fra", ""), ""));
+    assert_eq!(e.key, "dns.edges[0].addresses");
+
+    let e = one_error(&with_edge(
+        edge("fra", "\"192.0.2.21\""),
+        &record("www", "geo", "edges = [\"fr\"]"),
+    ));
+    assert_eq!(e.key, "dns.zones[0].records[0].edges[0]");
+    assert_eq!(e.reason, "unknown edge \"fr\"");
+
+    let e = one_error(&with_zone(&record("www", "geo", "edges = [\"eu-west\"]")));
+    assert_eq!(
+        e.reason, "unknown edge \"eu-west\"",
+        "a region is not an edge"
+    );
+}

@@ -3,6 +3,7 @@
 use super::*;
 use crate::config::dns::{DnsSettings, GeoRecord, RecordValue, Zone, ZoneRecord};
 use crate::config::file::{DnsRecordFile, ZoneFile};
+use crate::config::runtime::RegionId;
 use hickory_proto::rr::{rdata, Name, RData, RecordType};
 
 /// RFC 8900 / DNS Flag Day 2020: fits an unfragmented IPv6 packet on any path.
@@ -190,6 +191,7 @@ impl Builder<'_> {
             for (field, span) in [
                 ("answers", r.answers.as_ref().map(|v| v.span())),
                 ("regions", r.regions.as_ref().map(|v| v.span())),
+                ("edges", r.edges.as_ref().map(|v| v.span())),
                 ("fallback", r.fallback.as_ref().map(|v| v.span())),
             ] {
                 if let Some(span) = span {
@@ -220,53 +222,34 @@ impl Builder<'_> {
         let answers = self.count(&r.answers, &format!("{key}.answers"), 1, 1, 64) as usize;
         let fallback = self.ip_list(r.fallback.as_ref(), &format!("{key}.fallback"));
         let mut chosen = Vec::new();
-        match &r.regions {
-            Some(list) => {
-                for (i, n) in list.get_ref().iter().enumerate() {
-                    let nkey = format!("{key}.regions[{i}]");
-                    match regions
-                        .iter()
-                        .position(|reg| reg.name == n.get_ref().trim())
-                    {
-                        Some(id) if regions[id].dns_addresses.is_empty() => self.push_hint(
-                            n.span(),
-                            nkey,
-                            format!("region {:?} has no dns_addresses", n.get_ref()),
-                            "add dns_addresses = [\"...\"] to that region",
-                        ),
-                        Some(id) if chosen.contains(&id) => {
-                            self.push(n.span(), nkey, format!("{:?} is listed twice", n.get_ref()))
-                        }
-                        Some(id) => chosen.push(id),
-                        None => {
-                            let known: Vec<&str> =
-                                regions.iter().map(|reg| reg.name.as_str()).collect();
-                            let hint = match crate::config::closest(n.get_ref(), &known) {
-                                Some(c) => format!("did you mean {c:?}?"),
-                                None => format!("known regions: {}", known.join(", ")),
-                            };
-                            self.push_hint(
-                                n.span(),
-                                nkey,
-                                format!("unknown region {:?}", n.get_ref()),
-                                hint,
-                            );
-                        }
-                    }
-                }
+        if r.regions.is_none() && r.edges.is_none() {
+            chosen = (0..regions.len())
+                .filter(|&id| !regions[id].dns_addresses.is_empty())
+                .collect();
+            if chosen.is_empty() {
+                self.push_hint(
+                    r.kind.span(),
+                    format!("{key}.type"),
+                    "a geo record needs regions with dns_addresses, and no region has any",
+                    "add dns_addresses = [\"...\"] to the [[regions]] this record answers for, or [[dns.edges]]",
+                );
+                return None;
             }
-            None => {
-                chosen = (0..regions.len())
-                    .filter(|&id| !regions[id].dns_addresses.is_empty())
-                    .collect();
-                if chosen.is_empty() {
-                    self.push_hint(
-                        r.kind.span(),
-                        format!("{key}.type"),
-                        "a geo record needs regions with dns_addresses, and no region has any",
-                        "add dns_addresses = [\"...\"] to the [[regions]] this record answers for",
-                    );
-                    return None;
+        }
+        for (field, edges) in [("regions", false), ("edges", true)] {
+            let list = if edges { &r.edges } else { &r.regions };
+            for (i, n) in list.iter().flat_map(|l| l.get_ref().iter()).enumerate() {
+                if let Some(id) = self.geo_target(n, &format!("{key}.{field}[{i}]"), regions, edges)
+                {
+                    if chosen.contains(&id) {
+                        self.push(
+                            n.span(),
+                            format!("{key}.{field}[{i}]"),
+                            format!("{:?} is listed twice", n.get_ref()),
+                        );
+                    } else {
+                        chosen.push(id);
+                    }
                 }
             }
         }
@@ -275,6 +258,51 @@ impl Builder<'_> {
             regions: chosen,
             fallback,
         })
+    }
+
+    /// A region (or, with `edge`, a `[[dns.edges]]` entry) a geo record may answer.
+    fn geo_target(
+        &mut self,
+        n: &Spanned<String>,
+        key: &str,
+        regions: &[Region],
+        edge: bool,
+    ) -> Option<RegionId> {
+        let what = if edge { "edge" } else { "region" };
+        let known: Vec<&str> = regions
+            .iter()
+            .filter(|r| r.dns_edge == edge)
+            .map(|r| r.name.as_str())
+            .collect();
+        match regions
+            .iter()
+            .position(|r| r.dns_edge == edge && r.name == n.get_ref().trim())
+        {
+            Some(id) if regions[id].dns_addresses.is_empty() => {
+                self.push_hint(
+                    n.span(),
+                    key,
+                    format!("region {:?} has no dns_addresses", n.get_ref()),
+                    "add dns_addresses = [\"...\"] to that region",
+                );
+                None
+            }
+            Some(id) => Some(id),
+            None => {
+                let hint = match crate::config::closest(n.get_ref(), &known) {
+                    Some(c) => format!("did you mean {c:?}?"),
+                    None if known.is_empty() => format!("no {what} is configured"),
+                    None => format!("known {what}s: {}", known.join(", ")),
+                };
+                self.push_hint(
+                    n.span(),
+                    key,
+                    format!("unknown {what} {:?}", n.get_ref()),
+                    hint,
+                );
+                None
+            }
+        }
     }
 
     fn static_values(

@@ -42,6 +42,7 @@ impl Builder<'_> {
                 health_check,
                 bias_km,
                 dns_addresses,
+                dns_edge: false,
             });
         }
         regions
