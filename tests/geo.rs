@@ -4,62 +4,21 @@
 
 mod support;
 
-use serde::Serialize;
 use std::path::{Path, PathBuf};
-use support::{config, plain_client, Node, Origin, Reply, HOST};
-
-#[derive(Serialize)]
-struct City {
-    location: Point,
-    country: Country,
-}
-
-#[derive(Serialize)]
-struct Point {
-    latitude: f64,
-    longitude: f64,
-}
-
-#[derive(Serialize)]
-struct Country {
-    iso_code: &'static str,
-}
-
-#[derive(Serialize)]
-struct CountryOnly {
-    country: Country,
-}
+use support::{config, geoip, plain_client, Node, Origin, Reply, HOST};
 
 /// A GeoIP2-City-layout database: TEST-NET-2 in Dublin, TEST-NET-3 in Ashburn, TEST-NET-1
 /// known only as Japan (placed by the country table).
 fn test_database(dir: &Path) -> PathBuf {
-    let mut w = mmdb_writer::Writer::new("Meridian-Test-City");
-    let city = |lat, lon, cc| City {
-        location: Point {
-            latitude: lat,
-            longitude: lon,
-        },
-        country: Country { iso_code: cc },
-    };
-    w.insert(
-        "198.51.100.0/24".parse::<ipnet::IpNet>().unwrap(),
-        &city(53.35, -6.26, "IE"),
-    )
-    .unwrap();
-    w.insert(
-        "203.0.113.0/24".parse::<ipnet::IpNet>().unwrap(),
-        &city(39.04, -77.49, "US"),
-    )
-    .unwrap();
-    w.insert(
-        "192.0.2.0/24".parse::<ipnet::IpNet>().unwrap(),
-        &CountryOnly {
-            country: Country { iso_code: "JP" },
-        },
-    )
-    .unwrap();
-    let path = dir.join("test-city.mmdb");
-    std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
+    let path = geoip::write(
+        dir,
+        "test-city.mmdb",
+        &[
+            ("198.51.100.0/24", geoip::city(53.35, -6.26, "IE")),
+            ("203.0.113.0/24", geoip::city(39.04, -77.49, "US")),
+            ("192.0.2.0/24", geoip::country_only("JP")),
+        ],
+    );
     std::fs::write(dir.join("country-coordinates.csv"), "JP,36.0,138.0\n").unwrap();
     path
 }

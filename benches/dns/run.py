@@ -139,9 +139,7 @@ name = "ns1"
 type = "A"
 values = ["127.0.0.53"]
 """)
-    log = open(os.path.join(work, "meridian.log"), "w")
-    p = procs.start(["taskset", "-c", "0", binary, "serve", "--config", conf],
-                    stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
+    p = load.spawn_meridian(procs, work, binary, conf)
     wait_dns(port)
     return p
 

@@ -237,12 +237,17 @@ cache = true
 path = "/dyn/"
 cache = false
 """)
-    log = open(os.path.join(work, "meridian.log"), "w")
-    p = procs.start(["taskset", "-c", "0", binary, "serve", "--config", conf],
-                    stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
+    p = spawn_meridian(procs, work, binary, conf)
     wait_http(f"http://127.0.0.1:{admin}/healthz")
     wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)
     return p
+
+
+def spawn_meridian(procs, work, binary, conf):
+    """Meridian on `conf`, pinned to CPU 0, logging warnings to work/meridian.log."""
+    log = open(os.path.join(work, "meridian.log"), "w")
+    return procs.start(["taskset", "-c", "0", binary, "serve", "--config", conf],
+                       stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
 
 
 WRK_LAT = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)

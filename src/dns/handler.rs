@@ -16,9 +16,11 @@ use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
-use hickory_server::zone_handler::{MessageRequest, MessageResponseBuilder};
+use hickory_server::zone_handler::{MessageRequest, MessageResponse, MessageResponseBuilder};
 use prometheus::IntCounter;
+use std::iter::Empty;
 use std::net::{IpAddr, SocketAddr};
+use std::slice::Iter;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -306,13 +308,7 @@ impl DnsHandler {
         let reply = self.reply(request, src);
         let metadata = response_metadata(request, &reply);
         let limit = reply.edns.as_ref().map_or(512, Edns::max_payload);
-        let response = MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
-            metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            std::iter::empty(),
-            std::iter::empty(),
-        );
+        let response = response(request, &reply, metadata);
         let mut encoder = BinEncoder::new(out);
         encoder.set_max_size(limit);
         match response.destructive_emit(&mut encoder) {
@@ -365,6 +361,22 @@ fn formerr(datagram: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; 8]);
 }
 
+/// The response to `request` carrying `reply`, for hickory to encode.
+fn response<'a>(
+    request: &'a MessageRequest,
+    reply: &'a Reply,
+    metadata: Metadata,
+) -> MessageResponse<'a, 'a, Iter<'a, Record>, Iter<'a, Record>, Empty<&'a Record>, Empty<&'a Record>>
+{
+    MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
+        metadata,
+        reply.answers.iter(),
+        reply.authorities.iter(),
+        std::iter::empty(),
+        std::iter::empty(),
+    )
+}
+
 fn response_metadata(request: &MessageRequest, reply: &Reply) -> Metadata {
     let mut metadata = Metadata::response_from_request(&request.metadata);
     metadata.authoritative = reply.authoritative;
@@ -383,13 +395,7 @@ impl RequestHandler for SharedHandler {
         let started = Instant::now();
         let reply = handler.reply(request, request.src().ip());
         let metadata = response_metadata(request, &reply);
-        let response = MessageResponseBuilder::new(&request.queries, reply.edns.as_ref()).build(
-            metadata,
-            reply.answers.iter(),
-            reply.authorities.iter(),
-            std::iter::empty(),
-            std::iter::empty(),
-        );
+        let response = response(request, &reply, metadata);
         let info = match response_handle.send_response(response).await {
             Ok(info) => info,
             Err(e) => {

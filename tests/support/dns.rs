@@ -4,7 +4,6 @@
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{Name, RData, RecordType};
-use serde::Serialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -111,23 +110,6 @@ pub async fn dig(server: SocketAddr, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-#[derive(Serialize)]
-struct City {
-    location: Point,
-    country: Country,
-}
-
-#[derive(Serialize)]
-struct Point {
-    latitude: f64,
-    longitude: f64,
-}
-
-#[derive(Serialize)]
-struct Country {
-    iso_code: &'static str,
-}
-
 /// Networks of the test GeoIP database, with the city each is placed in.
 pub const LONDON_NET: &str = "81.2.69.0/24";
 pub const MOUNTAIN_VIEW_NET: &str = "8.8.8.0/24";
@@ -137,28 +119,15 @@ pub const FRANKFURT_V6_NET: &str = "2a00:1450::/32";
 
 /// A GeoIP2-City-layout database with one network on each of several continents.
 pub fn world_database(dir: &Path) -> PathBuf {
-    let mut w = mmdb_writer::Writer::new("Meridian-Test-City");
-    let places: [(&str, f64, f64, &'static str); 5] = [
-        (LONDON_NET, 51.51, -0.13, "GB"),
-        (MOUNTAIN_VIEW_NET, 37.39, -122.08, "US"),
-        (SYDNEY_NET, -33.87, 151.21, "AU"),
-        (SAO_PAULO_NET, -23.55, -46.63, "BR"),
-        (FRANKFURT_V6_NET, 50.11, 8.68, "DE"),
-    ];
-    for (net, lat, lon, cc) in places {
-        w.insert(
-            net.parse::<ipnet::IpNet>().unwrap(),
-            &City {
-                location: Point {
-                    latitude: lat,
-                    longitude: lon,
-                },
-                country: Country { iso_code: cc },
-            },
-        )
-        .unwrap();
-    }
-    let path = dir.join("world.mmdb");
-    std::fs::write(&path, w.to_bytes().unwrap()).unwrap();
-    path
+    super::geoip::write(
+        dir,
+        "world.mmdb",
+        &[
+            (LONDON_NET, super::geoip::city(51.51, -0.13, "GB")),
+            (MOUNTAIN_VIEW_NET, super::geoip::city(37.39, -122.08, "US")),
+            (SYDNEY_NET, super::geoip::city(-33.87, 151.21, "AU")),
+            (SAO_PAULO_NET, super::geoip::city(-23.55, -46.63, "BR")),
+            (FRANKFURT_V6_NET, super::geoip::city(50.11, 8.68, "DE")),
+        ],
+    )
 }
