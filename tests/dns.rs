@@ -417,6 +417,15 @@ async fn malformed_packets_get_formerr_or_are_dropped_and_the_server_keeps_answe
     let cases: Vec<(&str, Vec<u8>, Option<u8>)> = vec![
         ("truncated header", vec![0x12, 0x34, 0x01, 0x00, 0x00], None),
         (
+            "longer than any query (5000 bytes)",
+            {
+                let mut q = question(b"\x03ns1\x07example\x04test\x00");
+                q.resize(5000, 0);
+                q
+            },
+            None,
+        ),
+        (
             "a question promised, none sent",
             header(0x0100, 1, 0, 0, 0),
             Some(formerr),

@@ -72,6 +72,7 @@ async fn serve(socket: UdpSocket, handler: Arc<DnsHandler>, mut shutdown: Shutdo
 /// Buffers reused across batches: no allocation per datagram but the parse.
 struct Batch {
     queries: Vec<[u8; MAX_QUERY]>,
+    /// Length and sender of each datagram read; no sender: not to be answered.
     lengths: Vec<(usize, Option<SocketAddr>)>,
     answers: Vec<Vec<u8>>,
     destinations: Vec<Option<SockaddrStorage>>,
@@ -107,8 +108,15 @@ impl Batch {
         )
         .map_err(io::Error::from)?;
         self.lengths.clear();
-        self.lengths
-            .extend(results.map(|m| (m.bytes, m.address.as_ref().and_then(socket_addr))));
+        // A datagram longer than the buffer arrives cut short: it is dropped unanswered
+        // (no source address) rather than parsed from a prefix.
+        self.lengths.extend(results.map(|m| {
+            let src = m.address.as_ref().and_then(socket_addr);
+            (
+                m.bytes,
+                src.filter(|_| !m.flags.contains(MsgFlags::MSG_TRUNC)),
+            )
+        }));
         Ok(self.lengths.len())
     }
 
