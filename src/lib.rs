@@ -16,3 +16,4 @@ pub mod node;
 #[cfg(test)]
 mod properties;
 pub mod regions;
+pub mod transform;

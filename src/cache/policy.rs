@@ -324,8 +324,14 @@ pub fn strip_cache_only_headers(resp: &mut ResponseHeader) {
 /// Values are normalised before they are compared (RFC 9111 §4.1 allows it): field lines are
 /// joined and list members trimmed; the `Accept*` headers, whose values are case-insensitive,
 /// are lower-cased; `Accept-Encoding` becomes its sorted set of codings with q-values, so
-/// `gzip, br` and `br,gzip` share a variant while different preferences do not.
-pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
+/// `gzip, br` and `br,gzip` share a variant while different preferences do not. On routes
+/// where Meridian compresses, `negotiated` is the one coding the client gets, and that is
+/// the variant: every client that gets br shares one stored object.
+pub fn variance(
+    meta: &CacheMeta,
+    req: &RequestHeader,
+    negotiated: Option<crate::transform::Coding>,
+) -> Option<HashBinary> {
     let mut names: Vec<String> = meta
         .headers()
         .get_all(VARY)
@@ -342,7 +348,12 @@ pub fn variance(meta: &CacheMeta, req: &RequestHeader) -> Option<HashBinary> {
     names.dedup();
     let mut builder = pingora_cache::VarianceBuilder::new();
     for name in &names {
-        builder.add_owned_value(name.as_str(), normalized_vary_value(name, &req.headers));
+        match negotiated {
+            Some(coding) if name == "accept-encoding" => {
+                builder.add_value(name.as_str(), coding.token());
+            }
+            _ => builder.add_owned_value(name.as_str(), normalized_vary_value(name, &req.headers)),
+        }
     }
     builder.finalize()
 }
@@ -663,10 +674,27 @@ mod tests {
     }
 
     #[test]
+    fn on_compressing_routes_the_negotiated_coding_is_the_variant() {
+        use crate::transform::{negotiate::negotiate, Coding};
+        let r = resp(&[("cache-control", "max-age=60"), ("vary", "accept-encoding")]);
+        let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
+        let pref = [Coding::Br, Coding::Zstd, Coding::Gzip];
+        let v = |ae: &str| {
+            let coding = negotiate(Some(ae.as_bytes()), &pref);
+            variance(&meta, &req(&[("accept-encoding", ae)]), Some(coding))
+        };
+        assert_eq!(v("gzip, br"), v("br;q=1, gzip;q=0.5"));
+        assert_eq!(v("br"), v("*"));
+        assert_ne!(v("gzip"), v("br"));
+        assert_eq!(v("identity"), v("deflate"));
+        assert_ne!(v("identity"), v("gzip"));
+    }
+
+    #[test]
     fn accept_encoding_variants_are_sets_of_codings_with_their_preferences() {
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "accept-encoding")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
-        let v = |ae: &str| variance(&meta, &req(&[("accept-encoding", ae)]));
+        let v = |ae: &str| variance(&meta, &req(&[("accept-encoding", ae)]), None);
         assert_eq!(v("gzip, br"), v("br,GZIP"));
         assert_eq!(v("gzip;q=1.0, br"), v("br, gzip"));
         assert_ne!(v("gzip, br;q=0.5"), v("gzip, br"));
@@ -677,7 +705,7 @@ mod tests {
             FreshnessDefaults::default(),
         )
         .unwrap_meta();
-        let l = |al: &str| variance(&lang, &req(&[("accept-language", al)]));
+        let l = |al: &str| variance(&lang, &req(&[("accept-language", al)]), None);
         assert_eq!(l("EN-us"), l("en-US"));
     }
 
@@ -685,10 +713,14 @@ mod tests {
     fn variance_follows_listed_headers_and_ignores_whitespace() {
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "Accept-Language")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
-        let en = variance(&meta, &req(&[("accept-language", "en")]));
-        let en_spaced = variance(&meta, &req(&[("accept-language", "  en ")]));
-        let fr = variance(&meta, &req(&[("accept-language", "fr")]));
-        let other_header = variance(&meta, &req(&[("accept-language", "en"), ("x-other", "1")]));
+        let en = variance(&meta, &req(&[("accept-language", "en")]), None);
+        let en_spaced = variance(&meta, &req(&[("accept-language", "  en ")]), None);
+        let fr = variance(&meta, &req(&[("accept-language", "fr")]), None);
+        let other_header = variance(
+            &meta,
+            &req(&[("accept-language", "en"), ("x-other", "1")]),
+            None,
+        );
         assert!(en.is_some());
         assert_eq!(en, en_spaced);
         assert_eq!(en, other_header);
@@ -698,6 +730,6 @@ mod tests {
             &resp(&[("cache-control", "max-age=1")]),
             FreshnessDefaults::default(),
         );
-        assert_eq!(variance(&no_vary.unwrap_meta(), &req(&[])), None);
+        assert_eq!(variance(&no_vary.unwrap_meta(), &req(&[]), None), None);
     }
 }

@@ -614,7 +614,9 @@ impl HandleMiss for MemoryMiss {
         // Commit and unregister under the fill lock, object first: a lookup then always finds
         // the fill or the object, never neither (which would start a second fetch). Only a
         // fill that is still registered commits: a purge or a newer writer must win.
-        let obj = StoredObject::new(self.fill.meta.clone(), body, self.fill.url.clone());
+        let mut meta = self.fill.meta.clone();
+        meta.set_body_length(size);
+        let obj = StoredObject::new(meta, body, self.fill.url.clone());
         self.storage.commit_fill(self.key, self.fill.id, obj);
         self.publish(FillState::Done {
             chunks: chunk_count,

@@ -56,6 +56,16 @@ impl StoredMeta {
         meta
     }
 
+    /// Records the stored body's length: a body transformed during the fill (or sent chunked)
+    /// had none in its header, and hits must say how long they are.
+    pub(crate) fn set_body_length(&mut self, len: usize) {
+        self.header.remove_header(&http::header::TRANSFER_ENCODING);
+        // Inserting a number into a header map cannot fail.
+        let _ = self
+            .header
+            .insert_header(http::header::CONTENT_LENGTH, len.to_string());
+    }
+
     /// Marks the object stale from `instant` on (soft purge); never extends freshness.
     pub(crate) fn expire_at(&mut self, instant: SystemTime) {
         self.fresh_until = self.fresh_until.min(instant);

@@ -30,6 +30,32 @@ pub struct FileConfig {
     #[serde(default)]
     pub sites: Vec<SiteFile>,
     pub dns: Option<DnsFile>,
+    pub compression: Option<CompressionFile>,
+}
+
+/// `[compression]`: how `compress` routes compress (node-wide).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressionFile {
+    /// Preference among the codings a client accepts, e.g. `["br", "zstd", "gzip"]`.
+    pub codings: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Levels at cache fill (paid once per variant).
+    pub levels: Option<LevelsFile>,
+    /// Levels for responses compressed on the fly (not stored).
+    pub fast_levels: Option<LevelsFile>,
+    /// Media types compressed.
+    pub types: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Responses declaring a smaller `Content-Length` are not compressed.
+    pub min_size: Option<Spanned<String>>,
+}
+
+/// `{ br = 9, zstd = 15, gzip = 9 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LevelsFile {
+    pub br: Option<Spanned<i64>>,
+    pub zstd: Option<Spanned<i64>>,
+    pub gzip: Option<Spanned<i64>>,
 }
 
 /// `[node]`: who this node is and where it stands.
@@ -192,6 +218,8 @@ pub struct RouteFile {
     /// keeps being served while the origins fail.
     pub stale_if_error: Option<Spanned<String>>,
     pub cache_key: Option<CacheKeyFile>,
+    /// Compress responses (br / zstd / gzip), once per cached variant.
+    pub compress: Option<bool>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -30,6 +30,7 @@ pub struct Runtime {
     pub geoip: Option<std::sync::Arc<crate::geo::GeoIp>>,
     pub regions: Vec<Region>,
     pub sites: Vec<Site>,
+    pub compression: CompressionSettings,
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -295,4 +296,40 @@ pub struct Route {
     /// The regions in the order this node tries them when it knows nothing of the client:
     /// for `Nearest`, by distance from the node's own location.
     pub region_order: Vec<RegionId>,
+    /// Compress responses, at cache fill for stored ones and on the fly for the rest.
+    pub compress: bool,
+}
+
+/// `[compression]`: how `compress` routes compress.
+#[derive(Debug, Clone)]
+pub struct CompressionSettings {
+    /// The server's preference among codings the client accepts.
+    pub preference: Vec<crate::transform::Coding>,
+    /// Levels at cache fill.
+    pub fill_levels: Levels,
+    /// Levels on the fly.
+    pub fast_levels: Levels,
+    /// Lower-case media types compressed (`type/subtype`, or `type/*`).
+    pub types: Vec<String>,
+    /// Smaller declared bodies are sent as they are.
+    pub min_size: u64,
+}
+
+/// A level per coding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Levels {
+    pub br: u32,
+    pub zstd: u32,
+    pub gzip: u32,
+}
+
+impl Levels {
+    pub fn of(&self, coding: crate::transform::Coding) -> u32 {
+        match coding {
+            crate::transform::Coding::Br => self.br,
+            crate::transform::Coding::Zstd => self.zstd,
+            crate::transform::Coding::Gzip => self.gzip,
+            crate::transform::Coding::Identity => 0,
+        }
+    }
 }

@@ -1,5 +1,6 @@
 use super::*;
 
+mod compression;
 mod dns;
 use runtime::{AccessLogTarget, HealthCheckKind, RegionChoice};
 use std::path::PathBuf;

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod compression;
 mod dns;
 mod edges;
 mod regions;
@@ -99,6 +100,7 @@ impl Builder<'_> {
         let edges = self.dns_edges(f, &regions);
         regions.extend(edges);
         let dns = self.dns(f, &regions);
+        let compression = self.compression(f);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
             source: self.src.path.clone(),
@@ -114,6 +116,7 @@ impl Builder<'_> {
             sites,
             hosts,
             dns,
+            compression,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The HTTP proxy: pingora's `ProxyHttp` phases, each delegating to one decision function.
 
 pub mod client;
+mod compression;
 pub mod forwarded;
 mod invalidate;
 pub mod respond;
@@ -17,6 +18,8 @@ use crate::config::runtime::CacheKeyRule;
 use crate::config::Runtime;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use crate::regions::state::HealthView;
+use crate::transform::plan::BodyTransform;
+use crate::transform::Coding;
 use async_trait::async_trait;
 use http::header::VIA;
 use http::HeaderName;
@@ -128,6 +131,10 @@ pub struct RequestCtx {
     not_modified: Option<http::HeaderMap>,
     /// The route's regions ordered from the client's location, when it was found.
     client_order: Option<Vec<usize>>,
+    /// On a compressing route, the coding this client gets (also its cache variant).
+    coding: Option<Coding>,
+    /// What happens to the origin's body on its way through.
+    body: Option<BodyTransform>,
 }
 
 #[async_trait]
@@ -149,6 +156,8 @@ impl ProxyHttp for EdgeProxy {
             stale_while_revalidate: false,
             not_modified: None,
             client_order: None,
+            coding: None,
+            body: None,
         }
     }
 
@@ -164,6 +173,7 @@ impl ProxyHttp for EdgeProxy {
             Ok(resolved) => {
                 ctx.resolved = Some(resolved);
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
+                ctx.coding = self.negotiate_coding(req, ctx);
                 Ok(false)
             }
             Err(reject) => {
@@ -257,10 +267,10 @@ impl ProxyHttp for EdgeProxy {
     fn cache_vary_filter(
         &self,
         meta: &CacheMeta,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
-        policy::variance(meta, req)
+        policy::variance(meta, req, ctx.coding)
     }
 
     fn response_cache_filter(
@@ -404,12 +414,13 @@ impl ProxyHttp for EdgeProxy {
             host,
             &self.rt.node.via,
             &trace.header(),
-        )
+        )?;
+        self.ask_for_identity(upstream_request, ctx)
     }
 
     async fn upstream_response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -422,10 +433,22 @@ impl ProxyHttp for EdgeProxy {
         policy::strip_hop_by_hop(upstream_response);
         // pingora merges only a few fields of a 304 into the stored response; keep them all
         // for `response_cache_filter` (RFC 9111 §4.3.4).
+        self.plan_body(session, upstream_response, ctx)?;
         if upstream_response.status == http::StatusCode::NOT_MODIFIED {
             ctx.not_modified = Some(upstream_response.headers.clone());
         }
         Ok(())
+    }
+
+    fn upstream_response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        self.transform_chunk(body, end_of_stream, ctx)?;
+        Ok(None)
     }
 
     async fn response_filter(

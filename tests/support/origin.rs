@@ -158,7 +158,9 @@ async fn handle(
         .get("if-none-match")
         .and_then(|v| v.to_str().ok());
     if let (Some((_, etag)), Some(inm)) = (etag, inm) {
-        if inm.split(',').any(|t| t.trim() == etag) {
+        // Weak comparison (RFC 9110 §13.1.2), as If-None-Match asks.
+        let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+        if inm.split(',').any(|t| weak(t) == weak(etag)) {
             let mut resp = Response::new(Full::new(Bytes::new()));
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
             for (k, v) in reply.headers.iter().filter(|(k, _)| {

@@ -128,6 +128,7 @@ impl Builder<'_> {
                 cache_key,
                 regions: choice,
                 region_order: order,
+                compress: r.compress.unwrap_or(false),
             });
         }
         if s.routes.is_empty() {
