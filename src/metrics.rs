@@ -4,6 +4,7 @@
 //! handles are resolved once: `with_label_values` hashes and locks on every call.
 
 pub mod dns;
+pub mod minify;
 
 use crate::cache::CacheResult;
 use prometheus::{
@@ -61,6 +62,7 @@ pub struct Metrics {
     pub cache_objects: IntGauge,
     pub access_log_dropped: IntCounter,
     pub dns: dns::DnsMetrics,
+    pub minify: std::sync::Arc<minify::MinifyMetrics>,
 }
 
 /// One site's handles, resolved at startup.
@@ -226,6 +228,7 @@ impl Metrics {
         registry.register(Box::new(cache_objects.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
         let dns = dns::DnsMetrics::new(&registry)?;
+        let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
         Ok(Metrics {
             registry,
             requests,
@@ -242,6 +245,7 @@ impl Metrics {
             cache_objects,
             access_log_dropped,
             dns,
+            minify,
         })
     }
 

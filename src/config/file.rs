@@ -220,6 +220,8 @@ pub struct RouteFile {
     pub cache_key: Option<CacheKeyFile>,
     /// Compress responses (br / zstd / gzip), once per cached variant.
     pub compress: Option<bool>,
+    /// Minify stored HTML, CSS and JavaScript, once, at cache fill.
+    pub minify: Option<bool>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -298,6 +298,8 @@ pub struct Route {
     pub region_order: Vec<RegionId>,
     /// Compress responses, at cache fill for stored ones and on the fly for the rest.
     pub compress: bool,
+    /// Minify stored HTML, CSS and JavaScript at cache fill.
+    pub minify: bool,
 }
 
 /// `[compression]`: how `compress` routes compress.

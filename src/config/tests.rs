@@ -76,7 +76,10 @@ fn demo_config_values_reach_the_runtime_model() {
     let rt = load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_PATH)).unwrap();
     assert_eq!(rt.node.name, "edge-1");
     assert_eq!(rt.node.via, "1.1 edge-1");
-    assert_eq!(rt.listen.http, vec!["127.0.0.1:8080".parse().unwrap()]);
+    assert_eq!(
+        rt.listen.http,
+        vec!["127.0.0.1:8080".parse::<std::net::SocketAddr>().unwrap()]
+    );
     assert_eq!(rt.cache.memory_bytes, 256 * 1024 * 1024);
     assert_eq!(rt.cache.max_object_bytes, 8 * 1024 * 1024);
     assert_eq!(rt.admin.token.as_deref(), Some("change-me"));

@@ -1,4 +1,4 @@
-//! Compression on `compress` routes, phase by phase: negotiate the client's coding, ask the
+//! Minification and compression, phase by phase: negotiate the client's coding, ask the
 //! origin for identity, plan the body at the response header, transform it chunk by chunk.
 //! For stored responses this runs once, during the cache fill; hits send the stored bytes.
 
@@ -6,7 +6,7 @@ use super::{EdgeProxy, RequestCtx};
 use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy;
 use crate::transform::negotiate::negotiate;
-use crate::transform::plan::{plan, weaken_etag};
+use crate::transform::plan::{plan, weaken_etag, Wants};
 use crate::transform::Coding;
 use bytes::Bytes;
 use http::header::ACCEPT_ENCODING;
@@ -38,16 +38,17 @@ impl EdgeProxy {
         Ok(())
     }
 
-    /// Decides the body's transform at the origin's response header.
+    /// Decides the body's transform at the origin's response header. Minification needs the
+    /// whole body, so only stored responses get it: paid once, not on every request.
     pub(super) fn plan_body(
         &self,
         session: &Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let Some(coding) = ctx.coding else {
+        if ctx.coding.is_none() && !ctx.minify {
             return Ok(());
-        };
+        }
         if resp.status == http::StatusCode::NOT_MODIFIED {
             weaken_etag(resp);
             return Ok(());
@@ -60,7 +61,13 @@ impl EdgeProxy {
                 FreshnessDefaults::default(),
             )
             .is_cacheable();
-        ctx.body = plan(&self.rt.compression, coding, stored, resp)
+        let wants = Wants {
+            coding: ctx.coding,
+            minify: ctx.minify && stored,
+            stored,
+            minify_limit: self.rt.cache.max_object_bytes,
+        };
+        ctx.body = plan(&self.rt.compression, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;
         Ok(())
     }
@@ -87,7 +94,10 @@ impl EdgeProxy {
             None => Bytes::new(),
         };
         if end_of_stream {
-            let last = t.finish().map_err(fail)?;
+            let (last, outcome) = t.finish().map_err(fail)?;
+            if let Some(outcome) = outcome {
+                self.minify_metrics.observe(outcome);
+            }
             out = if out.is_empty() {
                 last
             } else {

@@ -57,6 +57,7 @@ pub struct EdgeProxy {
     cache_lock: &'static CacheKeyLockImpl,
     access_log: Arc<AccessLog>,
     cache_status: CacheStatusValues,
+    minify_metrics: Arc<crate::metrics::minify::MinifyMetrics>,
 }
 
 impl EdgeProxy {
@@ -88,6 +89,7 @@ impl EdgeProxy {
             site_metrics: rt.sites.iter().map(|s| metrics.site(&s.name)).collect(),
             unknown_site: metrics.site(UNKNOWN_SITE),
             cache_status: CacheStatusValues::new(&rt.node.name),
+            minify_metrics: metrics.minify.clone(),
             storage,
             cache_lock,
             access_log,
@@ -133,6 +135,8 @@ pub struct RequestCtx {
     client_order: Option<Vec<usize>>,
     /// On a compressing route, the coding this client gets (also its cache variant).
     coding: Option<Coding>,
+    /// The route minifies stored HTML, CSS and JavaScript.
+    minify: bool,
     /// What happens to the origin's body on its way through.
     body: Option<BodyTransform>,
 }
@@ -157,6 +161,7 @@ impl ProxyHttp for EdgeProxy {
             not_modified: None,
             client_order: None,
             coding: None,
+            minify: false,
             body: None,
         }
     }
@@ -174,6 +179,10 @@ impl ProxyHttp for EdgeProxy {
                 ctx.resolved = Some(resolved);
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
+                ctx.minify = ctx
+                    .resolved
+                    .and_then(|r| r.route(&self.rt))
+                    .is_some_and(|r| r.minify);
                 Ok(false)
             }
             Err(reject) => {

@@ -1,8 +1,9 @@
-//! What happens to a response body, decided at its header: compressed to the negotiated
-//! coding (after decoding an origin's own coding), or left alone; and the header edits that
-//! go with it.
+//! What happens to a response body, decided at its header: minified (stored HTML, CSS and
+//! JavaScript), compressed to the negotiated coding (after decoding an origin's own coding),
+//! or left alone; and the header edits that go with it.
 
 use super::codec::{Decoder, Encoder};
+use super::minify::{self, Kind, Skipped};
 use super::Coding;
 use crate::config::runtime::CompressionSettings;
 use bytes::{Bytes, BytesMut};
@@ -11,35 +12,97 @@ use http::HeaderValue;
 use pingora_http::ResponseHeader;
 use std::io;
 
-/// The body's way through: decode (an origin's coding), then encode (the client's).
+/// What the route asks for this response.
+#[derive(Debug, Clone, Copy)]
+pub struct Wants {
+    /// The client's coding, on a compressing route.
+    pub coding: Option<Coding>,
+    /// Minify (a stored response on a minifying route).
+    pub minify: bool,
+    /// Whether the response will be stored: fill levels (paid once) or fast ones.
+    pub stored: bool,
+    /// Bodies longer than this are not buffered for minification (the cache's object bound).
+    pub minify_limit: usize,
+}
+
+/// How minification of one body ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MinifyOutcome {
+    Minified(Kind),
+    Skipped(Kind, Skipped),
+    /// Longer than the limit: streamed as it was.
+    TooLarge(Kind),
+}
+
+/// The body's way through: decode (an origin's coding), minify (whole body), encode.
 pub struct BodyTransform {
     decoder: Option<Decoder>,
+    minify: Option<Buffered>,
     encoder: Option<Encoder>,
 }
 
+/// A body collected for minification.
+struct Buffered {
+    kind: Kind,
+    body: Vec<u8>,
+    limit: usize,
+    gave_up: bool,
+}
+
 impl BodyTransform {
-    /// Transforms one chunk; returns what is ready to send.
+    /// Transforms one chunk; returns what is ready to send (nothing while minification
+    /// collects the body).
     pub fn feed(&mut self, chunk: &[u8]) -> io::Result<Bytes> {
-        match &mut self.decoder {
-            Some(d) => {
-                let plain = d.write(chunk)?;
-                self.encode(&plain)
-            }
-            None => self.encode(chunk),
-        }
+        let plain = match &mut self.decoder {
+            Some(d) => d.write(chunk)?,
+            None => chunk.to_vec(),
+        };
+        self.after_decode(&plain)
     }
 
-    /// Ends the body; returns the last bytes.
-    pub fn finish(&mut self) -> io::Result<Bytes> {
+    /// Ends the body: returns the last bytes, and how minification went if it was asked.
+    pub fn finish(&mut self) -> io::Result<(Bytes, Option<MinifyOutcome>)> {
         let mut out = BytesMut::new();
         if let Some(d) = self.decoder.take() {
             let plain = d.finish()?;
-            out.extend_from_slice(&self.encode(&plain)?);
+            out.extend_from_slice(&self.after_decode(&plain)?);
+        }
+        let mut outcome = None;
+        if let Some(m) = self.minify.take() {
+            if m.gave_up {
+                outcome = Some(MinifyOutcome::TooLarge(m.kind));
+            } else {
+                let body = match minify::minify(m.kind, &m.body) {
+                    Ok(small) => {
+                        outcome = Some(MinifyOutcome::Minified(m.kind));
+                        small
+                    }
+                    Err(why) => {
+                        outcome = Some(MinifyOutcome::Skipped(m.kind, why));
+                        m.body
+                    }
+                };
+                out.extend_from_slice(&self.encode(&body)?);
+            }
         }
         if let Some(e) = self.encoder.take() {
             out.extend_from_slice(&e.finish()?);
         }
-        Ok(out.freeze())
+        Ok((out.freeze(), outcome))
+    }
+
+    fn after_decode(&mut self, plain: &[u8]) -> io::Result<Bytes> {
+        let Some(m) = self.minify.as_mut().filter(|m| !m.gave_up) else {
+            return self.encode(plain);
+        };
+        m.body.extend_from_slice(plain);
+        if m.body.len() <= m.limit {
+            return Ok(Bytes::new());
+        }
+        // Too long to hold: what was collected goes on unminified, and so does the rest.
+        m.gave_up = true;
+        let collected = std::mem::take(&mut m.body);
+        self.encode(&collected)
     }
 
     fn encode(&mut self, plain: &[u8]) -> io::Result<Bytes> {
@@ -50,20 +113,26 @@ impl BodyTransform {
     }
 }
 
-/// Plans the body of `resp` for a client that gets `wanted`, editing the header to match;
-/// `None` leaves the body (and, but for `Vary`, the header) as the origin sent it. `stored`
-/// picks the fill levels (paid once) over the fast ones.
+/// Plans the body of `resp` for what the route `wants`, editing the header to match; `None`
+/// leaves the body (and, but for `Vary`, the header) as the origin sent it.
 pub fn plan(
     settings: &CompressionSettings,
-    wanted: Coding,
-    stored: bool,
+    wants: Wants,
     resp: &mut ResponseHeader,
 ) -> io::Result<Option<BodyTransform>> {
-    if resp.status != http::StatusCode::OK || !compressible(settings, resp) || no_transform(resp) {
+    if resp.status != http::StatusCode::OK || no_transform(resp) {
         return Ok(None);
     }
-    // From here the body depends on Accept-Encoding, whatever this client gets.
-    add_vary_accept_encoding(resp);
+    let media = media_type(resp);
+    let compress = wants.coding.filter(|_| compressible(settings, &media));
+    let minify_kind = wants.minify.then(|| Kind::of_media_type(&media)).flatten();
+    if compress.is_none() && minify_kind.is_none() {
+        return Ok(None);
+    }
+    if compress.is_some() {
+        // From here the body depends on Accept-Encoding, whatever this client gets.
+        add_vary_accept_encoding(resp);
+    }
     let from = match resp.headers.get(CONTENT_ENCODING).map(|v| v.to_str()) {
         None => Coding::Identity,
         Some(Ok(token)) => match Coding::from_token(token) {
@@ -73,7 +142,9 @@ pub fn plan(
         },
         Some(Err(_)) => return Ok(None),
     };
-    if from == wanted {
+    // Without compression the body keeps the coding it came in.
+    let to = compress.unwrap_or(from);
+    if from == to && minify_kind.is_none() {
         return Ok(None);
     }
     let declared = resp
@@ -83,20 +154,30 @@ pub fn plan(
     if from == Coding::Identity && declared.is_some_and(|len| len < settings.min_size) {
         return Ok(None);
     }
-    let levels = if stored {
+    let levels = if wants.stored {
         settings.fill_levels
     } else {
         settings.fast_levels
     };
     let transform = BodyTransform {
-        decoder: Decoder::new(from)?,
-        encoder: Encoder::new(wanted, levels.of(wanted))?,
+        decoder: if from == to && minify_kind.is_none() {
+            None
+        } else {
+            Decoder::new(from)?
+        },
+        minify: minify_kind.map(|kind| Buffered {
+            kind,
+            body: Vec::new(),
+            limit: wants.minify_limit,
+            gave_up: false,
+        }),
+        encoder: Encoder::new(to, levels.of(to))?,
     };
     resp.remove_header(&CONTENT_LENGTH);
-    if wanted == Coding::Identity {
+    if to == Coding::Identity {
         resp.remove_header(&CONTENT_ENCODING);
     } else {
-        resp.insert_header(CONTENT_ENCODING, wanted.token())
+        resp.insert_header(CONTENT_ENCODING, to.token())
             .map_err(io::Error::other)?;
     }
     weaken_etag(resp);
@@ -121,9 +202,9 @@ pub fn weaken_etag(resp: &mut ResponseHeader) {
     }
 }
 
-fn compressible(settings: &CompressionSettings, resp: &ResponseHeader) -> bool {
-    let Some(media) = resp
-        .headers
+/// The lower-case media type of the response, empty when it has none.
+fn media_type(resp: &ResponseHeader) -> String {
+    resp.headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| {
@@ -133,9 +214,13 @@ fn compressible(settings: &CompressionSettings, resp: &ResponseHeader) -> bool {
                 .trim()
                 .to_ascii_lowercase()
         })
-    else {
+        .unwrap_or_default()
+}
+
+fn compressible(settings: &CompressionSettings, media: &str) -> bool {
+    if media.is_empty() {
         return false;
-    };
+    }
     let major = media.split('/').next().unwrap_or("");
     settings
         .types
@@ -193,6 +278,21 @@ mod tests {
         }
     }
 
+    fn wants(coding: Coding, stored: bool) -> Wants {
+        Wants {
+            coding: Some(coding),
+            minify: false,
+            stored,
+            minify_limit: 1 << 20,
+        }
+    }
+
+    fn run(t: &mut BodyTransform, body: &[u8]) -> Vec<u8> {
+        let mut out = t.feed(body).unwrap().to_vec();
+        out.extend_from_slice(&t.finish().unwrap().0);
+        out
+    }
+
     fn resp(headers: &[(&str, &str)]) -> ResponseHeader {
         let mut r = ResponseHeader::build(200, None).unwrap();
         for (k, v) in headers {
@@ -216,7 +316,7 @@ mod tests {
             ("content-length", "5000"),
             ("etag", "\"v1\""),
         ]);
-        let t = plan(&settings(), Coding::Br, true, &mut r).unwrap();
+        let t = plan(&settings(), wants(Coding::Br, true), &mut r).unwrap();
         assert!(t.is_some());
         assert_eq!(header(&r, "content-encoding"), ["br"]);
         assert!(
@@ -230,7 +330,7 @@ mod tests {
     #[test]
     fn identity_clients_get_the_body_as_is_but_the_response_still_varies() {
         let mut r = resp(&[("content-type", "text/css"), ("vary", "Origin")]);
-        assert!(plan(&settings(), Coding::Identity, true, &mut r)
+        assert!(plan(&settings(), wants(Coding::Identity, true), &mut r)
             .unwrap()
             .is_none());
         assert_eq!(header(&r, "vary"), ["Origin", "Accept-Encoding"]);
@@ -267,7 +367,7 @@ mod tests {
         ] {
             let mut r = resp(&headers);
             assert!(
-                plan(&settings(), Coding::Br, true, &mut r)
+                plan(&settings(), wants(Coding::Br, true), &mut r)
                     .unwrap()
                     .is_none(),
                 "{why}"
@@ -275,7 +375,7 @@ mod tests {
         }
         let mut not_ok = resp(&[("content-type", "text/html")]);
         not_ok.set_status(404).unwrap();
-        assert!(plan(&settings(), Coding::Br, true, &mut not_ok)
+        assert!(plan(&settings(), wants(Coding::Br, true), &mut not_ok)
             .unwrap()
             .is_none());
     }
@@ -288,27 +388,78 @@ mod tests {
         body.extend_from_slice(&gz.finish().unwrap());
 
         let mut r = resp(&[("content-type", "text/html"), ("content-encoding", "gzip")]);
-        let mut t = plan(&settings(), Coding::Identity, false, &mut r)
+        let mut t = plan(&settings(), wants(Coding::Identity, false), &mut r)
             .unwrap()
             .unwrap();
         assert!(
             header(&r, "content-encoding").is_empty(),
             "decoded for an identity client"
         );
-        let mut out = t.feed(&body).unwrap().to_vec();
-        out.extend_from_slice(&t.finish().unwrap());
-        assert_eq!(out, html.as_bytes());
+        assert_eq!(run(&mut t, &body), html.as_bytes());
 
         let mut r = resp(&[("content-type", "text/html"), ("content-encoding", "gzip")]);
-        let mut t = plan(&settings(), Coding::Zstd, false, &mut r)
+        let mut t = plan(&settings(), wants(Coding::Zstd, false), &mut r)
             .unwrap()
             .unwrap();
         assert_eq!(header(&r, "content-encoding"), ["zstd"]);
-        let mut out = t.feed(&body).unwrap().to_vec();
-        out.extend_from_slice(&t.finish().unwrap());
+        let out = run(&mut t, &body);
         let mut dec = Decoder::new(Coding::Zstd).unwrap().unwrap();
         let mut plain = dec.write(&out).unwrap();
         plain.extend_from_slice(&dec.finish().unwrap());
         assert_eq!(plain, html.as_bytes());
+    }
+
+    #[test]
+    fn minification_collects_the_body_and_falls_back_to_streaming_when_too_long() {
+        let css = ".a {  color : #ff0000 ;  }\n".repeat(40);
+        let minify_only = Wants {
+            coding: None,
+            minify: true,
+            stored: true,
+            minify_limit: 1 << 20,
+        };
+        let mut r = resp(&[("content-type", "text/css"), ("etag", "\"c\"")]);
+        let mut t = plan(&settings(), minify_only, &mut r).unwrap().unwrap();
+        assert!(
+            header(&r, "vary").is_empty(),
+            "minifying alone does not vary by coding"
+        );
+        assert_eq!(header(&r, "etag"), ["W/\"c\""]);
+        assert!(
+            t.feed(css.as_bytes()).unwrap().is_empty(),
+            "held until the end"
+        );
+        let (out, outcome) = t.finish().unwrap();
+        assert_eq!(outcome, Some(MinifyOutcome::Minified(Kind::Css)));
+        assert!(
+            out.len() * 5 < css.len(),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+
+        let small_limit = Wants {
+            minify_limit: 100,
+            ..minify_only
+        };
+        let mut r = resp(&[("content-type", "text/css")]);
+        let mut t = plan(&settings(), small_limit, &mut r).unwrap().unwrap();
+        let mut out = t.feed(css.as_bytes()).unwrap().to_vec();
+        let (rest, outcome) = t.finish().unwrap();
+        out.extend_from_slice(&rest);
+        assert_eq!(out, css.as_bytes(), "streamed unminified");
+        assert_eq!(outcome, Some(MinifyOutcome::TooLarge(Kind::Css)));
+
+        let broken = Wants {
+            coding: Some(Coding::Gzip),
+            ..minify_only
+        };
+        let mut r = resp(&[("content-type", "text/javascript")]);
+        let mut t = plan(&settings(), broken, &mut r).unwrap().unwrap();
+        let js = "function (( { not javascript".repeat(20);
+        let out = run(&mut t, js.as_bytes());
+        let mut dec = Decoder::new(Coding::Gzip).unwrap().unwrap();
+        let mut plain = dec.write(&out).unwrap();
+        plain.extend_from_slice(&dec.finish().unwrap());
+        assert_eq!(plain, js.as_bytes(), "an unparseable body passes unchanged");
     }
 }

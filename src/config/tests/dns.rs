@@ -35,7 +35,10 @@ fn a_zone_with_static_and_geo_records_reaches_the_runtime_model() {
     ));
     let rt = parse_str(&text).unwrap();
     let dns = rt.dns.unwrap();
-    assert_eq!(dns.listen, ["127.0.0.1:5353".parse().unwrap()]);
+    assert_eq!(
+        dns.listen,
+        ["127.0.0.1:5353".parse::<std::net::SocketAddr>().unwrap()]
+    );
     assert_eq!(dns.max_udp_payload, 1232);
     let zone = &dns.zones[0];
     assert_eq!(zone.apex.to_ascii(), "example.test.");
@@ -240,7 +243,7 @@ fn edges_are_health_checked_targets_that_no_route_uses() {
     assert!(edge.dns_edge);
     assert_eq!(
         edge.origins[0].addr,
-        "192.0.2.21:80".parse().unwrap(),
+        "192.0.2.21:80".parse::<std::net::SocketAddr>().unwrap(),
         "default check"
     );
     assert_eq!(

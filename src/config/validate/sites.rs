@@ -129,6 +129,7 @@ impl Builder<'_> {
                 regions: choice,
                 region_order: order,
                 compress: r.compress.unwrap_or(false),
+                minify: r.minify.unwrap_or(false),
             });
         }
         if s.routes.is_empty() {
