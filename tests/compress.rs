@@ -351,3 +351,28 @@ async fn a_revalidated_variant_keeps_its_coding_and_weak_validator() {
         "revalidation sends the weak validator"
     );
 }
+
+#[tokio::test]
+async fn a_route_can_prefer_its_own_coding() {
+    let origin = Origin::builder()
+        .route(
+            "/gz/page.html",
+            Reply::ok(page())
+                .header("content-type", "text/html")
+                .header("cache-control", "max-age=300"),
+        )
+        .start()
+        .await;
+    let routes = format!(
+        "{COMPRESS}\n[[sites.routes]]\npath = \"/gz/\"\ncompress = true\n\n\
+         [sites.routes.compression]\ncodings = [\"gzip\", \"br\"]\n"
+    );
+    let node = Node::start(&one_region(&[origin.addr()], &routes)).await;
+    let r = node.get("/gz/page.html", &acc("br, gzip")).await;
+    assert_eq!(
+        header(&r, "content-encoding"),
+        "gzip",
+        "the route's preference wins"
+    );
+    assert_eq!(decode("gzip", &r.bytes().await.unwrap()), page().as_bytes());
+}

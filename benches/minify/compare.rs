@@ -99,10 +99,17 @@ fn checks(kind: &str, source: &str, out: &str) -> String {
             format!(
                 "{}{}",
                 if ok { "parses" } else { "DOES NOT PARSE" },
-                if ranges { ", media ranges (Safari < 16.4 ignores)" } else { "" }
+                if ranges {
+                    ", media ranges (Safari < 16.4 ignores)"
+                } else {
+                    ""
+                }
             )
         }
-        _ => match node_output(&format!("new Function({})", serde_json::to_string(out).unwrap_or_default())) {
+        _ => match node_output(&format!(
+            "new Function({})",
+            serde_json::to_string(out).unwrap_or_default()
+        )) {
             Some(_) => "node parses".into(),
             None if which_node() => "node: SYNTAX ERROR".into(),
             None => "node not installed".into(),
@@ -116,8 +123,14 @@ fn which_node() -> bool {
 
 fn main() -> anyhow::Result<()> {
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/minify/corpus");
-    let html: [Candidate; 2] = [("minify-html (chosen)", meridian_html), ("html-minifier", html_minifier)];
-    let css: [Candidate; 2] = [("lightningcss (chosen)", meridian_css), ("minifier::css", minifier_css)];
+    let html: [Candidate; 2] = [
+        ("minify-html (chosen)", meridian_html),
+        ("html-minifier", html_minifier),
+    ];
+    let css: [Candidate; 2] = [
+        ("lightningcss (chosen)", meridian_css),
+        ("minifier::css", minifier_css),
+    ];
     let js: [Candidate; 2] = [("oxc (chosen)", meridian_js), ("minifier::js", minifier_js)];
     let files: [(&str, &str, &[Candidate]); 4] = [
         ("catalogue.html", "html", &html),
@@ -155,7 +168,10 @@ fn main() -> anyhow::Result<()> {
     }
     println!();
     let expected = node_output(TRICKY_JS);
-    for (name, f) in [("oxc (chosen)", meridian_js as fn(&str) -> Option<String>), ("minifier::js", minifier_js)] {
+    for (name, f) in [
+        ("oxc (chosen)", meridian_js as fn(&str) -> Option<String>),
+        ("minifier::js", minifier_js),
+    ] {
         let verdict = match (f(TRICKY_JS), &expected) {
             (None, _) => "refused".to_owned(),
             (Some(_), None) => "node not installed".to_owned(),

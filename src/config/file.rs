@@ -222,6 +222,8 @@ pub struct RouteFile {
     pub compress: Option<bool>,
     /// Minify stored HTML, CSS and JavaScript, once, at cache fill.
     pub minify: Option<bool>,
+    /// `[sites.routes.compression]`: this route's own values for `[compression]` keys.
+    pub compression: Option<CompressionFile>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -300,6 +300,8 @@ pub struct Route {
     pub compress: bool,
     /// Minify stored HTML, CSS and JavaScript at cache fill.
     pub minify: bool,
+    /// `[compression]` with this route's own values over it (shared when it has none).
+    pub compression: std::sync::Arc<CompressionSettings>,
 }
 
 /// `[compression]`: how `compress` routes compress.

@@ -47,6 +47,7 @@ pub fn build(file: &FileConfig, src: &Source) -> Result<Runtime, ConfigErrors> {
     let mut b = Builder {
         src,
         errors: Vec::new(),
+        node_compression: std::sync::Arc::new(compression::defaults()),
     };
     let runtime = b.runtime(file);
     if b.errors.is_empty() {
@@ -60,6 +61,8 @@ pub fn build(file: &FileConfig, src: &Source) -> Result<Runtime, ConfigErrors> {
 struct Builder<'a> {
     src: &'a Source,
     errors: Vec<ConfigError>,
+    /// `[compression]`, once read: routes start from it.
+    node_compression: std::sync::Arc<crate::config::runtime::CompressionSettings>,
 }
 
 impl Builder<'_> {
@@ -95,12 +98,13 @@ impl Builder<'_> {
         });
         let geoip = self.geoip(f);
         let mut regions = self.regions(f);
+        let compression = self.compression(f);
+        self.node_compression = std::sync::Arc::new(compression.clone());
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
         // Edges join the regions after the sites took theirs, so no route ever uses one.
         let edges = self.dns_edges(f, &regions);
         regions.extend(edges);
         let dns = self.dns(f, &regions);
-        let compression = self.compression(f);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
             source: self.src.path.clone(),

@@ -21,7 +21,7 @@ impl EdgeProxy {
         route.compress.then(|| {
             negotiate(
                 req.headers.get(ACCEPT_ENCODING).map(|v| v.as_bytes()),
-                &self.rt.compression.preference,
+                &route.compression.preference,
             )
         })
     }
@@ -65,9 +65,13 @@ impl EdgeProxy {
             coding: ctx.coding,
             minify: ctx.minify && stored,
             stored,
-            minify_limit: self.rt.cache.max_object_bytes,
+            max_size: self.rt.cache.max_object_bytes,
         };
-        ctx.body = plan(&self.rt.compression, wants, resp)
+        let settings = ctx
+            .resolved
+            .and_then(|r| r.route(&self.rt))
+            .map_or(&self.rt.compression, |route| &*route.compression);
+        ctx.body = plan(settings, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;
         Ok(())
     }

@@ -21,8 +21,9 @@ pub struct Wants {
     pub minify: bool,
     /// Whether the response will be stored: fill levels (paid once) or fast ones.
     pub stored: bool,
-    /// Bodies longer than this are not buffered for minification (the cache's object bound).
-    pub minify_limit: usize,
+    /// The cache's object bound: a body declared larger is never transformed, and one that
+    /// grows larger unannounced is not held for minification.
+    pub max_size: usize,
 }
 
 /// How minification of one body ended.
@@ -154,6 +155,9 @@ pub fn plan(
     if from == Coding::Identity && declared.is_some_and(|len| len < settings.min_size) {
         return Ok(None);
     }
+    if declared.is_some_and(|len| len > wants.max_size as u64) {
+        return Ok(None);
+    }
     let levels = if wants.stored {
         settings.fill_levels
     } else {
@@ -168,7 +172,7 @@ pub fn plan(
         minify: minify_kind.map(|kind| Buffered {
             kind,
             body: Vec::new(),
-            limit: wants.minify_limit,
+            limit: wants.max_size,
             gave_up: false,
         }),
         encoder: Encoder::new(to, levels.of(to))?,
@@ -283,7 +287,7 @@ mod tests {
             coding: Some(coding),
             minify: false,
             stored,
-            minify_limit: 1 << 20,
+            max_size: 1 << 20,
         }
     }
 
@@ -354,6 +358,10 @@ mod tests {
                 "below min_size",
             ),
             (
+                vec![("content-type", "text/html"), ("content-length", "2000000")],
+                "above the cache's object bound",
+            ),
+            (
                 vec![("content-type", "text/html"), ("content-encoding", "br")],
                 "already br",
             ),
@@ -416,7 +424,7 @@ mod tests {
             coding: None,
             minify: true,
             stored: true,
-            minify_limit: 1 << 20,
+            max_size: 1 << 20,
         };
         let mut r = resp(&[("content-type", "text/css"), ("etag", "\"c\"")]);
         let mut t = plan(&settings(), minify_only, &mut r).unwrap().unwrap();
@@ -438,7 +446,7 @@ mod tests {
         );
 
         let small_limit = Wants {
-            minify_limit: 100,
+            max_size: 100,
             ..minify_only
         };
         let mut r = resp(&[("content-type", "text/css")]);

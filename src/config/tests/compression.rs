@@ -78,3 +78,30 @@ fn compression_mistakes_are_named() {
         assert!(e.reason.starts_with(reason), "{table}: {e}");
     }
 }
+
+#[test]
+fn a_route_overrides_the_node_wide_compression_keys_it_names() {
+    let text = MINIMAL.replace(
+        "path = \"/\"",
+        "path = \"/\"\ncompress = true\n\n[sites.routes.compression]\ncodings = [\"gzip\"]\n\
+         levels = { gzip = 4 }\nmin_size = \"1B\"",
+    ) + "\n[compression]\nlevels = { br = 11, gzip = 8 }\n";
+    let rt = parse_str(&text).unwrap();
+    let route = &rt.sites[0].routes[0].compression;
+    assert_eq!(route.preference, [Coding::Gzip]);
+    assert_eq!(
+        (route.fill_levels.br, route.fill_levels.gzip),
+        (11, 4),
+        "br from [compression]"
+    );
+    assert_eq!(route.min_size, 1);
+    assert_eq!(route.types, rt.compression.types);
+    assert_eq!(rt.compression.fill_levels.gzip, 8);
+
+    let bad = MINIMAL.replace(
+        "path = \"/\"",
+        "path = \"/\"\n\n[sites.routes.compression]\ncodings = [\"lzma\"]",
+    );
+    let e = one_error(&bad);
+    assert_eq!(e.key, "sites[0].routes[0].compression.codings[0]");
+}

@@ -1,7 +1,7 @@
 //! Validation of `[compression]`: coding preference, levels, media types, minimum size.
 
 use super::*;
-use crate::config::file::LevelsFile;
+use crate::config::file::{CompressionFile, LevelsFile};
 use crate::config::runtime::{CompressionSettings, Levels};
 use crate::transform::Coding;
 
@@ -59,32 +59,49 @@ const ALREADY_COMPRESSED: &[&str] = &[
     "application/pdf",
 ];
 
+/// The settings when `[compression]` says nothing.
+pub(super) fn defaults() -> CompressionSettings {
+    CompressionSettings {
+        preference: vec![Coding::Br, Coding::Zstd, Coding::Gzip],
+        fill_levels: FILL_LEVELS,
+        fast_levels: FAST_LEVELS,
+        types: DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+        min_size: DEFAULT_MIN_SIZE,
+    }
+}
+
 impl Builder<'_> {
+    /// `[compression]`: the node-wide settings every route starts from.
     pub(super) fn compression(&mut self, f: &FileConfig) -> CompressionSettings {
-        let Some(c) = &f.compression else {
-            return CompressionSettings {
-                preference: vec![Coding::Br, Coding::Zstd, Coding::Gzip],
-                fill_levels: FILL_LEVELS,
-                fast_levels: FAST_LEVELS,
-                types: DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
-                min_size: DEFAULT_MIN_SIZE,
-            };
-        };
+        match &f.compression {
+            None => defaults(),
+            Some(c) => self.compression_table(c, "compression", &defaults()),
+        }
+    }
+
+    /// A compression table over `base`: the keys it sets win, the others keep `base`'s value
+    /// (a route's `[sites.routes.compression]` over `[compression]`).
+    pub(super) fn compression_table(
+        &mut self,
+        c: &CompressionFile,
+        key: &str,
+        base: &CompressionSettings,
+    ) -> CompressionSettings {
         let preference = match &c.codings {
-            None => vec![Coding::Br, Coding::Zstd, Coding::Gzip],
+            None => base.preference.clone(),
             Some(list) => {
                 let mut out = Vec::new();
                 for (i, v) in list.get_ref().iter().enumerate() {
-                    let key = format!("compression.codings[{i}]");
+                    let ckey = format!("{key}.codings[{i}]");
                     match Coding::from_token(v.get_ref()) {
                         Some(Coding::Identity) | None => self.push_hint(
                             v.span(),
-                            key,
+                            ckey,
                             format!("{:?} is not a coding Meridian produces", v.get_ref()),
                             "use \"br\", \"zstd\" or \"gzip\"",
                         ),
                         Some(coding) if out.contains(&coding) => {
-                            self.push(v.span(), key, format!("{:?} is listed twice", v.get_ref()))
+                            self.push(v.span(), ckey, format!("{:?} is listed twice", v.get_ref()))
                         }
                         Some(coding) => out.push(coding),
                     }
@@ -92,22 +109,26 @@ impl Builder<'_> {
                 out
             }
         };
-        let fill_levels = self.levels(c.levels.as_ref(), "compression.levels", FILL_LEVELS);
+        let fill_levels = self.levels(
+            c.levels.as_ref(),
+            &format!("{key}.levels"),
+            base.fill_levels,
+        );
         let fast_levels = self.levels(
             c.fast_levels.as_ref(),
-            "compression.fast_levels",
-            FAST_LEVELS,
+            &format!("{key}.fast_levels"),
+            base.fast_levels,
         );
         let types = match &c.types {
-            None => DEFAULT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+            None => base.types.clone(),
             Some(list) => list
                 .get_ref()
                 .iter()
                 .enumerate()
-                .filter_map(|(i, t)| self.media_type(t, &format!("compression.types[{i}]")))
+                .filter_map(|(i, t)| self.media_type(t, &format!("{key}.types[{i}]")))
                 .collect(),
         };
-        let min_size = self.size(&c.min_size, "compression.min_size", DEFAULT_MIN_SIZE);
+        let min_size = self.size(&c.min_size, &format!("{key}.min_size"), base.min_size);
         CompressionSettings {
             preference,
             fill_levels,

@@ -130,6 +130,14 @@ impl Builder<'_> {
                 region_order: order,
                 compress: r.compress.unwrap_or(false),
                 minify: r.minify.unwrap_or(false),
+                compression: match &r.compression {
+                    Some(c) => std::sync::Arc::new(self.compression_table(
+                        c,
+                        &format!("{key}.compression"),
+                        &self.node_compression.clone(),
+                    )),
+                    None => self.node_compression.clone(),
+                },
             });
         }
         if s.routes.is_empty() {
