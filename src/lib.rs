@@ -16,4 +16,5 @@ pub mod node;
 #[cfg(test)]
 mod properties;
 pub mod regions;
+pub mod tls;
 pub mod transform;

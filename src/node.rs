@@ -31,6 +31,9 @@ pub enum NodeError {
     /// The access log sink cannot be opened.
     #[error("log.access: cannot open the access log")]
     AccessLog(#[source] std::io::Error),
+    /// The TLS listener settings could not be built.
+    #[error("listen.https: {0}")]
+    Tls(Box<pingora_error::Error>),
     /// A metric could not be registered (a bug: names are fixed).
     #[error("metrics registry")]
     Metrics(#[from] prometheus::Error),
@@ -70,6 +73,14 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
         pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "edge");
     for addr in &rt.listen.http {
         proxy_service.add_tcp(&addr.to_string());
+    }
+    if !rt.listen.https.is_empty() {
+        let resolver = Arc::new(crate::tls::SniResolver::new(&rt));
+        for addr in &rt.listen.https {
+            let settings =
+                crate::tls::listener_settings(resolver.clone()).map_err(NodeError::Tls)?;
+            proxy_service.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
     }
     server.add_service(proxy_service);
 
@@ -129,6 +140,13 @@ fn check_binds(rt: &Runtime) -> Result<(), NodeError> {
         .enumerate()
         .map(|(i, a)| (format!("listen.http[{i}]"), *a))
         .collect();
+    all.extend(
+        rt.listen
+            .https
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("listen.https[{i}]"), *a)),
+    );
     all.push(("listen.admin".into(), rt.listen.admin));
     if let Some(demo) = &rt.demo {
         all.extend(

@@ -31,6 +31,7 @@ pub struct FileConfig {
     pub sites: Vec<SiteFile>,
     pub dns: Option<DnsFile>,
     pub compression: Option<CompressionFile>,
+    pub tls: Option<TlsPolicyFile>,
 }
 
 /// `[compression]`: how `compress` routes compress (node-wide).
@@ -81,6 +82,8 @@ pub struct LocationFile {
 #[serde(deny_unknown_fields)]
 pub struct ListenFile {
     pub http: Spanned<Vec<Spanned<String>>>,
+    /// HTTPS listeners: TLS with each site's certificate chosen by SNI, h2 and http/1.1.
+    pub https: Option<Spanned<Vec<Spanned<String>>>>,
     pub admin: Spanned<String>,
     /// Peers whose X-Forwarded-For is believed (addresses or CIDR blocks).
     pub trusted_proxies: Option<Vec<Spanned<String>>>,
@@ -205,6 +208,25 @@ pub struct SiteFile {
     pub hosts: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
+    /// `{ cert = "x.pem", key = "x.key" }`: this site's certificate on the HTTPS listeners.
+    pub tls: Option<TlsFile>,
+}
+
+/// A certificate chain and its private key, PEM files.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    pub cert: Spanned<String>,
+    pub key: Spanned<String>,
+}
+
+/// `[tls]`: node-wide HTTPS behaviour.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsPolicyFile {
+    /// A client naming no site (or none) gets the first site's certificate (`"default"`),
+    /// or the handshake fails (`"refuse"`).
+    pub unknown_sni: Option<Spanned<String>>,
 }
 
 /// `[[sites.routes]]`: a path prefix and how it is served.

@@ -31,6 +31,9 @@ pub struct Runtime {
     pub regions: Vec<Region>,
     pub sites: Vec<Site>,
     pub compression: CompressionSettings,
+    /// A client naming no site over TLS: `true` fails the handshake, `false` gets the first
+    /// site's certificate.
+    pub refuse_unknown_sni: bool,
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -65,6 +68,7 @@ pub struct NodeSettings {
 #[derive(Debug)]
 pub struct ListenSettings {
     pub http: Vec<SocketAddr>,
+    pub https: Vec<SocketAddr>,
     pub admin: SocketAddr,
     /// Peers whose X-Forwarded-For is believed when locating the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -241,6 +245,8 @@ pub struct Site {
     pub hosts: Vec<String>,
     /// Sorted longest path first, so the first prefix that matches is the longest.
     pub routes: Vec<Route>,
+    /// The certificate served for this site's hosts on HTTPS listeners.
+    pub tls: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
 }
 
 impl Site {

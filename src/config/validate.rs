@@ -24,6 +24,7 @@ mod dns;
 mod edges;
 mod regions;
 mod sites;
+mod tls;
 
 const DEFAULT_CACHE_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_OBJECT: u64 = 8 * 1024 * 1024;
@@ -101,6 +102,8 @@ impl Builder<'_> {
         let compression = self.compression(f);
         self.node_compression = std::sync::Arc::new(compression.clone());
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
+        self.https_has_certificates(f);
+        let refuse_unknown_sni = self.refuse_unknown_sni(f);
         // Edges join the regions after the sites took theirs, so no route ever uses one.
         let edges = self.dns_edges(f, &regions);
         regions.extend(edges);
@@ -121,6 +124,7 @@ impl Builder<'_> {
             hosts,
             dns,
             compression,
+            refuse_unknown_sni,
         }
     }
 
@@ -242,8 +246,15 @@ impl Builder<'_> {
                 ),
             }
         }
+        let https = f
+            .listen
+            .https
+            .as_ref()
+            .map(|l| self.addr_list(l, "listen.https"))
+            .unwrap_or_default();
         ListenSettings {
             http,
+            https,
             admin,
             trusted_proxies,
         }
@@ -296,6 +307,15 @@ impl Builder<'_> {
         for (i, addr) in listen.http.iter().enumerate() {
             let span = f.listen.http.get_ref().get(i).map_or(0..0, |s| s.span());
             check(self, *addr, span, format!("listen.http[{i}]"));
+        }
+        for (i, addr) in listen.https.iter().enumerate() {
+            let span = f
+                .listen
+                .https
+                .as_ref()
+                .and_then(|l| l.get_ref().get(i))
+                .map_or(0..0, |s| s.span());
+            check(self, *addr, span, format!("listen.https[{i}]"));
         }
         check(
             self,

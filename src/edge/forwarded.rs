@@ -25,9 +25,14 @@ pub fn prepare_upstream_request(
     host: &str,
     via: &HeaderValue,
     traceparent: &HeaderValue,
+    tls: bool,
 ) -> Result<()> {
     if let Some(path_and_query) = absolute_form_path(req) {
         req.set_raw_path(&path_and_query)?;
+        req.insert_header(HOST, host)?;
+    }
+    // A request that came over HTTP/2 named its host in :authority; origins speak HTTP/1.1.
+    if req.headers.get(HOST).is_none() {
         req.insert_header(HOST, host)?;
     }
     if let Some(ip) = client {
@@ -39,7 +44,8 @@ pub fn prepare_upstream_request(
         let _ = write!(Writer(&mut value), "{ip}");
         req.insert_header(X_FORWARDED_FOR, header_value(value)?)?;
     }
-    req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static("http"))?;
+    let proto = if tls { "https" } else { "http" };
+    req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(proto))?;
     let mut value = joined(req, &VIA);
     if !value.is_empty() {
         value.extend_from_slice(b", ");
@@ -155,6 +161,7 @@ mod tests {
             "a.test",
             &VIA_US,
             &TP,
+            false,
         )
         .unwrap();
         assert_eq!(
@@ -169,9 +176,17 @@ mod tests {
     #[test]
     fn absolute_form_becomes_origin_form_with_the_routed_host() {
         let mut r = req("http://A.test:8080/p?q=1", &[("host", "A.test:8080")]);
-        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP).unwrap();
+        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP, false).unwrap();
         assert_eq!(r.raw_path(), b"/p?q=1");
         assert_eq!(r.headers["host"], "a.test");
+    }
+
+    #[test]
+    fn a_request_from_h2_or_tls_gets_a_host_and_https_proto() {
+        let mut r = req("/p", &[]);
+        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP, true).unwrap();
+        assert_eq!(r.headers["host"], "a.test", "HTTP/2 named it in :authority");
+        assert_eq!(r.headers["x-forwarded-proto"], "https");
     }
 
     #[test]

@@ -423,6 +423,7 @@ impl ProxyHttp for EdgeProxy {
             host,
             &self.rt.node.via,
             &trace.header(),
+            session.digest().is_some_and(|d| d.ssl_digest.is_some()),
         )?;
         self.ask_for_identity(upstream_request, ctx)
     }

@@ -58,6 +58,10 @@ pub fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
     if let Some(host) = req.headers.get(http::header::HOST) {
         return Some(host.as_bytes());
     }
+    // HTTP/2 carries the host in :authority, which pingora keeps in the URI.
+    if let Some(authority) = req.uri.authority() {
+        return Some(authority.as_str().as_bytes());
+    }
     raw_target_authority(req.raw_path()).authority()
 }
 

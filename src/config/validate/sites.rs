@@ -51,10 +51,15 @@ impl Builder<'_> {
                 );
             }
             let routes = self.routes(s, &key, regions, node);
+            let tls = s
+                .tls
+                .as_ref()
+                .and_then(|t| self.certified_key(t, &format!("{key}.tls")));
             out.push(Site {
                 name: name.to_owned(),
                 hosts: site_hosts,
                 routes,
+                tls,
             });
         }
         (out, hosts)

@@ -1,0 +1,159 @@
+//! HTTPS: certificates per site by SNI, h2 and http/1.1 by ALPN, served and cached, spoken to
+//! with curl (a real TLS and HTTP/2 client).
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use support::{Node, Origin, Reply};
+
+/// A self-signed certificate for `host`, written as `<host>.pem` / `<host>.key` in `dir`.
+fn certificate(dir: &Path, host: &str) {
+    let mut params = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, host);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(dir.join(format!("{host}.pem")), cert.pem()).unwrap();
+    std::fs::write(dir.join(format!("{host}.key")), key.serialize_pem()).unwrap();
+}
+
+fn config(dir: &Path, origin: SocketAddr, tls_table: &str) -> String {
+    let site = |name: &str| {
+        format!(
+            "[[sites]]\nname = \"{name}\"\nhosts = [\"{name}.test\"]\n\
+             tls = {{ cert = \"{d}/{name}.test.pem\", key = \"{d}/{name}.test.key\" }}\n\n\
+             [[sites.routes]]\npath = \"/\"\n\n",
+            d = dir.display()
+        )
+    };
+    format!(
+        "[node]\nname = \"edge-tls\"\nlocation = {{ lat = 53.35, lon = -6.26 }}\nthreads = 1\n\n\
+         [listen]\nhttp = [\"@HTTP@\"]\nhttps = [\"@HTTPS@\"]\nadmin = \"@ADMIN@\"\n\n{tls_table}\n\
+         [[regions]]\nname = \"eu\"\nlocation = {{ lat = 53.35, lon = -6.26 }}\norigins = [\"{origin}\"]\n\n\
+         [regions.health_check]\nkind = \"tcp\"\n\n{}{}",
+        site("a"),
+        site("b"),
+    )
+}
+
+/// curl over HTTPS to `host` at `addr`, trusting `ca`; (exit status, stdout, stderr).
+async fn curl(
+    addr: SocketAddr,
+    host: &str,
+    ca: Option<&Path>,
+    extra: &[&str],
+) -> (bool, String, String) {
+    let mut cmd = tokio::process::Command::new("curl");
+    cmd.args(["-sS", "-D", "-", "--max-time", "5", "--resolve"])
+        .arg(format!("{host}:{}:127.0.0.1", addr.port()));
+    match ca {
+        Some(ca) => cmd.arg("--cacert").arg(ca),
+        None => cmd.arg("-k"),
+    };
+    let out = cmd
+        .args(extra)
+        .arg(format!("https://{host}:{}/page", addr.port()))
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("curl is needed by the HTTPS tests: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn start(tls_table: &str) -> (Node, Origin, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    certificate(dir.path(), "a.test");
+    certificate(dir.path(), "b.test");
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok("hello over tls").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let https = support::node::free_addr();
+    let text = config(dir.path(), origin.addr(), tls_table).replace("@HTTPS@", &https.to_string());
+    let node = Node::start(&text).await;
+    // The node is ready on HTTP; wait for the TLS listener too.
+    support::eventually("the HTTPS listener accepts", || async {
+        tokio::net::TcpStream::connect(https).await.is_ok()
+    })
+    .await;
+    std::fs::write(dir.path().join("https-addr"), https.to_string()).unwrap();
+    (node, origin, dir)
+}
+
+fn https_addr(dir: &Path) -> SocketAddr {
+    std::fs::read_to_string(dir.join("https-addr"))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_sni_name_gets_its_sites_certificate_and_h2_is_served_and_cached() {
+    let (_node, origin, dir) = start("").await;
+    let addr = https_addr(dir.path());
+    for host in ["a.test", "b.test"] {
+        // Verification against that one certificate proves which one the server chose.
+        let ca = dir.path().join(format!("{host}.pem"));
+        let (ok, headers, err) = curl(addr, host, Some(&ca), &["--http2"]).await;
+        assert!(ok, "{host}: {err}");
+        assert!(headers.starts_with("HTTP/2 200"), "{host}: {headers}");
+        let other = dir.path().join(if host == "a.test" {
+            "b.test.pem"
+        } else {
+            "a.test.pem"
+        });
+        let (ok, _, _) = curl(addr, host, Some(&other), &[]).await;
+        assert!(
+            !ok,
+            "{host} must not be served the other site's certificate"
+        );
+    }
+    let ca = dir.path().join("a.test.pem");
+    let (_, headers, _) = curl(addr, "a.test", Some(&ca), &["--http2"]).await;
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("cache-status: edge-tls; hit"),
+        "{headers}"
+    );
+    let (ok, headers, err) = curl(addr, "a.test", Some(&ca), &["--http1.1"]).await;
+    assert!(ok && headers.starts_with("HTTP/1.1 200"), "{headers}{err}");
+    let forwarded = origin.requests();
+    let first = forwarded.iter().find(|r| r.target == "/page").unwrap();
+    assert_eq!(first.headers["x-forwarded-proto"], "https");
+    let host = first.headers["host"].to_str().unwrap();
+    assert!(
+        host.starts_with("a.test") || host.starts_with("b.test"),
+        "{host}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_sni_name_gets_the_default_certificate_or_is_refused() {
+    let (_node, _origin, dir) = start("").await;
+    let addr = https_addr(dir.path());
+    let (ok, _, err) = curl(addr, "c.test", None, &["-v"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("subject: CN=a.test"),
+        "default: the first site's certificate:\n{err}"
+    );
+
+    let (_node, _origin, dir) = start("[tls]\nunknown_sni = \"refuse\"\n").await;
+    let addr = https_addr(dir.path());
+    let (ok, _, _) = curl(addr, "c.test", None, &[]).await;
+    assert!(!ok, "refused");
+    let ca = dir.path().join("b.test.pem");
+    let (ok, _, err) = curl(addr, "b.test", Some(&ca), &[]).await;
+    assert!(ok, "known names still work: {err}");
+}
