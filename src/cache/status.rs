@@ -103,10 +103,12 @@ pub enum LocalAnswer {
     UpstreamError,
     /// The client asked for a stored response only, and there was none.
     OnlyIfCached,
+    /// Content-Length beside Transfer-Encoding: a smuggling attempt (RFC 9112 §6.3).
+    AmbiguousFraming,
 }
 
 impl LocalAnswer {
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
 
     fn detail(self) -> &'static str {
         match self {
@@ -116,6 +118,7 @@ impl LocalAnswer {
             LocalAnswer::Loop => "loop",
             LocalAnswer::UpstreamError => "upstream-error",
             LocalAnswer::OnlyIfCached => "only-if-cached",
+            LocalAnswer::AmbiguousFraming => "ambiguous-framing",
         }
     }
 }
@@ -153,6 +156,7 @@ impl CacheStatusValues {
             LocalAnswer::Loop,
             LocalAnswer::UpstreamError,
             LocalAnswer::OnlyIfCached,
+            LocalAnswer::AmbiguousFraming,
         ]
         .map(|a| match a {
             LocalAnswer::UpstreamError => v("fwd=uri-miss; detail=upstream-error"),

@@ -174,7 +174,17 @@ impl ProxyHttp for EdgeProxy {
             respond::local(session, 508, body, status).await?;
             return Ok(true);
         }
-        match route::resolve(&self.rt, req) {
+        let ambiguous = req.headers.contains_key(http::header::TRANSFER_ENCODING)
+            && (!route::chunked_last(req)
+                || session
+                    .as_http1()
+                    .is_some_and(|h1| route::raw_has_content_length(&h1.get_headers_raw_bytes())));
+        let resolved = if ambiguous {
+            Err(Reject::AmbiguousFraming)
+        } else {
+            route::resolve(&self.rt, req)
+        };
+        match resolved {
             Ok(resolved) => {
                 ctx.resolved = Some(resolved);
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));

@@ -46,6 +46,10 @@ pub fn reject_answer(reject: Reject) -> (&'static str, LocalAnswer) {
             LocalAnswer::UnknownHost,
         ),
         Reject::NoRoute => ("no route for this path\n", LocalAnswer::NoRoute),
+        Reject::AmbiguousFraming => (
+            "Content-Length and Transfer-Encoding together: refused\n",
+            LocalAnswer::AmbiguousFraming,
+        ),
     }
 }
 

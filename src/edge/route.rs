@@ -16,6 +16,9 @@ pub enum Reject {
     UnknownHost,
     /// The site has no route for the path: 404.
     NoRoute,
+    /// Both Content-Length and Transfer-Encoding: peers could frame the body differently
+    /// (request smuggling), so it is refused rather than repaired (RFC 9112 §6.3): 400.
+    AmbiguousFraming,
 }
 
 impl Reject {
@@ -24,6 +27,7 @@ impl Reject {
             Reject::MissingHost => 400,
             Reject::UnknownHost => 421,
             Reject::NoRoute => 404,
+            Reject::AmbiguousFraming => 400,
         }
     }
 }
@@ -49,6 +53,28 @@ impl Resolved {
             .and_then(|s| s.hosts.get(self.host))
             .map_or("", String::as_str)
     }
+}
+
+/// Whether a request's transfer codings end with `chunked`: otherwise its body has no
+/// length a peer could agree on, and it is refused (RFC 9112 §6.3).
+pub fn chunked_last(req: &RequestHeader) -> bool {
+    req.headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|c| !c.is_empty())
+        .is_some_and(|c| c.eq_ignore_ascii_case("chunked"))
+}
+
+/// Whether raw HTTP/1 header bytes carry a Content-Length field. pingora drops
+/// Content-Length when Transfer-Encoding is also present (RFC 9112 §6.3 lets an intermediary
+/// repair it so); Meridian refuses such a request instead, so it looks at what was sent.
+pub fn raw_has_content_length(raw: &[u8]) -> bool {
+    raw.split(|&b| b == b'\n')
+        .skip(1)
+        .any(|line| line.len() > 15 && line[..15].eq_ignore_ascii_case(b"content-length:"))
 }
 
 /// The raw host a request names. pingora rejects an absolute-form target whose authority
@@ -182,6 +208,15 @@ path = "/only/"
             resolve(&rt, &req("/", Some("evil.test"))),
             Err(Reject::UnknownHost)
         );
+        assert!(raw_has_content_length(
+            b"POST / HTTP/1.1\r\nHost: a\r\nCONTENT-length: 4\r\n\r\n"
+        ));
+        assert!(!raw_has_content_length(
+            b"POST / HTTP/1.1\r\nX-Content-Length: 4\r\n\r\n"
+        ));
+        assert!(!raw_has_content_length(
+            b"POST /content-length:x HTTP/1.1\r\n\r\n"
+        ));
         assert_eq!(resolve(&rt, &req("/", None)), Err(Reject::MissingHost));
         assert_eq!(resolve(&rt, &req("/", Some(""))), Err(Reject::MissingHost));
         assert_eq!(
