@@ -56,20 +56,36 @@ async fn start(origin: &Origin) -> Node {
     Node::start(&one_region(&[origin.addr()], COMPRESS)).await
 }
 
-#[tokio::test]
-async fn each_coding_is_a_variant_compressed_once_and_hits_send_the_stored_bytes() {
-    let html = page();
+/// An origin serving [`page`] at `/page.html` with ETag "v1" and `cache_control`, and a
+/// node with compressing routes in front of it.
+async fn page_origin(cache_control: &str) -> (Origin, Node) {
     let origin = Origin::builder()
         .route(
             "/page.html",
-            Reply::ok(html.clone())
+            Reply::ok(page())
                 .header("content-type", "text/html; charset=utf-8")
-                .header("cache-control", "max-age=300")
+                .header("cache-control", cache_control)
                 .header("etag", "\"v1\""),
         )
         .start()
         .await;
     let node = start(&origin).await;
+    (origin, node)
+}
+
+/// The bytes a br client gets for `/page.html`.
+async fn br_page(node: &Node) -> bytes::Bytes {
+    node.get("/page.html", &acc("br"))
+        .await
+        .bytes()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn each_coding_is_a_variant_compressed_once_and_hits_send_the_stored_bytes() {
+    let html = page();
+    let (origin, node) = page_origin("max-age=300").await;
 
     for (ae, coding) in [
         ("gzip, br", "br"),
@@ -210,24 +226,8 @@ async fn no_transform_precompressed_images_and_tiny_bodies_behave() {
 
 #[tokio::test]
 async fn head_conditional_and_range_requests_apply_to_the_stored_variant() {
-    let html = page();
-    let origin = Origin::builder()
-        .route(
-            "/page.html",
-            Reply::ok(html.clone())
-                .header("content-type", "text/html")
-                .header("cache-control", "max-age=300")
-                .header("etag", "\"v1\""),
-        )
-        .start()
-        .await;
-    let node = start(&origin).await;
-    let stored = node
-        .get("/page.html", &acc("br"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let (origin, node) = page_origin("max-age=300").await;
+    let stored = br_page(&node).await;
 
     let client = node.client(&[support::HOST]);
     let head = client
@@ -303,24 +303,8 @@ async fn uncacheable_responses_are_compressed_on_the_fly_and_other_routes_untouc
 
 #[tokio::test]
 async fn a_revalidated_variant_keeps_its_coding_and_weak_validator() {
-    let html = page();
-    let origin = Origin::builder()
-        .route(
-            "/page.html",
-            Reply::ok(html.clone())
-                .header("content-type", "text/html")
-                .header("cache-control", "max-age=1")
-                .header("etag", "\"v1\""),
-        )
-        .start()
-        .await;
-    let node = start(&origin).await;
-    let stored = node
-        .get("/page.html", &acc("br"))
-        .await
-        .bytes()
-        .await
-        .unwrap();
+    let (origin, node) = page_origin("max-age=1").await;
+    let stored = br_page(&node).await;
     let seen = std::sync::Mutex::new(None);
     support::eventually("the stale variant is revalidated with a 304", || async {
         let r = node.get("/page.html", &acc("br")).await;
