@@ -41,6 +41,18 @@ fn with_checks(regions: &[(&str, f64, f64, &[SocketAddr])], extra: &str) -> Stri
     out
 }
 
+/// Two origins in one region, with fast checks, and a node in front of them.
+async fn one_region_two_origins() -> (Origin, Origin, Node) {
+    let a = origin_routes().start().await;
+    let b = origin_routes().start().await;
+    let node = Node::start(&with_checks(
+        &[("eu", 53.35, -6.26, &[a.addr(), b.addr()])],
+        "",
+    ))
+    .await;
+    (a, b, node)
+}
+
 async fn check_state(node: &Node, region: usize, origin: usize) -> String {
     node.status().await["regions"][region]["origins"][origin]["check"]
         .as_str()
@@ -68,13 +80,7 @@ fn steady_load(node: &Node, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<(u
 
 #[tokio::test]
 async fn a_killed_origin_costs_no_failed_get_is_marked_down_and_comes_back() {
-    let a = origin_routes().start().await;
-    let b = origin_routes().start().await;
-    let node = Node::start(&with_checks(
-        &[("eu", 53.35, -6.26, &[a.addr(), b.addr()])],
-        "",
-    ))
-    .await;
+    let (a, _b, node) = one_region_two_origins().await;
     eventually("both origins verified up", || async {
         check_state(&node, 0, 0).await == "up" && check_state(&node, 0, 1).await == "up"
     })
@@ -314,13 +320,7 @@ async fn attempts_stop_once_the_total_timeout_is_spent() {
 
 #[tokio::test]
 async fn draining_an_origin_moves_traffic_away_without_errors() {
-    let a = origin_routes().start().await;
-    let b = origin_routes().start().await;
-    let node = Node::start(&with_checks(
-        &[("eu", 53.35, -6.26, &[a.addr(), b.addr()])],
-        "",
-    ))
-    .await;
+    let (a, b, node) = one_region_two_origins().await;
     let admin = |verb: &str, q: String| {
         plain_client()
             .post(format!("http://{}/{verb}?{q}", node.admin))

@@ -114,20 +114,10 @@ pub fn token_matches(authorization: Option<&[u8]>, token: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse as parse_config, Source};
 
     fn rt() -> Runtime {
-        let text = r#"
-[node]
-name = "n"
-location = { lat = 0.0, lon = 0.0 }
-[listen]
-http = ["127.0.0.1:1"]
-admin = "127.0.0.1:2"
-[[regions]]
-name = "r"
-location = { lat = 0.0, lon = 0.0 }
-origins = ["127.0.0.1:3"]
+        crate::config::runtime_for_tests(
+            r#"
 [[sites]]
 name = "s"
 hosts = ["a.test"]
@@ -136,8 +126,8 @@ path = "/"
 [[sites.routes]]
 path = "/sorted/"
 cache_key = { query = "sort" }
-"#;
-        parse_config(&Source::new("t.toml", text)).unwrap()
+"#,
+        )
     }
 
     fn selector(q: &str) -> Selector {

@@ -80,5 +80,20 @@ pub(crate) fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str>
         .map(|(_, c)| c)
 }
 
+/// A runtime for unit tests: one node, one region on loopback, and the `[[sites]]` given.
+#[cfg(test)]
+pub(crate) fn runtime_for_tests(sites: &str) -> Runtime {
+    let text = format!(
+        "[node]\nname = \"n\"\nlocation = {{ lat = 0.0, lon = 0.0 }}\n\
+         [listen]\nhttp = [\"127.0.0.1:1\"]\nadmin = \"127.0.0.1:2\"\n\
+         [[regions]]\nname = \"r\"\nlocation = {{ lat = 0.0, lon = 0.0 }}\n\
+         origins = [\"127.0.0.1:3\"]\n{sites}"
+    );
+    match parse(&Source::new("t.toml", text)) {
+        Ok(rt) => rt,
+        Err(e) => panic!("test configuration: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests;

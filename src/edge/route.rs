@@ -140,20 +140,10 @@ pub fn resolve(rt: &Runtime, req: &RequestHeader) -> Result<Resolved, Reject> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{parse, Source};
 
     fn runtime() -> Runtime {
-        let text = r#"
-[node]
-name = "n"
-location = { lat = 0.0, lon = 0.0 }
-[listen]
-http = ["127.0.0.1:1"]
-admin = "127.0.0.1:2"
-[[regions]]
-name = "r"
-location = { lat = 0.0, lon = 0.0 }
-origins = ["127.0.0.1:3"]
+        crate::config::runtime_for_tests(
+            r#"
 [[sites]]
 name = "a"
 hosts = ["a.test", "www.a.test"]
@@ -166,8 +156,8 @@ name = "b"
 hosts = ["b.test"]
 [[sites.routes]]
 path = "/only/"
-"#;
-        parse(&Source::new("t.toml", text)).unwrap()
+"#,
+        )
     }
 
     fn req(target: &str, host: Option<&str>) -> RequestHeader {
