@@ -4,6 +4,7 @@
 //! handles are resolved once: `with_label_values` hashes and locks on every call.
 
 pub mod dns;
+pub mod guard;
 pub mod minify;
 
 use crate::cache::CacheResult;
@@ -63,6 +64,7 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     pub dns: dns::DnsMetrics,
     pub minify: std::sync::Arc<minify::MinifyMetrics>,
+    pub guard: guard::GuardMetrics,
 }
 
 /// One site's handles, resolved at startup.
@@ -229,6 +231,7 @@ impl Metrics {
         registry.register(Box::new(access_log_dropped.clone()))?;
         let dns = dns::DnsMetrics::new(&registry)?;
         let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
+        let guard = guard::GuardMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -246,6 +249,7 @@ impl Metrics {
             access_log_dropped,
             dns,
             minify,
+            guard,
         })
     }
 

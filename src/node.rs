@@ -5,15 +5,22 @@ use crate::admin::AdminApp;
 use crate::cache::MemoryStorage;
 use crate::config::Runtime;
 use crate::demo::DemoOrigin;
-use crate::dns::{DnsHandler, DnsService, Sockets};
+use crate::dns::{DnsHandler, DnsService, LiveHandler, Sockets};
 use crate::edge::EdgeProxy;
+use crate::guard::connections::ConnectionGate;
+use crate::guard::Guarded;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::regions::health::HealthChecker;
 use crate::regions::state::HealthView;
+use crate::reload::{ReloadOnHangup, Reloader};
+use arc_swap::ArcSwap;
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
+use pingora_proxy::HttpProxy;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
@@ -68,25 +75,47 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
     let checker = HealthChecker::new(rt.clone(), view.clone(), metrics.clone());
     server.add_service(background_service("health checks", checker));
 
-    let proxy = EdgeProxy::new(rt.clone(), view.clone(), storage, &metrics, access_log);
-    let mut proxy_service =
-        pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, "edge");
+    let live = Arc::new(Live::new(rt.clone()));
+    let proxy = EdgeProxy::new(
+        live.clone(),
+        view.clone(),
+        storage,
+        metrics.clone(),
+        access_log,
+    );
+    let mut http = HttpProxy::new(proxy, server.configuration.clone());
+    http.handle_init_modules();
+    let mut options = HttpServerOptions::default();
+    options.h2c = rt.listen.h2c;
+    options.h2_idle_timeout = Some(rt.limits.keepalive_timeout);
+    http.server_options = Some(options);
+    let gate = Arc::new(ConnectionGate::default());
+    let guarded = Guarded::new(http, live.clone(), gate.clone(), metrics.clone());
+    let mut proxy_service = Service::new("edge".into(), guarded);
     for addr in &rt.listen.http {
         proxy_service.add_tcp(&addr.to_string());
     }
-    if !rt.listen.https.is_empty() {
+    let sni = if rt.listen.https.is_empty() {
+        None
+    } else {
         let resolver = Arc::new(crate::tls::SniResolver::new(&rt));
         for addr in &rt.listen.https {
             let settings =
                 crate::tls::listener_settings(resolver.clone()).map_err(NodeError::Tls)?;
             proxy_service.add_tls_with_settings(&addr.to_string(), None, settings);
         }
-    }
+        Some(resolver)
+    };
+    crate::tls::expiry::observe(&rt, &metrics);
     server.add_service(proxy_service);
 
     let dns = match &rt.dns {
         Some(settings) => {
-            let handler = Arc::new(DnsHandler::new(rt.clone(), view.clone(), &metrics));
+            let handler: LiveHandler = Arc::new(ArcSwap::from_pointee(DnsHandler::new(
+                rt.clone(),
+                view.clone(),
+                &metrics,
+            )));
             let mut sockets = Sockets {
                 udp: Vec::new(),
                 tcp: Vec::new(),
@@ -111,9 +140,20 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
         None => None,
     };
 
+    let reloader = Arc::new(Reloader::new(
+        live.clone(),
+        sni,
+        dns.clone(),
+        view.clone(),
+        metrics.clone(),
+    ));
+    server.add_service(background_service(
+        "reload on SIGHUP",
+        ReloadOnHangup(reloader.clone()),
+    ));
     let mut admin = Service::new(
         "admin".into(),
-        AdminApp::new(rt.clone(), metrics, storage, view, dns),
+        AdminApp::new(live, metrics, storage, view, dns, reloader, gate),
     );
     admin.add_tcp(&rt.listen.admin.to_string());
     admin.threads = Some(1);

@@ -76,6 +76,10 @@ async fn start(tls_table: &str) -> (Node, Origin, tempfile::TempDir) {
             "/page",
             Reply::ok("hello over tls").header("cache-control", "max-age=60"),
         )
+        .route(
+            "/big",
+            Reply::ok(vec![b'x'; BIG]).header("cache-control", "no-store"),
+        )
         .start()
         .await;
     let https = support::node::free_addr();
@@ -89,6 +93,9 @@ async fn start(tls_table: &str) -> (Node, Origin, tempfile::TempDir) {
     std::fs::write(dir.path().join("https-addr"), https.to_string()).unwrap();
     (node, origin, dir)
 }
+
+/// The long download's size: 2 MiB at curl's `--limit-rate 1M` takes about two seconds.
+const BIG: usize = 2 << 20;
 
 fn https_addr(dir: &Path) -> SocketAddr {
     std::fs::read_to_string(dir.join("https-addr"))
@@ -156,4 +163,59 @@ async fn an_unknown_sni_name_gets_the_default_certificate_or_is_refused() {
     let ca = dir.path().join("b.test.pem");
     let (ok, _, err) = curl(addr, "b.test", Some(&ca), &[]).await;
     assert!(ok, "known names still work: {err}");
+}
+
+#[tokio::test]
+async fn reload_swaps_a_certificate_while_a_long_download_on_the_old_connection_completes() {
+    let (node, _origin, dir) = start("[admin]\ntoken = \"test-token\"\n").await;
+    let addr = https_addr(dir.path());
+    let old_ca = dir.path().join("old-a.pem");
+    std::fs::copy(dir.path().join("a.test.pem"), &old_ca).unwrap();
+    let out = dir.path().join("big.out");
+    let download = tokio::process::Command::new("curl")
+        .args(["-sS", "--http1.1", "--limit-rate", "1M", "--max-time", "30"])
+        .arg("--resolve")
+        .arg(format!("a.test:{}:127.0.0.1", addr.port()))
+        .arg("--cacert")
+        .arg(&old_ca)
+        .arg("-o")
+        .arg(&out)
+        .args(["-w", "%{http_code} %{size_download}"])
+        .arg(format!("https://a.test:{}/big", addr.port()))
+        .output();
+    let download = tokio::spawn(download);
+    support::eventually("the long download has started", || async {
+        std::fs::metadata(&out).is_ok_and(|m| m.len() > 0)
+    })
+    .await;
+
+    certificate(dir.path(), "a.test");
+    let resp = support::plain_client()
+        .post(format!("http://{}/reload", node.admin))
+        .bearer_auth("test-token")
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+
+    let new_ca = dir.path().join("a.test.pem");
+    let (ok, _, err) = curl(addr, "a.test", Some(&new_ca), &[]).await;
+    assert!(ok, "a new handshake gets the new certificate: {err}");
+    let (ok, _, _) = curl(addr, "a.test", Some(&old_ca), &[]).await;
+    assert!(!ok, "a new handshake must not get the old certificate");
+
+    let done = download.await.unwrap().unwrap();
+    let summary = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert!(
+        done.status.success(),
+        "the download on the old connection failed: {summary} {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        summary,
+        format!("200 {BIG}"),
+        "the old connection's download was cut"
+    );
 }

@@ -5,10 +5,12 @@ pub mod purge;
 
 use crate::cache::{MemoryStorage, PurgeMode};
 use crate::config::runtime::RegionChoice;
-use crate::config::Runtime;
-use crate::dns::DnsHandler;
+use crate::dns::LiveHandler;
+use crate::guard::connections::ConnectionGate;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::regions::state::HealthView;
+use crate::reload::Reloader;
 use async_trait::async_trait;
 use http::{header, Method, Response, StatusCode};
 use pingora_core::apps::http_app::ServeHttp;
@@ -19,29 +21,53 @@ use std::time::Instant;
 
 /// The admin HTTP application.
 pub struct AdminApp {
-    rt: Arc<Runtime>,
+    live: Arc<Live>,
     metrics: Arc<Metrics>,
     storage: &'static MemoryStorage,
     view: Arc<HealthView>,
-    dns: Option<Arc<DnsHandler>>,
+    dns: Option<LiveHandler>,
+    reloader: Arc<Reloader>,
+    connections: Arc<ConnectionGate>,
     started: Instant,
 }
 
 impl AdminApp {
     pub fn new(
-        rt: Arc<Runtime>,
+        live: Arc<Live>,
         metrics: Arc<Metrics>,
         storage: &'static MemoryStorage,
         view: Arc<HealthView>,
-        dns: Option<Arc<DnsHandler>>,
+        dns: Option<LiveHandler>,
+        reloader: Arc<Reloader>,
+        connections: Arc<ConnectionGate>,
     ) -> Self {
         AdminApp {
-            rt,
+            live,
             metrics,
             storage,
             view,
             dns,
+            reloader,
+            connections,
             started: Instant::now(),
+        }
+    }
+
+    /// `POST /reload`: 200 with what is now in force, or 422 with why nothing changed.
+    async fn reload(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
+        if let Some(refused) = self.refuse_mutation(req) {
+            return refused;
+        }
+        match self.reloader.reload().await {
+            Ok(done) => json_response(
+                StatusCode::OK,
+                json!({"reloaded": true, "config": done.config, "sites": done.sites,
+                       "dns_zones": done.dns_zones}),
+            ),
+            Err(e) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({"reloaded": false, "error": e.to_string()}),
+            ),
         }
     }
 
@@ -53,7 +79,11 @@ impl AdminApp {
         self.metrics
             .cache_objects
             .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
-        for (i, region) in self.rt.regions.iter().enumerate() {
+        self.metrics
+            .guard
+            .connections_open
+            .set(i64::try_from(self.connections.open()).unwrap_or(i64::MAX));
+        for (i, region) in self.live.peek().regions.iter().enumerate() {
             self.metrics
                 .region_up
                 .with_label_values(&[region.name.as_str()])
@@ -63,7 +93,7 @@ impl AdminApp {
     }
 
     fn status_json(&self) -> Vec<u8> {
-        let rt = &self.rt;
+        let rt = &*self.live.load();
         let stats = self.storage.stats();
         let region_name = |id: &usize| rt.regions.get(*id).map(|r| r.name.as_str());
         let status = json!({
@@ -114,7 +144,8 @@ impl AdminApp {
                     "region_order": r.region_order.iter().filter_map(region_name).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
-            "dns": self.dns.as_ref().map(|d| d.status()),
+            "dns": self.dns.as_ref().map(|d| d.load().status()),
+            "connections": self.connections.open(),
         });
         let mut body = serde_json::to_vec_pretty(&status).unwrap_or_default();
         body.push(b'\n');
@@ -155,7 +186,8 @@ impl AdminApp {
                 .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
             return Some(resp);
         }
-        let Some(token) = &self.rt.admin.token else {
+        let rt = self.live.load();
+        let Some(token) = &rt.admin.token else {
             return Some(json_response(
                 StatusCode::FORBIDDEN,
                 json!({"error": "mutating admin calls are disabled: set admin.token"}),
@@ -201,7 +233,8 @@ impl AdminApp {
                 json!({"error": "give region=NAME"}),
             );
         };
-        let Some(ri) = self.rt.regions.iter().position(|r| r.name == region) else {
+        let rt = self.live.load();
+        let Some(ri) = rt.regions.iter().position(|r| r.name == region) else {
             return json_response(
                 StatusCode::NOT_FOUND,
                 json!({"error": format!("no region {region:?}")}),
@@ -210,8 +243,7 @@ impl AdminApp {
         let done = match &origin {
             None => self.view.set_region_drained(ri, drained),
             Some(addr) => {
-                let oi = self
-                    .rt
+                let oi = rt
                     .regions
                     .get(ri)
                     .and_then(|r| r.origins.iter().position(|o| o.addr.to_string() == *addr));
@@ -244,7 +276,7 @@ impl AdminApp {
         if let Some(refused) = self.refuse_mutation(req) {
             return refused;
         }
-        let request = match purge::parse(&self.rt, req.uri.query().unwrap_or("")) {
+        let request = match purge::parse(&self.live.load(), req.uri.query().unwrap_or("")) {
             Ok(r) => r,
             Err(e) => return json(StatusCode::BAD_REQUEST, json!({"error": e})),
         };
@@ -272,6 +304,7 @@ impl ServeHttp for AdminApp {
             "/purge" => return self.purge(req),
             "/drain" => return self.drain(req, true),
             "/undrain" => return self.drain(req, false),
+            "/reload" => return self.reload(req).await,
             _ => {}
         }
         let known = matches!(path, "/metrics" | "/healthz" | "/status");
@@ -300,7 +333,7 @@ impl ServeHttp for AdminApp {
             _ => response(
                 StatusCode::NOT_FOUND,
                 "text/plain; charset=utf-8",
-                b"not found; try /metrics, /healthz, /status or POST /purge\n".to_vec(),
+                b"not found; try /metrics, /healthz, /status or POST /purge, /reload\n".to_vec(),
             ),
         }
     }

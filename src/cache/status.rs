@@ -105,10 +105,13 @@ pub enum LocalAnswer {
     OnlyIfCached,
     /// Content-Length beside Transfer-Encoding: a smuggling attempt (RFC 9112 §6.3).
     AmbiguousFraming,
+    /// A `[limits]` bound was crossed (size, rate), or plain HTTP was sent to HTTPS.
+    Limit,
+    Redirect,
 }
 
 impl LocalAnswer {
-    const COUNT: usize = 7;
+    const COUNT: usize = 9;
 
     fn detail(self) -> &'static str {
         match self {
@@ -119,6 +122,8 @@ impl LocalAnswer {
             LocalAnswer::UpstreamError => "upstream-error",
             LocalAnswer::OnlyIfCached => "only-if-cached",
             LocalAnswer::AmbiguousFraming => "ambiguous-framing",
+            LocalAnswer::Limit => "limit",
+            LocalAnswer::Redirect => "https-redirect",
         }
     }
 }
@@ -157,6 +162,8 @@ impl CacheStatusValues {
             LocalAnswer::UpstreamError,
             LocalAnswer::OnlyIfCached,
             LocalAnswer::AmbiguousFraming,
+            LocalAnswer::Limit,
+            LocalAnswer::Redirect,
         ]
         .map(|a| match a {
             LocalAnswer::UpstreamError => v("fwd=uri-miss; detail=upstream-error"),

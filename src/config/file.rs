@@ -32,6 +32,34 @@ pub struct FileConfig {
     pub dns: Option<DnsFile>,
     pub compression: Option<CompressionFile>,
     pub tls: Option<TlsPolicyFile>,
+    pub limits: Option<LimitsFile>,
+}
+
+/// `[limits]`: what one client may ask of the node (sizes, times, connections, rate).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Request line plus header fields, in bytes (431 beyond).
+    pub max_header_bytes: Option<Spanned<String>>,
+    /// Header fields in one request (431 beyond).
+    pub max_headers: Option<Spanned<i64>>,
+    /// Request target length (414 beyond).
+    pub max_uri_bytes: Option<Spanned<String>>,
+    /// Request body, unless a route says otherwise (413 beyond).
+    pub max_request_body: Option<Spanned<String>>,
+    /// Time from a connection's first byte (or the previous response) to a whole header.
+    pub header_timeout: Option<Spanned<String>>,
+    /// Longest wait between two reads of a request body (408 beyond).
+    pub body_timeout: Option<Spanned<String>>,
+    /// How long an idle keep-alive connection is kept open.
+    pub keepalive_timeout: Option<Spanned<String>>,
+    /// Open client connections, all together and per client address (503 beyond).
+    pub max_connections: Option<Spanned<i64>>,
+    pub max_connections_per_ip: Option<Spanned<i64>>,
+    /// Requests per second per client address (token bucket; 429 beyond); 0 is off.
+    pub rate_per_ip: Option<Spanned<f64>>,
+    /// Requests a client may send at once before the rate applies.
+    pub rate_burst: Option<Spanned<i64>>,
 }
 
 /// `[compression]`: how `compress` routes compress (node-wide).
@@ -84,7 +112,10 @@ pub struct ListenFile {
     pub http: Spanned<Vec<Spanned<String>>>,
     /// HTTPS listeners: TLS with each site's certificate chosen by SNI, h2 and http/1.1.
     pub https: Option<Spanned<Vec<Spanned<String>>>>,
-    pub admin: Spanned<String>,
+    /// Accept HTTP/2 without TLS (prior knowledge) on the `http` listeners.
+    pub h2c: Option<bool>,
+    /// The admin API; loopback (127.0.0.1:9901, Envoy's port) unless set.
+    pub admin: Option<Spanned<String>>,
     /// Peers whose X-Forwarded-For is believed (addresses or CIDR blocks).
     pub trusted_proxies: Option<Vec<Spanned<String>>>,
 }
@@ -210,6 +241,20 @@ pub struct SiteFile {
     pub routes: Vec<RouteFile>,
     /// `{ cert = "x.pem", key = "x.key" }`: this site's certificate on the HTTPS listeners.
     pub tls: Option<TlsFile>,
+    /// Answer plain-HTTP requests with a 308 to the same URL over HTTPS.
+    pub https_redirect: Option<bool>,
+    /// `{ max_age = "365d", include_subdomains = true, preload = false }`:
+    /// Strict-Transport-Security on this site's HTTPS responses.
+    pub hsts: Option<HstsFile>,
+}
+
+/// `[sites.hsts]`: the Strict-Transport-Security policy sent over HTTPS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HstsFile {
+    pub max_age: Spanned<String>,
+    pub include_subdomains: Option<bool>,
+    pub preload: Option<bool>,
 }
 
 /// A certificate chain and its private key, PEM files.
@@ -218,6 +263,8 @@ pub struct SiteFile {
 pub struct TlsFile {
     pub cert: Spanned<String>,
     pub key: Spanned<String>,
+    /// A DER OCSP response for the certificate, stapled to handshakes (refreshed by reload).
+    pub ocsp: Option<Spanned<String>>,
 }
 
 /// `[tls]`: node-wide HTTPS behaviour.
@@ -227,6 +274,8 @@ pub struct TlsPolicyFile {
     /// A client naming no site (or none) gets the first site's certificate (`"default"`),
     /// or the handshake fails (`"refuse"`).
     pub unknown_sni: Option<Spanned<String>>,
+    /// Warn (log and metric) when a certificate expires within this long.
+    pub expiry_warning: Option<Spanned<String>>,
 }
 
 /// `[[sites.routes]]`: a path prefix and how it is served.
@@ -246,6 +295,8 @@ pub struct RouteFile {
     pub minify: Option<bool>,
     /// `[sites.routes.compression]`: this route's own values for `[compression]` keys.
     pub compression: Option<CompressionFile>,
+    /// This route's request body limit, over `[limits] max_request_body`.
+    pub max_request_body: Option<Spanned<String>>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -34,6 +34,9 @@ pub struct Runtime {
     /// A client naming no site over TLS: `true` fails the handshake, `false` gets the first
     /// site's certificate.
     pub refuse_unknown_sni: bool,
+    /// A certificate expiring within this is warned about.
+    pub tls_expiry_warning: Duration,
+    pub limits: LimitsSettings,
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -69,12 +72,35 @@ pub struct NodeSettings {
 pub struct ListenSettings {
     pub http: Vec<SocketAddr>,
     pub https: Vec<SocketAddr>,
+    pub h2c: bool,
     pub admin: SocketAddr,
     /// Peers whose X-Forwarded-For is believed when locating the client.
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// `[admin]`.
+/// `[limits]`: bounds on what one client may ask; see `LimitsFile` for each one's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsSettings {
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_uri_bytes: usize,
+    pub max_request_body: u64,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub keepalive_timeout: Duration,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub rate: Option<RateLimit>,
+}
+
+/// A token bucket per client address: `per_second` refill, `burst` capacity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
 #[derive(Debug)]
 pub struct AdminSettings {
     /// Bearer token for mutating calls; `None` disables them.
@@ -247,6 +273,12 @@ pub struct Site {
     pub routes: Vec<Route>,
     /// The certificate served for this site's hosts on HTTPS listeners.
     pub tls: Option<std::sync::Arc<rustls::sign::CertifiedKey>>,
+    /// The leaf certificate's notAfter.
+    pub tls_not_after: Option<std::time::SystemTime>,
+    /// Plain-HTTP requests are redirected (308) to HTTPS.
+    pub https_redirect: bool,
+    /// The Strict-Transport-Security value sent on HTTPS responses.
+    pub hsts: Option<HeaderValue>,
 }
 
 impl Site {
@@ -308,6 +340,7 @@ pub struct Route {
     pub minify: bool,
     /// `[compression]` with this route's own values over it (shared when it has none).
     pub compression: std::sync::Arc<CompressionSettings>,
+    pub max_request_body: u64,
 }
 
 /// `[compression]`: how `compress` routes compress.

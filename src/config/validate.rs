@@ -22,6 +22,7 @@ use toml::Spanned;
 mod compression;
 mod dns;
 mod edges;
+mod limits;
 mod regions;
 mod sites;
 mod tls;
@@ -49,6 +50,7 @@ pub fn build(file: &FileConfig, src: &Source) -> Result<Runtime, ConfigErrors> {
         src,
         errors: Vec::new(),
         node_compression: std::sync::Arc::new(compression::defaults()),
+        default_body_limit: 0,
     };
     let runtime = b.runtime(file);
     if b.errors.is_empty() {
@@ -64,6 +66,8 @@ struct Builder<'a> {
     errors: Vec<ConfigError>,
     /// `[compression]`, once read: routes start from it.
     node_compression: std::sync::Arc<crate::config::runtime::CompressionSettings>,
+    /// `[limits] max_request_body`, the default of each route's own.
+    default_body_limit: u64,
 }
 
 impl Builder<'_> {
@@ -91,6 +95,18 @@ impl Builder<'_> {
         let node = self.node(f);
         let listen = self.listen(f);
         let admin = self.admin(f);
+        if !listen.admin.ip().is_loopback() && admin.token.is_none() {
+            // /status and /metrics describe the node to whoever can reach them.
+            self.push_hint(
+                f.listen.admin.as_ref().map_or(0..0, |a| a.span()),
+                "listen.admin",
+                format!(
+                    "{} is reachable beyond this host and admin.token is not set",
+                    listen.admin
+                ),
+                "bind the admin API to 127.0.0.1, or set admin.token (or token_file)",
+            );
+        }
         let cache = self.cache(f);
         let upstream = self.upstream(f);
         let log = self.log(f);
@@ -101,6 +117,9 @@ impl Builder<'_> {
         let mut regions = self.regions(f);
         let compression = self.compression(f);
         self.node_compression = std::sync::Arc::new(compression.clone());
+        let limits = self.limits(f);
+        let tls_expiry_warning = self.expiry_warning(f);
+        self.default_body_limit = limits.max_request_body;
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
         self.https_has_certificates(f);
         let refuse_unknown_sni = self.refuse_unknown_sni(f);
@@ -125,6 +144,8 @@ impl Builder<'_> {
             dns,
             compression,
             refuse_unknown_sni,
+            tls_expiry_warning,
+            limits,
         }
     }
 
@@ -227,9 +248,12 @@ impl Builder<'_> {
                 "give at least one, e.g. [\"127.0.0.1:8080\"]",
             );
         }
-        let admin = self
-            .socket_addr(&f.listen.admin, "listen.admin")
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let admin = match &f.listen.admin {
+            Some(a) => self
+                .socket_addr(a, "listen.admin")
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            None => SocketAddr::from(([127, 0, 0, 1], 9901)),
+        };
         let mut trusted_proxies = Vec::new();
         for (i, t) in f.listen.trusted_proxies.iter().flatten().enumerate() {
             let text = t.get_ref().trim();
@@ -255,6 +279,7 @@ impl Builder<'_> {
         ListenSettings {
             http,
             https,
+            h2c: f.listen.h2c.unwrap_or(false),
             admin,
             trusted_proxies,
         }
@@ -320,7 +345,7 @@ impl Builder<'_> {
         check(
             self,
             listen.admin,
-            f.listen.admin.span(),
+            f.listen.admin.as_ref().map_or(0..0, |a| a.span()),
             "listen.admin".into(),
         );
         if let (Some(demo), Some(file)) = (demo, f.demo.as_ref()) {

@@ -64,7 +64,7 @@ struct Client<'a> {
 
 /// A shared handle, so the admin API can read the zones the server answers from.
 #[derive(Clone)]
-pub struct SharedHandler(pub Arc<DnsHandler>);
+pub struct SharedHandler(pub super::LiveHandler);
 
 impl DnsHandler {
     /// Indexes `rt.dns` (empty when absent) and resolves its metric handles.
@@ -391,7 +391,8 @@ impl RequestHandler for SharedHandler {
         request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
-        let handler = &self.0;
+        // The zones in force when the query arrived answer it, even across a reload.
+        let handler = self.0.load_full();
         let started = Instant::now();
         let reply = handler.reply(request, request.src().ip());
         let metadata = response_metadata(request, &reply);

@@ -10,6 +10,9 @@ pub mod zone;
 
 pub use handler::{DnsHandler, SharedHandler};
 
+/// The handler for the zones in force, replaced whole when a reload changes them.
+pub type LiveHandler = Arc<arc_swap::ArcSwap<DnsHandler>>;
+
 use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -24,7 +27,7 @@ const TCP_RESPONSE_BUFFER: usize = 32;
 
 /// Sockets bound at startup (so a taken port is a startup error), served once the service runs.
 pub struct DnsService {
-    handler: Arc<DnsHandler>,
+    handler: LiveHandler,
     sockets: Mutex<Option<Sockets>>,
     tcp_idle_timeout: Duration,
 }
@@ -36,7 +39,7 @@ pub struct Sockets {
 }
 
 impl DnsService {
-    pub fn new(handler: Arc<DnsHandler>, sockets: Sockets, tcp_idle_timeout: Duration) -> Self {
+    pub fn new(handler: LiveHandler, sockets: Sockets, tcp_idle_timeout: Duration) -> Self {
         DnsService {
             handler,
             sockets: Mutex::new(Some(sockets)),

@@ -11,7 +11,6 @@ use pingora_core::server::ShutdownWatch;
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
@@ -24,7 +23,7 @@ const MAX_QUERY: usize = 4096;
 pub fn spawn(
     index: usize,
     socket: std::net::UdpSocket,
-    handler: Arc<DnsHandler>,
+    handler: super::LiveHandler,
     shutdown: ShutdownWatch,
 ) -> io::Result<std::thread::JoinHandle<()>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -42,7 +41,7 @@ pub fn spawn(
         })
 }
 
-async fn serve(socket: UdpSocket, handler: Arc<DnsHandler>, mut shutdown: ShutdownWatch) {
+async fn serve(socket: UdpSocket, handler: super::LiveHandler, mut shutdown: ShutdownWatch) {
     let mut batch = Batch::new();
     loop {
         tokio::select! {
@@ -62,7 +61,7 @@ async fn serve(socket: UdpSocket, handler: Arc<DnsHandler>, mut shutdown: Shutdo
                 continue;
             }
         };
-        batch.answer(received, &handler);
+        batch.answer(received, &handler.load());
         if let Err(e) = batch.send(&socket).await {
             log::debug!("dns: sendmmsg: {e}");
         }

@@ -17,7 +17,7 @@ use pingora_proxy::Session;
 impl EdgeProxy {
     /// The coding this client gets, when its route compresses.
     pub(super) fn negotiate_coding(&self, req: &RequestHeader, ctx: &RequestCtx) -> Option<Coding> {
-        let route = ctx.resolved.and_then(|r| r.route(&self.rt))?;
+        let route = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt))?;
         route.compress.then(|| {
             negotiate(
                 req.headers.get(ACCEPT_ENCODING).map(|v| v.as_bytes()),
@@ -65,12 +65,12 @@ impl EdgeProxy {
             coding: ctx.coding,
             minify: ctx.minify && stored,
             stored,
-            max_size: self.rt.cache.max_object_bytes,
+            max_size: ctx.gen.rt.cache.max_object_bytes,
         };
         let settings = ctx
             .resolved
-            .and_then(|r| r.route(&self.rt))
-            .map_or(&self.rt.compression, |route| &*route.compression);
+            .and_then(|r| r.route(&ctx.gen.rt))
+            .map_or(&ctx.gen.rt.compression, |route| &*route.compression);
         ctx.body = plan(settings, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;
         Ok(())

@@ -21,7 +21,7 @@ impl EdgeProxy {
             return;
         }
         let Some(resolved) = ctx.resolved else { return };
-        let host = resolved.host(&self.rt);
+        let host = resolved.host(&ctx.gen.rt);
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut targets = vec![target.to_owned()];
         for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
@@ -33,7 +33,7 @@ impl EdgeProxy {
                 targets.push(t);
             }
         }
-        let site = self.rt.sites.get(resolved.site);
+        let site = ctx.gen.rt.sites.get(resolved.site);
         for t in targets {
             // Each target is keyed by the rule of the route that serves it.
             let path = t.split('?').next().unwrap_or("/");

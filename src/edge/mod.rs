@@ -3,7 +3,9 @@
 pub mod client;
 mod compression;
 pub mod forwarded;
+mod generation;
 mod invalidate;
+mod limits;
 pub mod respond;
 pub mod route;
 mod selection;
@@ -13,14 +15,17 @@ pub mod upstream;
 use crate::access_log::{AccessEntry, AccessLog};
 use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy::{self, BypassReason};
-use crate::cache::{CacheResult, CacheStatusValues, LocalAnswer, MemoryStorage};
+use crate::cache::{CacheResult, LocalAnswer, MemoryStorage};
 use crate::config::runtime::CacheKeyRule;
-use crate::config::Runtime;
+use crate::guard::rate::RateLimiter;
+use crate::live::Live;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use crate::regions::state::HealthView;
 use crate::transform::plan::BodyTransform;
 use crate::transform::Coding;
+use arc_swap::ArcSwap;
 use async_trait::async_trait;
+use generation::Generation;
 use http::header::VIA;
 use http::HeaderName;
 use pingora_cache::key::HashBinary;
@@ -46,29 +51,33 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The edge proxy service: shared, read-only state for every request.
 pub struct EdgeProxy {
-    rt: Arc<Runtime>,
+    live: Arc<Live>,
+    /// The generation of the config in force; replaced when `live` changes.
+    current: ArcSwap<Generation>,
+    metrics: Arc<Metrics>,
+    rate: RateLimiter,
     view: Arc<HealthView>,
     /// `[region][origin]` ejection counters.
     ejections: Vec<Vec<prometheus::IntCounter>>,
     balancers: Vec<RegionBalancer>,
-    site_metrics: Vec<SiteMetrics>,
-    unknown_site: SiteMetrics,
     storage: &'static MemoryStorage,
     cache_lock: &'static CacheKeyLockImpl,
     access_log: Arc<AccessLog>,
-    cache_status: CacheStatusValues,
     minify_metrics: Arc<crate::metrics::minify::MinifyMetrics>,
 }
 
 impl EdgeProxy {
     /// Builds the proxy; `storage` is shared with the admin service for its statistics.
     pub fn new(
-        rt: Arc<Runtime>,
+        live: Arc<Live>,
         view: Arc<HealthView>,
         storage: &'static MemoryStorage,
-        metrics: &Metrics,
+        metrics: Arc<Metrics>,
         access_log: Arc<AccessLog>,
     ) -> Self {
+        // Regions, the cache lock and the balancers are fixed for the process: a reload
+        // refuses to change them (see `reload`).
+        let rt = live.load();
         // The lock's age timeout bounds how long readers wait behind one slow fill.
         let cache_lock: &'static CacheKeyLockImpl =
             Box::leak(CacheLock::new_boxed(rt.cache.lock_timeout));
@@ -86,14 +95,14 @@ impl EdgeProxy {
             view,
             ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
-            site_metrics: rt.sites.iter().map(|s| metrics.site(&s.name)).collect(),
-            unknown_site: metrics.site(UNKNOWN_SITE),
-            cache_status: CacheStatusValues::new(&rt.node.name),
+            current: ArcSwap::from_pointee(Generation::new(rt, &metrics)),
             minify_metrics: metrics.minify.clone(),
+            metrics,
+            rate: RateLimiter::new(),
             storage,
             cache_lock,
             access_log,
-            rt,
+            live,
         }
     }
 
@@ -104,20 +113,35 @@ impl EdgeProxy {
             return order;
         }
         ctx.resolved
-            .and_then(|r| r.route(&self.rt))
+            .and_then(|r| r.route(&ctx.gen.rt))
             .map_or(&[][..], |route| route.region_order.as_slice())
     }
 
-    fn site_metrics(&self, ctx: &RequestCtx) -> &SiteMetrics {
-        ctx.resolved
-            .and_then(|r| self.site_metrics.get(r.site))
-            .unwrap_or(&self.unknown_site)
+    fn site_metrics<'a>(&self, ctx: &'a RequestCtx) -> &'a SiteMetrics {
+        ctx.gen.site_metrics(ctx.resolved.map(|r| r.site))
+    }
+
+    /// The generation for the config in force, built on the first request after a reload.
+    fn generation(&self) -> Arc<Generation> {
+        let current = self.current.load_full();
+        let live = self.live.peek();
+        if Arc::ptr_eq(&current.rt, &live) {
+            return current;
+        }
+        let fresh = Arc::new(Generation::new(Arc::clone(&live), &self.metrics));
+        self.current.store(fresh.clone());
+        fresh
     }
 }
 
 /// Per-request state carried between phases.
 pub struct RequestCtx {
     started: Instant,
+    /// The configuration this request runs on, start to end.
+    gen: Arc<Generation>,
+    /// Request body bytes read so far, and how many the route allows.
+    body_read: u64,
+    body_limit: u64,
     resolved: Option<Resolved>,
     reject: Option<Reject>,
     bypass: Option<BypassReason>,
@@ -148,6 +172,9 @@ impl ProxyHttp for EdgeProxy {
     fn new_ctx(&self) -> RequestCtx {
         RequestCtx {
             started: Instant::now(),
+            gen: self.generation(),
+            body_read: 0,
+            body_limit: u64::MAX,
             resolved: None,
             reject: None,
             bypass: None,
@@ -167,9 +194,21 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        if let Some(stream) = session.stream() {
+            crate::guard::stream::GuardedStream::disarm_stream(stream);
+        }
+        let limits = &ctx.gen.rt.limits;
+        // pingora keeps an HTTP/1.1 connection open for ever by default.
+        if session.as_http1().is_some_and(|h| h.will_keepalive()) {
+            session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
+        }
+        session.set_read_timeout(Some(limits.body_timeout));
+        if let Some(done) = self.refuse_over_limits(session, ctx).await? {
+            return Ok(done);
+        }
         let req = session.req_header();
-        if forwarded::is_loop(req, &self.rt.node.via) {
-            let status = self.cache_status.local(LocalAnswer::Loop);
+        if forwarded::is_loop(req, &ctx.gen.rt.node.via) {
+            let status = ctx.gen.cache_status.local(LocalAnswer::Loop);
             let body = "this request already passed through this node\n";
             respond::local(session, 508, body, status).await?;
             return Ok(true);
@@ -182,23 +221,27 @@ impl ProxyHttp for EdgeProxy {
         let resolved = if ambiguous {
             Err(Reject::AmbiguousFraming)
         } else {
-            route::resolve(&self.rt, req)
+            route::resolve(&ctx.gen.rt, req)
         };
         match resolved {
             Ok(resolved) => {
                 ctx.resolved = Some(resolved);
+                if let Some(done) = self.refuse_for_route(session, ctx, resolved).await? {
+                    return Ok(done);
+                }
+                let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
                 ctx.minify = ctx
                     .resolved
-                    .and_then(|r| r.route(&self.rt))
+                    .and_then(|r| r.route(&ctx.gen.rt))
                     .is_some_and(|r| r.minify);
                 Ok(false)
             }
             Err(reject) => {
                 ctx.reject = Some(reject);
                 let (body, answer) = respond::reject_answer(reject);
-                let status = self.cache_status.local(answer);
+                let status = ctx.gen.cache_status.local(answer);
                 respond::local(session, reject.status(), body, status).await?;
                 Ok(true)
             }
@@ -206,13 +249,13 @@ impl ProxyHttp for EdgeProxy {
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(route) = ctx.resolved.and_then(|r| r.route(&self.rt)) else {
+        let Some(route) = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt)) else {
             return Ok(());
         };
         ctx.bypass = policy::request_bypass(route.cache, &session.req_header().method);
         if ctx.bypass.is_none() {
             let mut overrides = CacheOptionOverrides::default();
-            overrides.wait_timeout = Some(self.rt.cache.lock_timeout);
+            overrides.wait_timeout = Some(ctx.gen.rt.cache.lock_timeout);
             session.cache.enable(
                 self.storage,
                 None,
@@ -222,19 +265,19 @@ impl ProxyHttp for EdgeProxy {
             );
             session
                 .cache
-                .set_max_file_size_bytes(self.rt.cache.max_object_bytes);
+                .set_max_file_size_bytes(ctx.gen.rt.cache.max_object_bytes);
         }
         Ok(())
     }
 
     fn cache_key_callback(&self, session: &Session, ctx: &mut RequestCtx) -> Result<CacheKey> {
-        let host = ctx.resolved.map_or("", |r| r.host(&self.rt));
+        let host = ctx.resolved.map_or("", |r| r.host(&ctx.gen.rt));
         let req = session.req_header();
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let default_rule = CacheKeyRule::default();
         let rule = ctx
             .resolved
-            .and_then(|r| r.route(&self.rt))
+            .and_then(|r| r.route(&ctx.gen.rt))
             .map_or(&default_rule, |route| &route.cache_key);
         Ok(policy::cache_key("http", host, target, rule, &req.headers))
     }
@@ -258,11 +301,11 @@ impl ProxyHttp for EdgeProxy {
     async fn proxy_upstream_filter(
         &self,
         session: &mut Session,
-        _ctx: &mut RequestCtx,
+        ctx: &mut RequestCtx,
     ) -> Result<bool> {
         // RFC 9111 §5.2.1.7: only-if-cached and nothing usable stored: 504, origin untouched.
         if policy::only_if_cached(session.req_header()) {
-            let status = self.cache_status.local(LocalAnswer::OnlyIfCached);
+            let status = ctx.gen.cache_status.local(LocalAnswer::OnlyIfCached);
             respond::local(session, 504, "not in cache (only-if-cached)\n", status).await?;
             return Ok(false);
         }
@@ -301,7 +344,7 @@ impl ProxyHttp for EdgeProxy {
         let defaults = FreshnessDefaults {
             stale_if_error: ctx
                 .resolved
-                .and_then(|r| r.route(&self.rt))
+                .and_then(|r| r.route(&ctx.gen.rt))
                 .map_or(Duration::ZERO, |route| route.stale_if_error),
         };
         let decision = match ctx.not_modified.take() {
@@ -327,7 +370,7 @@ impl ProxyHttp for EdgeProxy {
             ctx.client_order = self.client_region_order(session, ctx);
         }
         // Attempts are bounded in number (the cursor) and in time (here).
-        if ctx.cursor.attempts > 0 && ctx.started.elapsed() >= self.rt.upstream.total_timeout {
+        if ctx.cursor.attempts > 0 && ctx.started.elapsed() >= ctx.gen.rt.upstream.total_timeout {
             return Err(Error::create(
                 ErrorType::ConnectTimedout,
                 ErrorSource::Upstream,
@@ -339,16 +382,16 @@ impl ProxyHttp for EdgeProxy {
         let client_order = ctx.client_order.take();
         let route_order = ctx
             .resolved
-            .and_then(|r| r.route(&self.rt))
+            .and_then(|r| r.route(&ctx.gen.rt))
             .map_or(&[][..], |route| route.region_order.as_slice());
         let order = client_order.as_deref().unwrap_or(route_order);
         let was_panic = ctx.cursor.panic;
         let pick = ctx.cursor.next(
             order,
-            &self.rt.regions,
+            &ctx.gen.rt.regions,
             &self.balancers,
             &self.view,
-            self.rt.upstream.max_attempts,
+            ctx.gen.rt.upstream.max_attempts,
         );
         ctx.client_order = client_order;
         if ctx.cursor.panic && !was_panic {
@@ -366,7 +409,7 @@ impl ProxyHttp for EdgeProxy {
             ));
         };
         ctx.pick = Some(pick);
-        Ok(upstream::http_peer(pick.addr, &self.rt.upstream))
+        Ok(upstream::http_peer(pick.addr, &ctx.gen.rt.upstream))
     }
 
     fn fail_to_connect(
@@ -382,9 +425,9 @@ impl ProxyHttp for EdgeProxy {
         // Nothing was sent, so any method may go to the next origin, if one is left.
         let more = ctx.cursor.has_next(
             self.region_order(ctx),
-            &self.rt.regions,
+            &ctx.gen.rt.regions,
             &self.view,
-            self.rt.upstream.max_attempts,
+            ctx.gen.rt.upstream.max_attempts,
         );
         e.set_retry(more);
         e
@@ -410,9 +453,9 @@ impl ProxyHttp for EdgeProxy {
             && session.response_written().is_none();
         let more = ctx.cursor.has_next(
             self.region_order(ctx),
-            &self.rt.regions,
+            &ctx.gen.rt.regions,
             &self.view,
-            self.rt.upstream.max_attempts,
+            ctx.gen.rt.upstream.max_attempts,
         );
         e.set_retry(replayable && more);
         e
@@ -425,13 +468,13 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         let client = client_ip(session);
-        let host = ctx.resolved.map_or("", |r| r.host(&self.rt));
+        let host = ctx.resolved.map_or("", |r| r.host(&ctx.gen.rt));
         let trace = ctx.trace.get_or_insert_with(TraceParent::new_root);
         forwarded::prepare_upstream_request(
             upstream_request,
             client,
             host,
-            &self.rt.node.via,
+            &ctx.gen.rt.node.via,
             &trace.header(),
             session.digest().is_some_and(|d| d.ssl_digest.is_some()),
         )?;
@@ -460,6 +503,19 @@ impl ProxyHttp for EdgeProxy {
         Ok(())
     }
 
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(chunk) = body {
+            self.count_body(ctx, chunk.len())?;
+        }
+        Ok(())
+    }
+
     fn upstream_response_body_filter(
         &self,
         _session: &mut Session,
@@ -482,7 +538,7 @@ impl ProxyHttp for EdgeProxy {
         ctx.stale_while_revalidate = phase == CachePhase::StaleUpdating;
         let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
         let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
-        if let Some(v) = self.cache_status.value(
+        if let Some(v) = ctx.gen.cache_status.value(
             ctx.cache_result,
             ctx.bypass,
             collapsed,
@@ -496,10 +552,21 @@ impl ProxyHttp for EdgeProxy {
         // Before the response leaves: a client that reads it and asks again must not get the
         // invalidated copy.
         self.invalidate_after_unsafe_method(session, resp, ctx);
-        resp.append_header(VIA, self.rt.node.via.clone())?;
-        if self.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
+        resp.append_header(VIA, ctx.gen.rt.node.via.clone())?;
+        if let Some(hsts) = ctx
+            .resolved
+            .and_then(|r| ctx.gen.rt.sites.get(r.site))
+            .and_then(|site| site.hsts.as_ref())
+        {
+            // RFC 6797 §7.2: only over a secure transport.
+            if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+                resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+            }
+        }
+        if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
             if let Some(p) = ctx.pick {
-                let region = self
+                let region = ctx
+                    .gen
                     .rt
                     .regions
                     .get(p.region)
@@ -521,8 +588,11 @@ impl ProxyHttp for EdgeProxy {
                 .upstream_error(UpstreamErrorKind::Proxy);
         }
         let code = respond::status_for_error(e);
+        if code == 408 {
+            self.metrics.guard.refused("body_timeout");
+        }
         if code > 0 {
-            let status = self.cache_status.local(LocalAnswer::UpstreamError);
+            let status = ctx.gen.cache_status.local(LocalAnswer::UpstreamError);
             let body = respond::error_body(code);
             if let Err(write_err) = respond::local(session, code, body, status).await {
                 log::debug!("could not send the error response: {write_err}");
@@ -565,7 +635,7 @@ impl ProxyHttp for EdgeProxy {
         if !self.access_log.is_enabled() {
             return;
         }
-        let site = ctx.resolved.and_then(|r| self.rt.sites.get(r.site));
+        let site = ctx.resolved.and_then(|r| ctx.gen.rt.sites.get(r.site));
         let req = session.req_header();
         let trace_id = ctx.trace.as_ref().map(TraceParent::trace_id);
         let raw_host = route::raw_host(req)
@@ -575,7 +645,7 @@ impl ProxyHttp for EdgeProxy {
             time: SystemTime::now(),
             client: client_ip(session),
             site: site.map_or(UNKNOWN_SITE, |s| s.name.as_str()),
-            host: ctx.resolved.map_or(raw_host, |r| r.host(&self.rt)),
+            host: ctx.resolved.map_or(raw_host, |r| r.host(&ctx.gen.rt)),
             method: req.method.as_str(),
             path: req.uri.path(),
             status,
@@ -584,7 +654,7 @@ impl ProxyHttp for EdgeProxy {
             cache: ctx.cache_result.as_str(),
             region: ctx
                 .pick
-                .and_then(|p| self.rt.regions.get(p.region))
+                .and_then(|p| ctx.gen.rt.regions.get(p.region))
                 .map(|r| r.name.as_str()),
             origin: ctx.pick.map(|p| p.addr),
             trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),

@@ -16,7 +16,21 @@ pub async fn local(
     body: &'static str,
     cache_status: HeaderValue,
 ) -> Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(5))?;
+    local_with(session, status, body, cache_status, None).await
+}
+
+/// `local` with one more header field (`Retry-After`, `Location`).
+pub async fn local_with(
+    session: &mut Session,
+    status: u16,
+    body: &'static str,
+    cache_status: HeaderValue,
+    extra: Option<(http::HeaderName, String)>,
+) -> Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(6))?;
+    if let Some((name, value)) = extra {
+        resp.insert_header(name, value)?;
+    }
     resp.insert_header("cache-status", cache_status)?;
     resp.insert_header(CONTENT_TYPE, "text/plain; charset=utf-8")?;
     resp.insert_header(CONTENT_LENGTH, body.len())?;
@@ -64,6 +78,8 @@ pub fn status_for_error(e: &Error) -> u16 {
         }
         _ => match e.esource() {
             ErrorSource::Upstream => 502,
+            // limits.body_timeout: the client stopped sending its body.
+            ErrorSource::Downstream if e.etype() == &ErrorType::ReadTimedout => 408,
             ErrorSource::Downstream => match e.etype() {
                 ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
                 _ => 400,
@@ -77,6 +93,8 @@ pub fn status_for_error(e: &Error) -> u16 {
 pub fn error_body(code: u16) -> &'static str {
     match code {
         400 => "bad request\n",
+        408 => "request body not received in time\n",
+        413 => "request body too large\n",
         502 => "no origin could answer this request\n",
         504 => "the origin did not answer in time\n",
         _ => "the request failed\n",

@@ -14,19 +14,19 @@ impl EdgeProxy {
         session: &Session,
         ctx: &RequestCtx,
     ) -> Option<Vec<usize>> {
-        let geoip = self.rt.geoip.as_ref()?;
-        let route = ctx.resolved.and_then(|r| r.route(&self.rt))?;
+        let geoip = ctx.gen.rt.geoip.as_ref()?;
+        let route = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt))?;
         if route.regions != RegionChoice::Nearest {
             return None;
         }
         let ip = client::client_ip(
             client_ip(session),
             session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
-            &self.rt.listen.trusted_proxies,
+            &ctx.gen.rt.listen.trusted_proxies,
         )?;
         let location = geoip.lookup(ip)?;
         Some(select::nearest_first(
-            &self.rt.regions,
+            &ctx.gen.rt.regions,
             &route.region_order,
             location.point,
         ))
@@ -43,7 +43,7 @@ impl EdgeProxy {
                 "origin {} ejected for {} after {} consecutive failures",
                 p.addr,
                 humantime::format_duration(backoff),
-                self.rt.upstream.ejection.after_failures
+                ctx.gen.rt.upstream.ejection.after_failures
             );
         }
     }

@@ -99,6 +99,26 @@ impl Node {
         }
     }
 
+    /// Replaces the node's configuration file (same placeholders as `start`); the node
+    /// reads it on its next reload.
+    pub fn write_config(&self, config: &str) {
+        let text = config
+            .replace("@HTTP@", &self.http.to_string())
+            .replace("@ADMIN@", &self.admin.to_string())
+            .replace("@DNS@", &self.dns.to_string());
+        std::fs::write(self.dir.path().join("meridian.toml"), text).unwrap();
+    }
+
+    /// Sends a signal (e.g. "HUP") to the node.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// The node's log (stderr).
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()

@@ -23,6 +23,8 @@ pub struct Reply {
     delay: Duration,
     /// Record the request, then drop the connection without answering.
     close: bool,
+    /// Read the whole request body before answering, as an application handling a POST.
+    read_body: bool,
 }
 
 impl Reply {
@@ -33,6 +35,7 @@ impl Reply {
             body: body.into(),
             delay: Duration::ZERO,
             close: false,
+            read_body: false,
         }
     }
 
@@ -50,6 +53,12 @@ impl Reply {
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Reads the request body to its end before answering.
+    pub fn read_body(mut self) -> Self {
+        self.read_body = true;
         self
     }
 
@@ -145,6 +154,18 @@ async fn handle(
     if reply.close {
         return Err(std::io::Error::other("closing without an answer"));
     }
+    let inm = req
+        .headers()
+        .get("if-none-match")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if reply.read_body {
+        use http_body_util::BodyExt;
+        req.into_body()
+            .collect()
+            .await
+            .map_err(|e| std::io::Error::other(format!("request body: {e}")))?;
+    }
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
@@ -153,11 +174,7 @@ async fn handle(
         .headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("etag"));
-    let inm = req
-        .headers()
-        .get("if-none-match")
-        .and_then(|v| v.to_str().ok());
-    if let (Some((_, etag)), Some(inm)) = (etag, inm) {
+    if let (Some((_, etag)), Some(inm)) = (etag, inm.as_deref()) {
         // Weak comparison (RFC 9110 §13.1.2), as If-None-Match asks.
         let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
         if inm.split(',').any(|t| weak(t) == weak(etag)) {

@@ -51,15 +51,31 @@ impl Builder<'_> {
                 );
             }
             let routes = self.routes(s, &key, regions, node);
-            let tls = s
+            let (tls, tls_not_after) = s
                 .tls
                 .as_ref()
-                .and_then(|t| self.certified_key(t, &format!("{key}.tls")));
+                .and_then(|t| self.certified_key(t, &format!("{key}.tls")))
+                .map_or((None, None), |(ck, at)| (Some(ck), at));
+            if s.https_redirect == Some(true) && s.tls.is_none() {
+                self.push_hint(
+                    s.name.span(),
+                    format!("{key}.https_redirect"),
+                    "redirects to HTTPS but the site has no certificate",
+                    "add tls = { cert = \"site.pem\", key = \"site.key\" } and listen.https",
+                );
+            }
+            let hsts = s
+                .hsts
+                .as_ref()
+                .and_then(|h| self.hsts(h, &format!("{key}.hsts")));
             out.push(Site {
                 name: name.to_owned(),
                 hosts: site_hosts,
                 routes,
                 tls,
+                tls_not_after,
+                https_redirect: s.https_redirect.unwrap_or(false),
+                hsts,
             });
         }
         (out, hosts)
@@ -126,6 +142,11 @@ impl Builder<'_> {
                 None => Duration::ZERO,
             };
             let cache_key = self.cache_key_rule(r.cache_key.as_ref(), &key);
+            let max_request_body = self.size(
+                &r.max_request_body,
+                &format!("{key}.max_request_body"),
+                self.default_body_limit,
+            );
             routes.push(Route {
                 path: path.clone(),
                 cache: r.cache.unwrap_or(true),
@@ -143,6 +164,7 @@ impl Builder<'_> {
                     )),
                     None => self.node_compression.clone(),
                 },
+                max_request_body,
             });
         }
         if s.routes.is_empty() {

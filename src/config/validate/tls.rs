@@ -6,14 +6,43 @@ use crate::config::file::TlsFile;
 use pingora_rustls::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 impl Builder<'_> {
-    pub(super) fn certified_key(&mut self, t: &TlsFile, key: &str) -> Option<Arc<CertifiedKey>> {
+    /// The site's certificate, key and optional OCSP response, with the leaf's notAfter.
+    pub(super) fn certified_key(
+        &mut self,
+        t: &TlsFile,
+        key: &str,
+    ) -> Option<(Arc<CertifiedKey>, Option<SystemTime>)> {
         let certs = self.pem_certs(&t.cert, &format!("{key}.cert"))?;
+        let not_after = certs.first().and_then(|c| crate::tls::expiry::not_after(c));
+        if let Some(at) = not_after {
+            if at <= SystemTime::now() {
+                self.push_hint(
+                    t.cert.span(),
+                    format!("{key}.cert"),
+                    format!(
+                        "the certificate in {:?} expired at {}",
+                        t.cert.get_ref(),
+                        humantime::format_rfc3339_seconds(at)
+                    ),
+                    "renew it; clients refuse an expired certificate",
+                );
+                return None;
+            }
+        }
         let private = self.pem_key(&t.key, &format!("{key}.key"))?;
+        let ocsp = match &t.ocsp {
+            Some(path) => Some(self.ocsp_response(path, &format!("{key}.ocsp"))?),
+            None => None,
+        };
         let provider = rustls::crypto::ring::default_provider();
         match CertifiedKey::from_der(certs, private, &provider) {
-            Ok(ck) => Some(Arc::new(ck)),
+            Ok(mut ck) => {
+                ck.ocsp = ocsp;
+                Some((Arc::new(ck), not_after))
+            }
             Err(e) => {
                 self.push_hint(
                     t.key.span(),
@@ -28,6 +57,24 @@ impl Builder<'_> {
                 None
             }
         }
+    }
+
+    /// A DER-encoded OCSP response (as `openssl ocsp -respout` writes), stapled as is.
+    fn ocsp_response(&mut self, v: &Spanned<String>, key: &str) -> Option<Vec<u8>> {
+        let path = self.relative_to_config(v.get_ref());
+        let bytes = self.read_pem(v, key, &path)?;
+        // An OCSPResponse is a DER SEQUENCE; anything else (PEM, empty) would be stapled as
+        // garbage that clients reject.
+        if bytes.first() != Some(&0x30) || bytes.len() < 8 {
+            self.push_hint(
+                v.span(),
+                key,
+                format!("{} is not a DER OCSP response", path.display()),
+                "give the file `openssl ocsp ... -respout FILE` writes",
+            );
+            return None;
+        }
+        Some(bytes)
     }
 
     fn pem_certs(
@@ -82,6 +129,12 @@ impl Builder<'_> {
                 None
             }
         }
+    }
+
+    /// `[tls] expiry_warning`: 21 days unless set (certbot renews at 30 days left).
+    pub(super) fn expiry_warning(&mut self, f: &FileConfig) -> Duration {
+        let v = f.tls.as_ref().and_then(|t| t.expiry_warning.clone());
+        self.duration(&v, "tls.expiry_warning", Duration::from_secs(21 * 86_400))
     }
 
     /// `[tls] unknown_sni`: `"default"` (the first site's certificate) or `"refuse"`.

@@ -1,16 +1,25 @@
 //! HTTPS listeners: each site's certificate chosen by the SNI the client sends (rustls
 //! through pingora), h2 and http/1.1 offered by ALPN.
 
+pub mod expiry;
+
 use crate::config::Runtime;
+use arc_swap::ArcSwap;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_rustls::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Picks the certificate of the site that serves the SNI name.
+/// Picks the certificate of the site that serves the SNI name, from the table of the config
+/// in force (a reload replaces the table; handshakes under way keep the one they read).
 #[derive(Debug)]
 pub struct SniResolver {
+    table: ArcSwap<SniTable>,
+}
+
+#[derive(Debug)]
+struct SniTable {
     /// Lower-case host name to its site's certificate.
     by_host: HashMap<String, Arc<CertifiedKey>>,
     /// For a client naming no site: the first site's certificate, or none (refuse).
@@ -19,6 +28,24 @@ pub struct SniResolver {
 
 impl SniResolver {
     pub fn new(rt: &Runtime) -> SniResolver {
+        SniResolver {
+            table: ArcSwap::from_pointee(SniTable::new(rt)),
+        }
+    }
+
+    /// Serves the certificates of `rt` to new handshakes from now on.
+    pub fn replace(&self, rt: &Runtime) {
+        self.table.store(Arc::new(SniTable::new(rt)));
+    }
+
+    /// The certificate for `server_name` (already lower-case, as rustls gives it).
+    pub fn certificate_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+        self.table.load().certificate_for(server_name)
+    }
+}
+
+impl SniTable {
+    fn new(rt: &Runtime) -> SniTable {
         let mut by_host = HashMap::new();
         for site in &rt.sites {
             if let Some(ck) = &site.tls {
@@ -32,11 +59,10 @@ impl SniResolver {
         } else {
             rt.sites.iter().find_map(|s| s.tls.clone())
         };
-        SniResolver { by_host, default }
+        SniTable { by_host, default }
     }
 
-    /// The certificate for `server_name` (already lower-case, as rustls gives it).
-    pub fn certificate_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
+    fn certificate_for(&self, server_name: Option<&str>) -> Option<Arc<CertifiedKey>> {
         server_name
             .and_then(|name| self.by_host.get(name.trim_end_matches('.')))
             .or(self.default.as_ref())
