@@ -32,6 +32,8 @@ pub struct AccessEntry<'a> {
     pub site: &'a str,
     pub host: &'a str,
     pub method: &'a str,
+    /// The request's protocol as nginx's `$server_protocol` prints it.
+    pub proto: &'static str,
     pub path: &'a str,
     pub status: u16,
     /// Response body bytes sent to the client.
@@ -220,6 +222,7 @@ mod tests {
             region: None,
             origin: None,
             trace_id: "",
+            proto: "HTTP/1.1",
         }
     }
 
@@ -307,6 +310,7 @@ mod tests {
             region: Some("eu-west"),
             origin: Some("127.0.0.1:9001".parse().unwrap()),
             trace_id: "0af7651916cd43dd8448eb211c80319c",
+            proto: "HTTP/1.1",
         });
         log.close();
         let text = std::fs::read_to_string(&path).unwrap();

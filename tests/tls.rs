@@ -7,19 +7,8 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use support::tls::certificate;
 use support::{Node, Origin, Reply};
-
-/// A self-signed certificate for `host`, written as `<host>.pem` / `<host>.key` in `dir`.
-fn certificate(dir: &Path, host: &str) {
-    let mut params = rcgen::CertificateParams::new(vec![host.to_owned()]).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, host);
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    std::fs::write(dir.join(format!("{host}.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{host}.key")), key.serialize_pem()).unwrap();
-}
 
 fn config(dir: &Path, origin: SocketAddr, tls_table: &str) -> String {
     let site = |name: &str| {
@@ -217,5 +206,114 @@ async fn reload_swaps_a_certificate_while_a_long_download_on_the_old_connection_
         summary,
         format!("200 {BIG}"),
         "the old connection's download was cut"
+    );
+}
+
+/// A certificate for `host` valid for `days`, made by the openssl command line (rcgen needs
+/// a calendar date; openssl counts days from now).
+fn short_lived_certificate(dir: &Path, host: &str, days: u32) {
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            &days.to_string(),
+            "-subj",
+            &format!("/CN={host}"),
+        ])
+        .args(["-addext", &format!("subjectAltName=DNS:{host}")])
+        .arg("-keyout")
+        .arg(dir.join(format!("{host}.key")))
+        .arg("-out")
+        .arg(dir.join(format!("{host}.pem")))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("openssl is needed by this test: {e}"));
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn https_redirect_hsts_and_a_certificate_expiring_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    short_lived_certificate(dir.path(), "a.test", 5);
+    certificate(dir.path(), "b.test");
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok("page").header("cache-control", "no-store"),
+        )
+        .start()
+        .await;
+    let https = support::node::free_addr();
+    let a_policy =
+        "https_redirect = true\nhsts = { max_age = \"365d\", include_subdomains = true }\n";
+    let text = config(dir.path(), origin.addr(), "")
+        .replace("@HTTPS@", &https.to_string())
+        .replacen(
+            "a.test.key\" }\n",
+            &format!("a.test.key\" }}\n{a_policy}"),
+            1,
+        );
+    let node = Node::start(&text).await;
+    support::eventually("the HTTPS listener accepts", || async {
+        tokio::net::TcpStream::connect(https).await.is_ok()
+    })
+    .await;
+
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .resolve("a.test", node.http)
+        .resolve("b.test", node.http)
+        .build()
+        .unwrap();
+    let resp = plain
+        .post(node.url("a.test", "/page?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 308, "308 keeps the method");
+    assert_eq!(
+        support::header(&resp, "location"),
+        format!("https://a.test:{}/page?x=1", https.port())
+    );
+    let resp = plain.get(node.url("b.test", "/page")).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "b has no redirect");
+    assert_eq!(support::header(&resp, "strict-transport-security"), "");
+
+    let ca = dir.path().join("a.test.pem");
+    let (ok, headers, err) = curl(https, "a.test", Some(&ca), &[]).await;
+    assert!(ok, "{err}");
+    assert!(
+        headers
+            .to_ascii_lowercase()
+            .contains("strict-transport-security: max-age=31536000; includesubdomains"),
+        "{headers}"
+    );
+    let b_ca = dir.path().join("b.test.pem");
+    let (_, headers, _) = curl(https, "b.test", Some(&b_ca), &[]).await;
+    assert!(
+        !headers.to_ascii_lowercase().contains("strict-transport"),
+        "{headers}"
+    );
+
+    let left = node
+        .metric("meridian_tls_certificate_expiry_seconds{site=\"a\"}")
+        .await;
+    assert!(
+        (4.0 * 86_400.0..=5.0 * 86_400.0).contains(&left),
+        "a's certificate has 4-5 days left, the gauge says {left} s"
+    );
+    assert!(
+        node.stderr().contains("certificate expires in"),
+        "{}",
+        node.stderr()
     );
 }

@@ -198,6 +198,26 @@ pub struct RegionFile {
     pub bias_km: Option<Spanned<f64>>,
     /// What geo-DNS records answer for this region (IPv4 for A, IPv6 for AAAA).
     pub dns_addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `[regions.tls]`: speak TLS to this region's origins.
+    pub tls: Option<OriginTlsFile>,
+    /// Speak HTTP/2 to the origins: negotiated by ALPN over TLS, prior knowledge (h2c)
+    /// without.
+    pub http2: Option<bool>,
+}
+
+/// `[regions.tls]`: how the node connects to a region's origins over TLS.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginTlsFile {
+    /// The name sent as SNI and verified in the origin's certificate.
+    pub sni: Option<Spanned<String>>,
+    /// PEM CA certificates to trust instead of the system roots.
+    pub ca: Option<Spanned<String>>,
+    /// Verify the origin's certificate and name (default true).
+    pub verify: Option<bool>,
+    /// A client certificate and key (PEM) for origins that ask for one.
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
 }
 
 /// One origin: `"host:port"` or `{ addr = "host:port", weight = 2 }`.

@@ -183,6 +183,20 @@ pub struct Region {
     pub dns_addresses: Vec<std::net::IpAddr>,
     /// A `[[dns.edges]]` entry: health-checked and answered by geo records, never proxied to.
     pub dns_edge: bool,
+    /// TLS to the origins, when set.
+    pub tls: Option<OriginTls>,
+    /// HTTP/2 to the origins (ALPN over TLS, h2c without).
+    pub http2: bool,
+}
+
+/// `[regions.tls]`, read and parsed.
+#[derive(Debug, Clone)]
+pub struct OriginTls {
+    pub sni: String,
+    pub verify: bool,
+    /// Trusted CAs instead of the system roots.
+    pub ca: Option<std::sync::Arc<[pingora_core::utils::tls::WrappedX509]>>,
+    pub client: Option<std::sync::Arc<pingora_core::utils::tls::CertKey>>,
 }
 
 impl Region {
@@ -216,6 +230,8 @@ impl Region {
             bias_km: 0.0,
             dns_addresses: Vec::new(),
             dns_edge: false,
+            tls: None,
+            http2: false,
         }
     }
 }

@@ -23,6 +23,7 @@ mod compression;
 mod dns;
 mod edges;
 mod limits;
+mod origin_tls;
 mod regions;
 mod sites;
 mod tls;

@@ -409,7 +409,11 @@ impl ProxyHttp for EdgeProxy {
             ));
         };
         ctx.pick = Some(pick);
-        Ok(upstream::http_peer(pick.addr, &ctx.gen.rt.upstream))
+        Ok(upstream::http_peer(
+            pick.addr,
+            &ctx.gen.rt.upstream,
+            ctx.gen.rt.regions.get(pick.region),
+        ))
     }
 
     fn fail_to_connect(
@@ -647,6 +651,11 @@ impl ProxyHttp for EdgeProxy {
             site: site.map_or(UNKNOWN_SITE, |s| s.name.as_str()),
             host: ctx.resolved.map_or(raw_host, |r| r.host(&ctx.gen.rt)),
             method: req.method.as_str(),
+            proto: match req.version {
+                http::Version::HTTP_2 => "HTTP/2.0",
+                http::Version::HTTP_10 => "HTTP/1.0",
+                _ => "HTTP/1.1",
+            },
             path: req.uri.path(),
             status,
             bytes: session.body_bytes_sent(),

@@ -172,8 +172,30 @@ impl Cursor {
 }
 
 /// The pingora peer for a plain-HTTP origin, with the configured timeouts.
-pub fn http_peer(addr: SocketAddr, settings: &UpstreamSettings) -> Box<HttpPeer> {
-    let mut peer = HttpPeer::new(addr, false, String::new());
+pub fn http_peer(
+    addr: SocketAddr,
+    settings: &UpstreamSettings,
+    region: Option<&Region>,
+) -> Box<HttpPeer> {
+    let tls = region.and_then(|r| r.tls.as_ref());
+    let mut peer = HttpPeer::new(
+        addr,
+        tls.is_some(),
+        tls.map_or_else(String::new, |t| t.sni.clone()),
+    );
+    if let Some(t) = tls {
+        peer.options.verify_cert = t.verify;
+        peer.options.verify_hostname = t.verify;
+        peer.options.ca = t.ca.clone();
+        peer.client_cert_key = t.client.clone();
+    }
+    if region.is_some_and(|r| r.http2) {
+        // Over TLS, ALPN offers h2 and falls back to HTTP/1.1; in the clear, h2c by prior
+        // knowledge (there is nothing to negotiate with).
+        peer.options
+            .set_http_version(2, if tls.is_some() { 1 } else { 2 });
+        peer.options.max_h2_streams = 100;
+    }
     peer.options.connection_timeout = Some(settings.connect_timeout);
     peer.options.read_timeout = Some(settings.read_timeout);
     peer.options.write_timeout = Some(settings.write_timeout);

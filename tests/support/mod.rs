@@ -8,6 +8,7 @@ pub mod dns;
 pub mod geoip;
 pub mod node;
 pub mod origin;
+pub mod tls;
 
 pub use node::Node;
 pub use origin::{Origin, Reply};

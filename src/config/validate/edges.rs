@@ -67,6 +67,8 @@ impl Builder<'_> {
             bias_km: 0.0,
             dns_addresses: addresses,
             dns_edge: true,
+            tls: None,
+            http2: false,
         })
     }
 }

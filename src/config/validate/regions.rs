@@ -35,6 +35,19 @@ impl Builder<'_> {
             };
             let dns_addresses =
                 self.ip_list(r.dns_addresses.as_ref(), &format!("{key}.dns_addresses"));
+            let tls = r
+                .tls
+                .as_ref()
+                .and_then(|t| self.origin_tls(t, &format!("{key}.tls")));
+            if tls.is_some() && matches!(health_check.kind, HealthCheckKind::Http(_)) {
+                // The checker speaks plain HTTP; against a TLS port every check would fail.
+                self.push_hint(
+                    r.name.span(),
+                    format!("{key}.health_check.kind"),
+                    "HTTP health checks are plaintext and this region's origins speak TLS",
+                    "use kind = \"tcp\" for a TLS region",
+                );
+            }
             regions.push(Region {
                 name: name.to_owned(),
                 location,
@@ -43,6 +56,8 @@ impl Builder<'_> {
                 bias_km,
                 dns_addresses,
                 dns_edge: false,
+                tls,
+                http2: r.http2.unwrap_or(false),
             });
         }
         regions
