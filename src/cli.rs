@@ -18,6 +18,13 @@ pub enum Command {
         /// Configuration file.
         #[arg(short, long, default_value = meridian::config::DEFAULT_PATH)]
         config: PathBuf,
+        /// Take the listening sockets over from a running node (graceful binary upgrade):
+        /// start this, then send the old process SIGQUIT.
+        #[arg(long)]
+        upgrade: bool,
+        /// The Unix socket the listening sockets are handed over on.
+        #[arg(long, default_value = "/tmp/meridian_upgrade.sock")]
+        upgrade_sock: PathBuf,
     },
     /// Validate a configuration and print every error; exit status 1 if there is any.
     Check {

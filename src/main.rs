@@ -42,7 +42,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         },
-        Command::Serve { config } => {
+        Command::Serve {
+            config,
+            upgrade,
+            upgrade_sock,
+        } => {
             let rt = match meridian::config::load(&config) {
                 Ok(rt) => rt,
                 Err(errors) => {
@@ -55,7 +59,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             print_banner(&rt);
-            let server = meridian::node::build(rt).context("cannot start the node")?;
+            let handover = meridian::node::Handover {
+                upgrade,
+                socket: upgrade_sock,
+            };
+            let server = meridian::node::build(rt, &handover).context("cannot start the node")?;
             server.run_forever()
         }
     }

@@ -46,11 +46,33 @@ pub enum NodeError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// pingora's graceful upgrade: a new process takes the listening sockets of a running one
+/// over a Unix socket, when the old one gets SIGQUIT (it then drains and exits).
+#[derive(Debug, Clone)]
+pub struct Handover {
+    /// This process takes the sockets over instead of binding them.
+    pub upgrade: bool,
+    pub socket: std::path::PathBuf,
+}
+
+impl Default for Handover {
+    fn default() -> Self {
+        Handover {
+            upgrade: false,
+            socket: "/tmp/meridian_upgrade.sock".into(),
+        }
+    }
+}
+
 /// Builds the pingora server for `rt`; `run_forever` on the result runs the node.
-pub fn build(rt: Runtime) -> Result<Server, NodeError> {
-    check_binds(&rt)?;
+pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
+    // Taking sockets over, the old process still holds the addresses.
+    if !handover.upgrade {
+        check_binds(&rt)?;
+    }
     let rt = Arc::new(rt);
     let mut conf = ServerConf {
+        upgrade_sock: handover.socket.display().to_string(),
         threads: rt.node.threads,
         // Stop quickly: in-flight requests get a short grace, not pingora's minute.
         grace_period_seconds: Some(1),
@@ -58,7 +80,11 @@ pub fn build(rt: Runtime) -> Result<Server, NodeError> {
         ..ServerConf::default()
     };
     conf.upstream_keepalive_pool_size = conf.upstream_keepalive_pool_size.max(128);
-    let mut server = Server::new_with_opt_and_conf(Some(Opt::default()), conf);
+    let opt = Opt {
+        upgrade: handover.upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), conf);
     server.bootstrap();
 
     let metrics = Arc::new(Metrics::new()?);

@@ -101,6 +101,7 @@ impl BackgroundService for DnsService {
 
 /// Binds `udp_sockets` UDP sockets (sharing the port through SO_REUSEPORT, so the kernel
 /// spreads datagrams over the DNS threads) and one TCP listener on `addr`, non-blocking.
+/// SO_REUSEPORT is also what lets a gracefully upgrading process bind beside the old one.
 pub fn bind(
     addr: SocketAddr,
     udp_sockets: usize,
@@ -108,14 +109,17 @@ pub fn bind(
     let mut udp = Vec::with_capacity(udp_sockets);
     for _ in 0..udp_sockets.max(1) {
         let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-        if udp_sockets > 1 {
-            socket.set_reuse_port(true)?;
-        }
+        // Also lets a process taking over (graceful upgrade) bind beside the old one.
+        socket.set_reuse_port(true)?;
         socket.set_nonblocking(true)?;
         socket.bind(&addr.into())?;
         udp.push(socket.into());
     }
-    let tcp = std::net::TcpListener::bind(addr)?;
+    let tcp = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    tcp.set_reuse_address(true)?;
+    tcp.set_reuse_port(true)?;
     tcp.set_nonblocking(true)?;
-    Ok((udp, tcp))
+    tcp.bind(&addr.into())?;
+    tcp.listen(1024)?;
+    Ok((udp, tcp.into()))
 }
