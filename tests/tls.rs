@@ -317,3 +317,84 @@ async fn https_redirect_hsts_and_a_certificate_expiring_soon() {
         node.stderr()
     );
 }
+
+/// A CA, a certificate it signs for `a.test`, and a "good" OCSP response for it, all made by
+/// the openssl command line as an operator would (`openssl ocsp` as the responder).
+const OCSP_SETUP: &str = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+  -subj /CN=test-ca -keyout ca.key -out ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign,digitalSignature
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=a.test \
+  -keyout a.test.key -out a.csr
+printf 'subjectAltName=DNS:a.test\n' > ext
+openssl x509 -req -in a.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+  -out a.test.pem -extfile ext
+serial=$(openssl x509 -in a.test.pem -noout -serial | cut -d= -f2)
+end=$(date -u -d "$(openssl x509 -in a.test.pem -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
+printf 'V\t%s\t\t%s\tunknown\t/CN=a.test\n' "$end" "$serial" > index.txt
+openssl ocsp -issuer ca.pem -cert a.test.pem -reqout req.der -no_nonce
+openssl ocsp -index index.txt -rsigner ca.pem -rkey ca.key -CA ca.pem -reqin req.der \
+  -respout a.test.ocsp -ndays 1
+"#;
+
+/// What `openssl s_client -status` prints about the stapled OCSP response for `host`.
+async fn stapled(addr: SocketAddr, host: &str, ca: &Path) -> String {
+    let out = tokio::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-status",
+            "-connect",
+            &addr.to_string(),
+            "-servername",
+            host,
+        ])
+        .arg("-CAfile")
+        .arg(ca)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_configured_ocsp_response_is_stapled() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("sh")
+        .args(["-c", OCSP_SETUP])
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("sh and openssl are needed by this test: {e}"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    certificate(dir.path(), "b.test");
+    let origin = Origin::builder()
+        .route("/page", Reply::ok("page"))
+        .start()
+        .await;
+    let https = support::node::free_addr();
+    let ocsp = format!(
+        "a.test.key\", ocsp = \"{}/a.test.ocsp\" }}\n",
+        dir.path().display()
+    );
+    let text = config(dir.path(), origin.addr(), "")
+        .replace("@HTTPS@", &https.to_string())
+        .replacen("a.test.key\" }\n", &ocsp, 1);
+    let _node = Node::start(&text).await;
+    support::eventually("the HTTPS listener accepts", || async {
+        tokio::net::TcpStream::connect(https).await.is_ok()
+    })
+    .await;
+
+    let a = stapled(https, "a.test", &dir.path().join("ca.pem")).await;
+    assert!(a.contains("OCSP Response Status: successful"), "{a}");
+    assert!(a.contains("Cert Status: good"), "{a}");
+    let b = stapled(https, "b.test", &dir.path().join("b.test.pem")).await;
+    assert!(
+        b.contains("OCSP response: no response sent"),
+        "b staples nothing: {b}"
+    );
+}

@@ -51,9 +51,12 @@ impl Node {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("meridian.toml");
         std::fs::write(&path, text).unwrap();
+        // Each node hands its sockets over on its own Unix socket (graceful upgrade).
         let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
             .args(["serve", "--config"])
             .arg(&path)
+            .arg("--upgrade-sock")
+            .arg(dir.path().join("upgrade.sock"))
             .env("RUST_LOG", "warn")
             .stdout(std::fs::File::create(dir.path().join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(dir.path().join("stderr.log")).unwrap())
@@ -107,6 +110,32 @@ impl Node {
             .replace("@ADMIN@", &self.admin.to_string())
             .replace("@DNS@", &self.dns.to_string());
         std::fs::write(self.dir.path().join("meridian.toml"), text).unwrap();
+    }
+
+    /// Starts a second process on this node's config that takes its listening sockets over
+    /// (`serve --upgrade`); the caller then sends this node SIGQUIT.
+    pub fn spawn_successor(&self) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .args(["serve", "--upgrade", "--config"])
+            .arg(self.dir.path().join("meridian.toml"))
+            .arg("--upgrade-sock")
+            .arg(self.dir.path().join("upgrade.sock"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(self.dir.path().join("successor.log")).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// What the successor process logged.
+    pub fn successor_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("successor.log")).unwrap_or_default()
+    }
+
+    /// The process has exited (after SIGQUIT, say).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Sends a signal (e.g. "HUP") to the node.
