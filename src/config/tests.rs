@@ -437,3 +437,43 @@ fn closest_suggests_only_near_names() {
     assert_eq!(closest("htpp", &["http", "admin"]), Some("http"));
     assert_eq!(closest("zzzzzz", &["http", "admin"]), None);
 }
+
+#[test]
+fn the_admin_api_defaults_to_loopback_and_needs_a_token_beyond_it() {
+    let rt = parse_str(&MINIMAL.replace("admin = \"127.0.0.1:9090\"\n", "")).unwrap();
+    assert_eq!(rt.listen.admin.to_string(), "127.0.0.1:9901");
+    let open = MINIMAL.replace("127.0.0.1:9090", "0.0.0.0:9090");
+    let e = one_error(&open);
+    assert_eq!(e.key, "listen.admin");
+    assert!(e.reason.contains("admin.token is not set"), "{e}");
+    let guarded = format!("{open}\n[admin]\ntoken = \"s3cret\"\n");
+    assert!(
+        parse_str(&guarded).is_ok(),
+        "a token makes a public admin address acceptable"
+    );
+}
+
+#[test]
+fn limits_default_and_their_mistakes_are_named() {
+    let rt = parse_str(MINIMAL).unwrap();
+    assert_eq!(rt.limits.max_header_bytes, 32 << 10);
+    assert_eq!(rt.limits.max_request_body, 16 << 20);
+    assert!(
+        rt.limits.rate.is_none(),
+        "rate limiting is off unless asked for"
+    );
+    assert_eq!(rt.sites[0].routes[0].max_request_body, 16 << 20);
+    let bad = format!("{MINIMAL}\n[limits]\nmax_header_bytes = \"2MiB\"\n");
+    assert_eq!(one_error(&bad).key, "limits.max_header_bytes");
+    let bad = format!("{MINIMAL}\n[limits]\nmax_headers = 300\n");
+    assert_eq!(one_error(&bad).key, "limits.max_headers");
+    let bad = format!("{MINIMAL}\n[limits]\nrate_per_ip = -1.0\n");
+    assert_eq!(one_error(&bad).key, "limits.rate_per_ip");
+    let rated = parse_str(&format!("{MINIMAL}\n[limits]\nrate_per_ip = 2.5\n")).unwrap();
+    let rate = rated.limits.rate.unwrap();
+    assert_eq!(
+        (rate.per_second, rate.burst),
+        (2.5, 3.0),
+        "burst defaults to a second's worth"
+    );
+}

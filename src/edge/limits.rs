@@ -2,7 +2,7 @@
 //! redirect of plain HTTP to HTTPS, all answered before any origin or cache is touched.
 
 use super::route::Resolved;
-use super::{client_ip, respond, EdgeProxy, RequestCtx};
+use super::{client_ip, respond, EdgeProxy, RequestCtx, X_FORWARDED_FOR};
 use crate::cache::LocalAnswer;
 use crate::config::runtime::LimitsSettings;
 use http::header::{LOCATION, RETRY_AFTER};
@@ -19,8 +19,14 @@ impl EdgeProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Option<bool>> {
         let limits = &ctx.gen.rt.limits;
-        if let (Some(rate), Some(ip)) = (limits.rate, client_ip(session)) {
-            if let Err(wait) = self.rate.take(ip, rate, Instant::now()) {
+        if let Some(rate) = limits.rate {
+            // The client behind a trusted proxy (as for GeoIP), else the peer.
+            let client = super::client::client_ip(
+                client_ip(session),
+                session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
+                &ctx.gen.rt.listen.trusted_proxies,
+            );
+            if let Some(Err(wait)) = client.map(|ip| self.rate.take(ip, rate, Instant::now())) {
                 // Whole seconds, rounded up: a client retrying then finds a token.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 let retry = Some((RETRY_AFTER, secs.max(1).to_string()));
