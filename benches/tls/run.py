@@ -53,8 +53,7 @@ def start_nginx(procs, work, port, origin_port, cert, key):
     proxy_cache_path {prefix}/cache keys_zone=edge:16m max_size=64m inactive=1h;
     upstream origin {{ server 127.0.0.1:{origin_port}; keepalive 64; }}
     server {{
-        listen 127.0.0.1:{port} ssl reuseport;
-        http2 on;
+        listen 127.0.0.1:{port} ssl http2 reuseport;
         ssl_certificate {cert};
         ssl_certificate_key {key};
         ssl_protocols TLSv1.2 TLSv1.3;
