@@ -112,3 +112,85 @@ async fn h2c_to_an_origin_by_prior_knowledge() {
     let last = seen.iter().rfind(|r| r.target == "/page").unwrap();
     assert_eq!(last.headers["x-forwarded-proto"], "http");
 }
+
+/// A CA, an origin certificate for origin.test and a client certificate, both signed by it.
+const MTLS_SETUP: &str = r#"set -e
+ec="-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes"
+openssl req -x509 $ec -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature
+for who in origin client; do
+  openssl req $ec -subj /CN=$who.test -keyout $who.key -out $who.csr
+  printf 'subjectAltName=DNS:%s.test\n' $who > $who.ext
+  openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+    -out $who.pem -extfile $who.ext
+done
+printf 'served by openssl s_server\n' > page
+"#;
+
+/// Stops the openssl server when the test ends.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_client_certificate_is_presented_to_an_origin_that_requires_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("sh")
+        .args(["-c", MTLS_SETUP])
+        .current_dir(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("sh and openssl are needed by this test: {e}"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    // openssl's test server, serving files from `dir` and refusing clients without a
+    // certificate signed by the CA (-Verify).
+    let port = free_addr();
+    let _server = Reaper(
+        std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept", &port.to_string()])
+            .args([
+                "-cert",
+                "origin.pem",
+                "-key",
+                "origin.key",
+                "-CAfile",
+                "ca.pem",
+            ])
+            .args(["-Verify", "1"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("openssl s_server listens", || async {
+        tokio::net::TcpStream::connect(port).await.is_ok()
+    })
+    .await;
+
+    let d = dir.path().display();
+    let with_cert = format!(
+        "tls = {{ sni = \"origin.test\", ca = \"{d}/ca.pem\", cert = \"{d}/client.pem\", key = \"{d}/client.key\" }}\n"
+    );
+    let edge = edge_node(port, &with_cert).await;
+    let resp = edge.get("/page", &[]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "served by openssl s_server\n");
+
+    let without = format!("tls = {{ sni = \"origin.test\", ca = \"{d}/ca.pem\" }}\n");
+    let refused = edge_node(port, &without).await;
+    assert_eq!(
+        refused.get("/page", &[]).await.status(),
+        502,
+        "the origin refuses a client without a certificate"
+    );
+}
