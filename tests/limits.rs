@@ -329,3 +329,30 @@ async fn idle_keepalive_connections_close_and_a_stalled_body_gets_408() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_rate_is_per_forwarded_client() {
+    let origin = ok_origin().await;
+    let limits = "[limits]\nrate_per_ip = 0.1\nrate_burst = 2\n";
+    let config = one_region(&[origin.addr()], limits).replace(
+        "admin = \"@ADMIN@\"",
+        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
+    );
+    let node = Node::start(&config).await;
+    let from = |client: &str| get("/", &format!("X-Forwarded-For: {client}\r\n"));
+    for _ in 0..2 {
+        assert!(exchange(&node, &from("203.0.113.7"))
+            .await
+            .starts_with("HTTP/1.1 200"));
+    }
+    let head = exchange(&node, &from("203.0.113.7")).await;
+    assert!(
+        head.starts_with("HTTP/1.1 429"),
+        "third from one client: {head}"
+    );
+    let head = exchange(&node, &from("203.0.113.8")).await;
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "another client behind the same proxy has its own bucket: {head}"
+    );
+}
