@@ -205,7 +205,10 @@ def start_nginx_proxy(procs, work, port, origin_port, access_log):
     return p
 
 
-def start_meridian(procs, work, binary, port, admin, origin_port, access_log):
+def meridian_conf(work, port, admin, origin_port, *, access="off", listen="", site="",
+                  routes='[[sites.routes]]\npath = "/"\ncache = true\n'):
+    """Writes the benches' Meridian config (one node, one region "local" in front of
+    `origin_port`, one site on HOST) to work/meridian.toml; the keyword parts add to it."""
     conf = os.path.join(work, "meridian.toml")
     with open(conf, "w") as f:
         f.write(f"""
@@ -216,11 +219,12 @@ threads = 1
 [listen]
 http = ["127.0.0.1:{port}"]
 admin = "127.0.0.1:{admin}"
+{listen}
 [cache]
 memory = "{CACHE_MEMORY_MIB}MiB"
 max_object = "8MiB"
 [log]
-access = "{os.path.join(work, 'meridian-access.log') if access_log else 'off'}"
+access = "{access}"
 [[regions]]
 name = "local"
 location = {{ lat = 53.35, lon = -6.26 }}
@@ -230,13 +234,16 @@ kind = "tcp"
 [[sites]]
 name = "bench"
 hosts = ["{HOST}"]
-[[sites.routes]]
-path = "/"
-cache = true
-[[sites.routes]]
-path = "/dyn/"
-cache = false
-""")
+{site}
+{routes}""")
+    return conf
+
+
+def start_meridian(procs, work, binary, port, admin, origin_port, access_log):
+    access = os.path.join(work, "meridian-access.log") if access_log else "off"
+    routes = ('[[sites.routes]]\npath = "/"\ncache = true\n'
+              '[[sites.routes]]\npath = "/dyn/"\ncache = false\n')
+    conf = meridian_conf(work, port, admin, origin_port, access=access, routes=routes)
     p = spawn_meridian(procs, work, binary, conf)
     wait_http(f"http://127.0.0.1:{admin}/healthz")
     wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)

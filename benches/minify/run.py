@@ -95,33 +95,8 @@ def start_nginx(procs, work, port, origin_port):
 
 
 def start_meridian(procs, work, binary, port, admin, origin_port):
-    conf = os.path.join(work, "meridian.toml")
-    with open(conf, "w") as f:
-        f.write(f"""
-[node]
-name = "bench"
-location = {{ lat = 53.35, lon = -6.26 }}
-threads = 1
-[listen]
-http = ["127.0.0.1:{port}"]
-admin = "127.0.0.1:{admin}"
-[log]
-access = "off"
-[[regions]]
-name = "local"
-location = {{ lat = 53.35, lon = -6.26 }}
-origins = ["127.0.0.1:{origin_port}"]
-[regions.health_check]
-kind = "tcp"
-[[sites]]
-name = "bench"
-hosts = ["{load.HOST}"]
-[[sites.routes]]
-path = "/"
-cache = true
-compress = true
-minify = true
-""")
+    routes = '[[sites.routes]]\npath = "/"\ncache = true\ncompress = true\nminify = true\n'
+    conf = load.meridian_conf(work, port, admin, origin_port, routes=routes)
     p = load.spawn_meridian(procs, work, binary, conf)
     load.wait_http(f"http://127.0.0.1:{admin}/healthz")
     return p

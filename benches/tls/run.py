@@ -71,34 +71,9 @@ def start_nginx(procs, work, port, origin_port, cert, key):
 
 
 def start_meridian(procs, work, binary, port, https_port, admin, origin_port, cert, key):
-    conf = os.path.join(work, "meridian.toml")
-    with open(conf, "w") as f:
-        f.write(f"""
-[node]
-name = "bench"
-location = {{ lat = 53.35, lon = -6.26 }}
-threads = 1
-[listen]
-http = ["127.0.0.1:{port}"]
-https = ["127.0.0.1:{https_port}"]
-admin = "127.0.0.1:{admin}"
-[cache]
-memory = "64MiB"
-[log]
-access = "off"
-[[regions]]
-name = "local"
-location = {{ lat = 53.35, lon = -6.26 }}
-origins = ["127.0.0.1:{origin_port}"]
-[regions.health_check]
-kind = "tcp"
-[[sites]]
-name = "bench"
-hosts = ["{HOST}"]
-tls = {{ cert = "{cert}", key = "{key}" }}
-[[sites.routes]]
-path = "/"
-""")
+    conf = load.meridian_conf(work, port, admin, origin_port,
+                              listen=f'https = ["127.0.0.1:{https_port}"]',
+                              site=f'tls = {{ cert = "{cert}", key = "{key}" }}')
     p = load.spawn_meridian(procs, work, binary, conf)
     load.wait_http(f"http://127.0.0.1:{admin}/healthz")
     return p
