@@ -8,7 +8,7 @@ mod support;
 use std::net::SocketAddr;
 use std::path::Path;
 use support::tls::certificate;
-use support::{eventually, node::free_addr, Node, Origin, Reply, HOST};
+use support::{eventually, node::free_addr, KillOnDrop, Node, Origin, Reply, HOST};
 
 /// The inner node: HTTPS (certificate for origin.test, any SNI) and h2c on HTTP, in front
 /// of the real origin. Returns it and its HTTPS address.
@@ -127,33 +127,14 @@ done
 printf 'served by openssl s_server\n' > page
 "#;
 
-/// Stops the openssl server when the test ends.
-struct Reaper(std::process::Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn a_client_certificate_is_presented_to_an_origin_that_requires_one() {
     let dir = tempfile::tempdir().unwrap();
-    let made = std::process::Command::new("sh")
-        .args(["-c", MTLS_SETUP])
-        .current_dir(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("sh and openssl are needed by this test: {e}"));
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    support::tls::run_script(dir.path(), MTLS_SETUP);
     // openssl's test server, serving files from `dir` and refusing clients without a
     // certificate signed by the CA (-Verify).
     let port = free_addr();
-    let _server = Reaper(
+    let _server = KillOnDrop(
         std::process::Command::new("openssl")
             .args(["s_server", "-quiet", "-WWW", "-accept", &port.to_string()])
             .args([

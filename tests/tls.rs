@@ -360,16 +360,7 @@ async fn stapled(addr: SocketAddr, host: &str, ca: &Path) -> String {
 #[tokio::test]
 async fn a_configured_ocsp_response_is_stapled() {
     let dir = tempfile::tempdir().unwrap();
-    let made = std::process::Command::new("sh")
-        .args(["-c", OCSP_SETUP])
-        .current_dir(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("sh and openssl are needed by this test: {e}"));
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    support::tls::run_script(dir.path(), OCSP_SETUP);
     certificate(dir.path(), "b.test");
     let origin = Origin::builder()
         .route("/page", Reply::ok("page"))

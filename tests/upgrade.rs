@@ -8,17 +8,7 @@ mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use support::{eventually, one_region, Node, Origin, Reply, HOST};
-
-/// Kills the successor process when the test ends, however it ends.
-struct Reaper(std::process::Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{eventually, one_region, KillOnDrop, Node, Origin, Reply, HOST};
 
 #[tokio::test]
 async fn a_successor_takes_the_sockets_over_without_a_failed_request() {
@@ -54,7 +44,7 @@ async fn a_successor_takes_the_sockets_over_without_a_failed_request() {
     })
     .await;
 
-    let successor = Reaper(node.spawn_successor());
+    let successor = KillOnDrop(node.spawn_successor());
     node.signal("QUIT");
     // pingora's hand-over retries once a second on both sides, then the old process drains
     // for its grace period (1 s) and shutdown timeout (up to 5 s).

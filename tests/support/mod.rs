@@ -81,3 +81,13 @@ pub fn config(regions: &[(&str, f64, f64, &[SocketAddr])], extra: &str) -> Strin
 pub fn one_region(origins: &[SocketAddr], extra: &str) -> String {
     config(&[("eu-west", 53.35, -6.26, origins)], extra)
 }
+
+/// A process started by a test, killed and reaped when the test ends, however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -13,3 +13,18 @@ pub fn certificate(dir: &Path, host: &str) {
     std::fs::write(dir.join(format!("{host}.pem")), cert.pem()).unwrap();
     std::fs::write(dir.join(format!("{host}.key")), key.serialize_pem()).unwrap();
 }
+
+/// Runs a shell script (certificate work with the openssl command line) in `dir`; fails the
+/// test with its stderr if it fails.
+pub fn run_script(dir: &Path, script: &str) {
+    let made = std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("sh and openssl are needed by this test: {e}"));
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+}
