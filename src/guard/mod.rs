@@ -53,21 +53,22 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let header_timeout = self.live.peek().limits.header_timeout;
+        // Read once per connection: a reload applies to connections accepted after it.
+        let limits = self.live.peek().limits.clone();
+        let header_timeout = limits.header_timeout;
         // A connection pingora hands back for its next request is already admitted.
         let stream: Stream = if IO::as_any(&*stream).is::<GuardedStream>() {
             let mut guarded = stream.into_any().downcast::<GuardedStream>().ok()?;
             guarded.rearm(header_timeout);
             guarded
         } else {
-            let (max_total, max_per_ip) = {
-                let rt = self.live.peek();
-                (rt.limits.max_connections, rt.limits.max_connections_per_ip)
-            };
             let ip = stream
                 .get_socket_digest()
                 .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
-            match self.gate.enter(ip, max_total, max_per_ip) {
+            match self
+                .gate
+                .enter(ip, limits.max_connections, limits.max_connections_per_ip)
+            {
                 Ok(permit) => Box::new(GuardedStream::new(stream, header_timeout, permit)),
                 Err(refusal) => {
                     self.refuse(stream, refusal).await;

@@ -32,14 +32,10 @@ impl Builder<'_> {
                 // Read and matched exactly as a site's certificate is.
                 self.certified_key(&file, key)?;
                 let chain = self.x509_list(cert, &format!("{key}.cert"))?;
-                let der_key = std::fs::read(self.relative_to_config(k.get_ref()))
-                    .ok()
-                    .and_then(|b| {
-                        rustls_pemfile::private_key(&mut b.as_slice())
-                            .ok()
-                            .flatten()
-                    })
-                    .map(|k| k.secret_der().to_vec())?;
+                let der_key = self
+                    .pem_key(k, &format!("{key}.key"))?
+                    .secret_der()
+                    .to_vec();
                 let raw = chain.iter().map(|c| c.borrow_raw_cert().clone()).collect();
                 Some(Arc::new(CertKey::new(raw, der_key)))
             }

@@ -99,7 +99,11 @@ impl Builder<'_> {
         }
     }
 
-    fn pem_key(&mut self, v: &Spanned<String>, key: &str) -> Option<PrivateKeyDer<'static>> {
+    pub(super) fn pem_key(
+        &mut self,
+        v: &Spanned<String>,
+        key: &str,
+    ) -> Option<PrivateKeyDer<'static>> {
         let path = self.relative_to_config(v.get_ref());
         let bytes = self.read_pem(v, key, &path)?;
         match rustls_pemfile::private_key(&mut bytes.as_slice()) {
