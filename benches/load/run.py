@@ -205,6 +205,18 @@ def start_nginx_proxy(procs, work, port, origin_port, access_log):
     return p
 
 
+def prepare(name, tools, hint):
+    """A bench's start: the tools it needs are there, the release binary is built; returns
+    the binary, a process keeper and a work directory readable by nginx's workers."""
+    for tool in tools:
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is not installed ({hint})")
+    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "meridian"], cwd=ROOT, check=True)
+    work = tempfile.mkdtemp(prefix=f"meridian-{name}-bench-")
+    os.chmod(work, 0o755)
+    return os.path.join(ROOT, "target", "release", "meridian"), Procs(), work
+
+
 def meridian_conf(work, port, admin, origin_port, *, access="off", listen="", site="",
                   routes='[[sites.routes]]\npath = "/"\ncache = true\n'):
     """Writes the benches' Meridian config (one node, one region "local" in front of

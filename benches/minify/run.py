@@ -22,7 +22,6 @@ import os
 import shutil
 import statistics
 import subprocess
-import tempfile
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -114,14 +113,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     args = ap.parse_args()
-    for tool in ("wrk", "nginx", "taskset"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed (apt-get install wrk nginx-light util-linux)")
-    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "meridian"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "meridian")
-    procs = load.Procs()
-    work = tempfile.mkdtemp(prefix="meridian-minify-bench-")
-    os.chmod(work, 0o755)
+    binary, procs, work = load.prepare("minify", ("wrk", "nginx", "taskset"),
+                                       "apt-get install wrk nginx-light util-linux")
     try:
         origin_port, nginx_port, meridian_port, admin_port = (load.free_port() for _ in range(4))
         start_origin(procs, work, origin_port)

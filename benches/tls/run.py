@@ -24,7 +24,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -104,14 +103,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=10)
     args = ap.parse_args()
-    for tool in ("wrk", "nginx", "taskset", "openssl", "curl"):
-        if not shutil.which(tool):
-            raise SystemExit(f"{tool} is not installed")
-    subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "meridian"], cwd=ROOT, check=True)
-    binary = os.path.join(ROOT, "target", "release", "meridian")
-    procs = load.Procs()
-    work = tempfile.mkdtemp(prefix="meridian-tls-bench-")
-    os.chmod(work, 0o755)
+    binary, procs, work = load.prepare("tls", ("wrk", "nginx", "taskset", "openssl", "curl"),
+                                       "apt-get install wrk nginx-light util-linux openssl curl")
     try:
         origin_port, nginx_port, m_http, m_https, admin = (load.free_port() for _ in range(5))
         cert, key = make_certificate(work)
