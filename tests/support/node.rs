@@ -15,6 +15,13 @@ pub fn free_addr() -> SocketAddr {
         .unwrap()
 }
 
+/// `N` distinct free ports on 127.0.0.1: all are held until all are chosen, so two calls
+/// cannot return the same port (as two `free_addr` calls in a row can).
+pub fn free_addrs<const N: usize>() -> [SocketAddr; N] {
+    let held: [TcpListener; N] = std::array::from_fn(|_| TcpListener::bind("127.0.0.1:0").unwrap());
+    held.map(|l| l.local_addr().unwrap())
+}
+
 /// A free port on 127.0.0.1 for both UDP and TCP (DNS listens on both).
 pub fn free_dns_addr() -> SocketAddr {
     loop {
@@ -40,9 +47,21 @@ impl Node {
     /// Starts the node on `config`, where `@HTTP@`, `@ADMIN@` and `@DNS@` stand for free
     /// addresses, and waits until its listeners answer.
     pub async fn start(config: &str) -> Node {
-        let http = free_addr();
-        let admin = free_addr();
-        let dns = free_dns_addr();
+        // Distinct from each other and from any address the test already put in the config
+        // (an HTTPS listener or an origin it chose with `free_addr`).
+        let taken = |a: &SocketAddr| config.contains(&a.to_string());
+        let [http, admin] = loop {
+            let pair = free_addrs();
+            if !pair.iter().any(taken) {
+                break pair;
+            }
+        };
+        let dns = loop {
+            let dns = free_dns_addr();
+            if dns != http && dns != admin && !taken(&dns) {
+                break dns;
+            }
+        };
         let with_dns = config.contains("@DNS@");
         let text = config
             .replace("@HTTP@", &http.to_string())
