@@ -5,20 +5,10 @@
 
 mod support;
 
-use std::time::Duration;
 use support::{one_region, Node, Origin, Reply, HOST};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Sends `raw` on a fresh connection; returns the status line (or what came, if none).
 async fn raw_status(node: &Node, raw: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(node.http).await.unwrap();
-    s.write_all(raw.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(3), s.read(&mut buf))
-        .await
-        .map_or(0, |r| r.unwrap_or(0));
-    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-    text.lines().next().unwrap_or("").to_owned()
+    support::raw_status(node.http, raw).await
 }
 
 #[tokio::test]

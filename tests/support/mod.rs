@@ -38,6 +38,20 @@ where
     }
 }
 
+/// Sends `raw` bytes on a fresh connection to `addr` and returns the status line (or what
+/// came, if none): for requests no HTTP client library would send.
+pub async fn raw_status(addr: SocketAddr, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(raw.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(patience(), s.read(&mut buf))
+        .await
+        .map_or(0, |r| r.unwrap_or(0));
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or("").to_owned()
+}
+
 /// A client that ignores any proxy set in the environment: tests talk to loopback only.
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()

@@ -233,12 +233,23 @@ impl Node {
             .unwrap()
     }
 
-    /// The value of one exact series line in `/metrics`, 0 when absent.
+    /// The value of one exact series line in `/metrics`. A missing series fails the test
+    /// (a renamed metric or label must not read as 0), naming the series of that metric
+    /// that do exist.
     pub async fn metric(&self, series: &str) -> f64 {
         let text = self.metrics().await;
-        text.lines()
+        if let Some(v) = text
+            .lines()
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
-            .map_or(0.0, |v| v.trim().parse().unwrap())
+        {
+            return v.trim().parse().unwrap();
+        }
+        let name = series.split('{').next().unwrap_or(series);
+        let similar: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.starts_with(name))
+            .collect();
+        panic!("no series {series} in /metrics; series of {name}: {similar:#?}");
     }
 }
 

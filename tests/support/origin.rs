@@ -84,6 +84,9 @@ struct State {
     /// When set, every request is answered by closing the connection.
     stopped: std::sync::atomic::AtomicBool,
     requests: Mutex<Vec<Recorded>>,
+    /// Meridian's health checks, kept out of `hits` and `requests`: they arrive on their own
+    /// clock, and a test counting what clients caused must not see them.
+    health_checks: std::sync::atomic::AtomicUsize,
 }
 
 /// Builds an origin.
@@ -127,6 +130,23 @@ fn accept_loop(listener: TcpListener, state: Arc<State>) -> JoinHandle<()> {
     })
 }
 
+fn record(state: &State, req: &Request<Incoming>, path: &str) {
+    state.requests.lock().unwrap().push(Recorded {
+        method: req.method().to_string(),
+        target: req
+            .uri()
+            .path_and_query()
+            .map_or("/".into(), |p| p.to_string()),
+        headers: req.headers().clone(),
+    });
+    *state
+        .hits
+        .lock()
+        .unwrap()
+        .entry(path.to_owned())
+        .or_default() += 1;
+}
+
 async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
@@ -136,15 +156,17 @@ async fn handle(
         return Err(std::io::Error::other("origin stopped"));
     }
     let path = req.uri().path().to_owned();
-    state.requests.lock().unwrap().push(Recorded {
-        method: req.method().to_string(),
-        target: req
-            .uri()
-            .path_and_query()
-            .map_or("/".into(), |p| p.to_string()),
-        headers: req.headers().clone(),
-    });
-    *state.hits.lock().unwrap().entry(path.clone()).or_default() += 1;
+    let is_health_check = req
+        .headers()
+        .get("user-agent")
+        .is_some_and(|ua| ua == "meridian-health-check");
+    if is_health_check {
+        state
+            .health_checks
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    } else {
+        record(&state, &req, &path);
+    }
     let reply = state.routes.lock().unwrap().get(&path).cloned();
     let Some(reply) = reply else {
         let mut resp = Response::new(Full::new(Bytes::from_static(b"no such test route\n")));
@@ -256,9 +278,16 @@ impl Origin {
             .unwrap_or(0)
     }
 
-    /// Requests received in all.
+    /// Requests received in all, health checks aside.
     pub fn total_hits(&self) -> usize {
         self.state.hits.lock().unwrap().values().sum()
+    }
+
+    /// Health checks received (not in `hits`, `total_hits` or `requests`).
+    pub fn health_checks(&self) -> usize {
+        self.state
+            .health_checks
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every request received, in order.
