@@ -45,12 +45,58 @@ pub struct Freshness {
     pub stale_if_error: Duration,
 }
 
-/// The cache directives that govern this cache: `CDN-Cache-Control` (RFC 9213) when present,
-/// else `Surrogate-Control`, else `Cache-Control`.
-fn governing_directives(headers: &HeaderMap) -> Option<CacheControl> {
-    ["cdn-cache-control", "surrogate-control", "cache-control"]
+/// The cache directives that govern this cache: `CDN-Cache-Control` (RFC 9213) when present
+/// and valid, else `Surrogate-Control`, else `Cache-Control`.
+pub(crate) fn governing_directives(headers: &HeaderMap) -> Option<CacheControl> {
+    let cdn = if cdn_cache_control_is_valid(headers) {
+        CacheControl::from_headers_named("cdn-cache-control", headers)
+    } else {
+        None
+    };
+    cdn.or_else(|| {
+        ["surrogate-control", "cache-control"]
+            .iter()
+            .find_map(|name| CacheControl::from_headers_named(name, headers))
+    })
+}
+
+/// Directives whose value is delta-seconds: an Integer in a Structured Fields Dictionary.
+const DELTA_SECONDS_DIRECTIVES: [&str; 4] = [
+    "max-age",
+    "s-maxage",
+    "stale-while-revalidate",
+    "stale-if-error",
+];
+
+/// RFC 9213 §2.1: `CDN-Cache-Control` is a Structured Fields Dictionary (RFC 8941 §3.2); a
+/// field that fails to parse is ignored as a whole, and so is one whose delta-seconds
+/// directives are not non-negative Integers (`max-age="10000"`), so `Cache-Control` governs.
+/// Absent counts as valid.
+fn cdn_cache_control_is_valid(headers: &HeaderMap) -> bool {
+    let mut lines = headers.get_all("cdn-cache-control").iter().peekable();
+    if lines.peek().is_none() {
+        return true;
+    }
+    // RFC 8941 §4.2: several field lines are one value, joined with commas.
+    let joined: Vec<u8> = lines
+        .enumerate()
+        .flat_map(|(i, v)| {
+            let sep: &[u8] = if i == 0 { b"" } else { b", " };
+            sep.iter().chain(v.as_bytes()).copied().collect::<Vec<u8>>()
+        })
+        .collect();
+    let Ok(dict) = sfv::Parser::parse_dictionary(&joined) else {
+        return false;
+    };
+    DELTA_SECONDS_DIRECTIVES
         .iter()
-        .find_map(|name| CacheControl::from_headers_named(name, headers))
+        .all(|name| match dict.get(*name) {
+            None => true,
+            Some(sfv::ListEntry::Item(item)) => {
+                matches!(item.bare_item, sfv::BareItem::Integer(n) if n >= 0)
+            }
+            Some(sfv::ListEntry::InnerList(_)) => false,
+        })
 }
 
 /// Decides whether `resp` (the answer to `req_headers`) may be stored, and its freshness.
@@ -98,10 +144,11 @@ pub fn evaluate(
     let Some(lifetime) = lifetime(cc.as_ref(), status, resp) else {
         return Storable::No("no-freshness");
     };
-    let initial_age = initial_age(resp, now);
-    let fresh_until = match lifetime.checked_sub(initial_age) {
-        Some(left) if !left.is_zero() => now + left,
-        // Already stale on arrival: stored to be revalidated.
+    let age = initial_age(resp, now);
+    let initial_age = age.unwrap_or_else(|| apparent_age(resp, now));
+    let fresh_until = match (age, lifetime.checked_sub(initial_age)) {
+        (Some(_), Some(left)) if !left.is_zero() => now + left,
+        // Already stale on arrival, or of unknown age: stored to be revalidated.
         _ => now.checked_sub(Duration::from_secs(1)).unwrap_or(now),
     };
     let (swr, sie) = stale_windows(cc.as_ref(), defaults);
@@ -168,27 +215,46 @@ fn lifetime(cc: Option<&CacheControl>, status: u16, resp: &HeaderMap) -> Option<
     Some((since / HEURISTIC_FRACTION).min(HEURISTIC_CAP))
 }
 
-/// Corrected initial age (RFC 9111 §4.2.3), with request and response time taken as `now`.
-/// HTTP dates have one-second resolution, so the apparent age is counted in whole seconds:
-/// a response dated this second has none.
-fn initial_age(resp: &HeaderMap, now: SystemTime) -> Duration {
+/// Corrected initial age (RFC 9111 §4.2.3), with request and response time taken as `now`;
+/// `None` when the `Age` field is invalid, and the response's age therefore unknown.
+///
+/// RFC 9111 §5.1: a list-valued Age uses its first member (`7200, 0` is 7200). For an
+/// invalid one (`-3`, `1.5`, `abc`) the RFC lets a cache ignore the field; Meridian treats
+/// the response as stale instead (issue 13): an Age it cannot read may hide any age, and
+/// revalidating is the reading that can never serve something older than allowed.
+fn initial_age(resp: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let apparent = apparent_age(resp, now);
+    let Some(first_line) = resp.get(AGE) else {
+        return Some(apparent);
+    };
+    let first = first_line
+        .as_bytes()
+        .split(|&b| b == b',')
+        .next()?
+        .trim_ascii();
+    if first.is_empty() || !first.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    // All digits: only an overflow fails, and that is an age past any lifetime.
+    let age_value = std::str::from_utf8(first)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(u64::MAX);
+    Some(apparent.max(delta(age_value)))
+}
+
+/// Apparent age (RFC 9111 §4.2.3): now minus Date. HTTP dates have one-second resolution, so
+/// it is counted in whole seconds: a response dated this second has none.
+fn apparent_age(resp: &HeaderMap, now: SystemTime) -> Duration {
     let now_secs = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let apparent = resp
-        .get(DATE)
+    resp.get(DATE)
         .and_then(|d| http_date(d.as_bytes()))
         .and_then(|date| date.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(Duration::ZERO, |date| {
             Duration::from_secs(now_secs.saturating_sub(date.as_secs()))
-        });
-    // Age is a non-negative integer; anything else is ignored (§5.1).
-    let age_value = resp
-        .get(AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(Duration::ZERO, delta);
-    apparent.max(age_value)
+        })
 }
 
 /// How long a stale response may still be served, and when (RFC 5861, RFC 9111 §4.2.4).

@@ -149,16 +149,54 @@ fn rfc9111_4_2_3_age_from_the_origin_reduces_freshness() {
     }
     let old = eval(200, &[("cache-control", "max-age=100"), ("age", "500")]);
     assert!(is_stale_on_arrival(old));
-    // A malformed Age is ignored.
-    let bad = eval(
+}
+
+#[test]
+fn rfc9111_5_1_a_list_valued_age_uses_its_first_member() {
+    let d = date(0);
+    let listed = eval(
         200,
         &[
             ("date", d.as_str()),
-            ("cache-control", "max-age=100"),
-            ("age", "-3"),
+            ("cache-control", "max-age=10000"),
+            ("age", "7200, 0"),
         ],
     );
-    assert_eq!(fresh_for(bad), Duration::from_secs(100));
+    assert_eq!(fresh_for(listed), Duration::from_secs(2800));
+    let two_lines = eval(
+        200,
+        &[
+            ("date", d.as_str()),
+            ("cache-control", "max-age=10000"),
+            ("age", "7200"),
+            ("age", "0"),
+        ],
+    );
+    assert_eq!(fresh_for(two_lines), Duration::from_secs(2800));
+}
+
+#[test]
+fn rfc9111_5_1_an_invalid_age_makes_the_response_stale() {
+    let d = date(0);
+    for age in ["-3", "1.5", "abc", "", "+5", "0x10", "7200a"] {
+        let s = eval(
+            200,
+            &[
+                ("date", d.as_str()),
+                ("cache-control", "max-age=10000"),
+                ("age", age),
+            ],
+        );
+        assert!(is_stale_on_arrival(s), "Age: {age:?} -> {s:?}");
+    }
+    let huge = eval(
+        200,
+        &[
+            ("cache-control", "max-age=10000"),
+            ("age", "99999999999999999999999"),
+        ],
+    );
+    assert!(is_stale_on_arrival(huge));
 }
 
 #[test]
@@ -263,6 +301,45 @@ fn rfc9213_cdn_cache_control_takes_precedence_over_cache_control() {
         ],
     );
     assert_eq!(fresh_for(s), Duration::from_secs(300));
+}
+
+#[test]
+fn rfc9213_2_1_an_invalid_cdn_cache_control_is_ignored_whole() {
+    for invalid in [
+        "max-age=10000, &&&",
+        "max-age=\"10000\"",
+        "max-age=1.5",
+        "max-age=-1",
+    ] {
+        let s = eval(
+            200,
+            &[
+                ("cache-control", "max-age=60"),
+                ("cdn-cache-control", invalid),
+            ],
+        );
+        assert_eq!(fresh_for(s), Duration::from_secs(60), "{invalid}");
+    }
+    let no_store = eval(
+        200,
+        &[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "no-store, &&&"),
+        ],
+    );
+    assert_eq!(
+        fresh_for(no_store),
+        Duration::from_secs(60),
+        "no-store inside an invalid field is not read"
+    );
+    let valid = eval(
+        200,
+        &[
+            ("cache-control", "max-age=60"),
+            ("cdn-cache-control", "max-age=600, stale-if-error=30"),
+        ],
+    );
+    assert_eq!(fresh_for(valid), Duration::from_secs(600));
 }
 
 #[test]
