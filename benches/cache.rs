@@ -36,7 +36,7 @@ fn meta() -> CacheMeta {
 }
 
 fn bench_key(c: &mut Criterion) {
-    let rule = CacheKeyRule::default();
+    let rule = CacheKeyRule::DEFAULT;
     let headers = http::HeaderMap::new();
     let mut g = c.benchmark_group("cache_key");
     g.bench_function("build_and_hash", |b| {
@@ -75,7 +75,7 @@ fn bench_storage_hit(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let ours: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(64 << 20)));
+    let ours: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(64 << 20, 16)));
     let pingora: &'static MemCache = Box::leak(Box::new(MemCache::new()));
     let mut g = c.benchmark_group("storage_hit");
     for size in [1024usize, 64 * 1024] {
@@ -84,7 +84,7 @@ fn bench_storage_hit(c: &mut Criterion) {
             "http",
             "static.example.com",
             &target,
-            &CacheKeyRule::default(),
+            &CacheKeyRule::DEFAULT,
             &http::HeaderMap::new(),
         );
         let body = Bytes::from(vec![b'x'; size]);

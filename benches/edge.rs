@@ -1,4 +1,4 @@
-//! Edge hot paths: host and path to route, and picking the origin for an attempt.
+//! Edge hot paths: path normalisation, host and path to route, and picking the origin for an attempt.
 //! Inputs come from the shipped demo configuration.
 // Benchmark setup unwraps: a failure there is a broken benchmark, not a user error.
 #![allow(clippy::unwrap_used)]
@@ -8,6 +8,7 @@ use meridian::config;
 use meridian::edge::route::resolve;
 use meridian::edge::upstream::{Cursor, RegionBalancer};
 use meridian::regions::state::HealthView;
+use meridian::url_path::normalize;
 use pingora_http::RequestHeader;
 use std::hint::black_box;
 use std::path::Path;
@@ -22,7 +23,20 @@ fn bench_route(c: &mut Criterion) {
     req.insert_header("host", "Demo.Test:8080").unwrap();
     let mut g = c.benchmark_group("route");
     g.bench_function("resolve_host_and_prefix", |b| {
-        b.iter(|| black_box(resolve(&rt, black_box(&req)).unwrap()))
+        b.iter(|| {
+            let req = black_box(&req);
+            let path = normalize(req.uri.path()).unwrap();
+            black_box(resolve(&rt, req, &path).unwrap())
+        })
+    });
+    g.finish();
+    // The path normaliser on every request: the common case is one scan and no copy.
+    let mut g = c.benchmark_group("url_path");
+    g.bench_function("normal_path", |b| {
+        b.iter(|| black_box(normalize(black_box("/static/css/site.min.css")).unwrap()))
+    });
+    g.bench_function("dot_segments_and_escapes", |b| {
+        b.iter(|| black_box(normalize(black_box("/static/../img/%7Eme/./a%2Fb.png")).unwrap()))
     });
     g.finish();
 }

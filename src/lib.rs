@@ -21,3 +21,4 @@ pub mod regions;
 pub mod reload;
 pub mod tls;
 pub mod transform;
+pub mod url_path;

@@ -61,6 +61,8 @@ pub struct Metrics {
     ejections: IntCounterVec,
     pub cache_bytes: IntGauge,
     pub cache_objects: IntGauge,
+    /// Set from the storage's own count at each scrape.
+    pub cache_variants_replaced: IntCounter,
     pub access_log_dropped: IntCounter,
     pub dns: dns::DnsMetrics,
     pub minify: std::sync::Arc<minify::MinifyMetrics>,
@@ -212,6 +214,11 @@ impl Metrics {
             "meridian_cache_objects",
             "Complete responses held by the cache",
         )?;
+        let cache_variants_replaced = IntCounter::new(
+            "meridian_cache_variants_replaced_total",
+            "Stored variants removed because their URL already had cache.max_variants: \
+             is an origin varying on a header clients choose freely (User-Agent)",
+        )?;
         let access_log_dropped = IntCounter::new(
             "meridian_access_log_dropped_total",
             "Access-log lines dropped because the writer fell behind: is the log sink too slow",
@@ -228,6 +235,7 @@ impl Metrics {
         registry.register(Box::new(ejections.clone()))?;
         registry.register(Box::new(cache_bytes.clone()))?;
         registry.register(Box::new(cache_objects.clone()))?;
+        registry.register(Box::new(cache_variants_replaced.clone()))?;
         registry.register(Box::new(access_log_dropped.clone()))?;
         let dns = dns::DnsMetrics::new(&registry)?;
         let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
@@ -246,6 +254,7 @@ impl Metrics {
             ejections,
             cache_bytes,
             cache_objects,
+            cache_variants_replaced,
             access_log_dropped,
             dns,
             minify,

@@ -89,8 +89,10 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
 
     let metrics = Arc::new(Metrics::new()?);
     // pingora's cache wants `'static` storage; one per process, made once at startup.
-    let storage: &'static MemoryStorage =
-        Box::leak(Box::new(MemoryStorage::new(rt.cache.memory_bytes)));
+    let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(
+        rt.cache.memory_bytes,
+        rt.cache.max_variants,
+    )));
     let access_log = Arc::new(
         AccessLog::start(&rt.log.access, metrics.access_log_dropped.clone())
             .map_err(NodeError::AccessLog)?,

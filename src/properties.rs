@@ -28,6 +28,7 @@ fn query_rule() -> impl Strategy<Value = CacheKeyRule> {
             query,
             ignore_params,
             headers: Vec::new(),
+            scheme: false,
         })
 }
 

@@ -162,6 +162,10 @@ pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
         "cache.lock_timeout",
     );
     check(
+        old.cache.max_variants != new.cache.max_variants,
+        "cache.max_variants",
+    );
+    check(
         old.upstream.ejection != new.upstream.ejection,
         "upstream.eject_*",
     );

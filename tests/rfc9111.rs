@@ -400,3 +400,108 @@ async fn rfc9110_7_6_1_connection_listed_headers_are_neither_stored_nor_forwarde
         assert_eq!(header(&r, "x-end"), "kept");
     }
 }
+
+#[tokio::test]
+async fn rfc9111_4_4_an_unknown_method_invalidates_like_post() {
+    let origin = Origin::builder()
+        .route(
+            "/thing",
+            Reply::ok("v1").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    node.get("/thing", &[]).await;
+    assert!(header(&node.get("/thing", &[]).await, "cache-status").contains("hit"));
+    for method in ["M-SEARCH", "FOO"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = node
+            .client(&[HOST])
+            .request(m, node.url(HOST, "/thing"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{method}");
+        let after = node.get("/thing", &[]).await;
+        assert!(
+            header(&after, "cache-status").contains("fwd=uri-miss"),
+            "{method} invalidated /thing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rfc9111_5_1_list_and_invalid_age_values() {
+    let origin = Origin::builder()
+        .route(
+            "/listed",
+            Reply::ok("listed")
+                .header("cache-control", "max-age=10000")
+                .header("age", "7200, 0"),
+        )
+        .route(
+            "/invalid",
+            Reply::ok("invalid")
+                .header("cache-control", "max-age=10000")
+                .header("age", "abc"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    node.get("/listed", &[]).await;
+    let hit = node.get("/listed", &[]).await;
+    assert!(header(&hit, "cache-status").contains("hit"));
+    let age: u64 = header(&hit, "age").parse().unwrap();
+    assert!(
+        (7200..7300).contains(&age),
+        "first member counts: Age {age}"
+    );
+    node.get("/invalid", &[]).await;
+    let second = node.get("/invalid", &[]).await;
+    assert!(
+        !header(&second, "cache-status").contains("hit"),
+        "an unreadable Age is stale, not fresh"
+    );
+    assert_eq!(origin.hits("/invalid"), 2);
+}
+
+#[tokio::test]
+async fn rfc9213_2_1_an_invalid_cdn_cache_control_leaves_cache_control_in_charge() {
+    let origin = Origin::builder()
+        .route(
+            "/garbled",
+            Reply::ok("g")
+                .header("cache-control", "no-store")
+                .header("cdn-cache-control", "max-age=10000, &&&"),
+        )
+        .route(
+            "/quoted",
+            Reply::ok("q")
+                .header("cache-control", "no-store")
+                .header("cdn-cache-control", "max-age=\"10000\""),
+        )
+        .route(
+            "/valid",
+            Reply::ok("v")
+                .header("cache-control", "no-store")
+                .header("cdn-cache-control", "max-age=10000"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    for path in ["/garbled", "/quoted", "/valid"] {
+        node.get(path, &[]).await;
+        node.get(path, &[]).await;
+    }
+    assert_eq!(
+        origin.hits("/garbled"),
+        2,
+        "Cache-Control: no-store governs"
+    );
+    assert_eq!(origin.hits("/quoted"), 2, "Cache-Control: no-store governs");
+    assert_eq!(
+        origin.hits("/valid"),
+        1,
+        "a valid CDN-Cache-Control governs"
+    );
+}

@@ -79,6 +79,9 @@ impl AdminApp {
         self.metrics
             .cache_objects
             .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
+        // The storage counts; the counter catches up to it (it only ever grows).
+        let replaced = &self.metrics.cache_variants_replaced;
+        replaced.inc_by(stats.variants_replaced.saturating_sub(replaced.get()));
         self.metrics
             .guard
             .connections_open

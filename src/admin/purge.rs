@@ -2,14 +2,16 @@
 //!
 //! Exactly one selector: `url=` (every variant of one URL), `prefix=` (URLs starting with
 //! it), `tag=` (a `Surrogate-Key` / `Cache-Tag`), or `all=1`; add `soft=1` to mark stale
-//! instead of deleting. URLs are `http://host/path?query`, matched as the cache keys them:
-//! host case-folded and without port, the route's query rule applied.
+//! instead of deleting. URLs are `http://host/path?query` (or `https://`), matched as the
+//! cache keys them: host case-folded and without port, path normalised, the route's query
+//! rule applied; http and https name the same object unless the route sets
+//! `cache_key.scheme`.
 
-use crate::cache::policy::cache_url;
+use crate::cache::policy::route_cache_url;
 use crate::cache::PurgeMode;
-use crate::config::runtime::CacheKeyRule;
 use crate::config::Runtime;
 use crate::edge::route::normalize_host;
+use crate::url_path;
 
 /// What a purge request selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +70,18 @@ fn is_true(v: &str) -> bool {
     matches!(v, "1" | "true" | "yes")
 }
 
-/// `http://Host:port/p?q` in the cache's key form. For a URL the route's query rule applies;
-/// a prefix is taken as written after the host.
+/// `http(s)://Host:port/p?q` in the cache's key form: host case-folded without its port, the
+/// path normalised as the edge normalises request paths. For a URL the rule of the route
+/// that serves it applies (query rule, and the scheme when the route keys on it); a prefix
+/// is taken as written after the host, and matches both schemes.
 fn cache_key_url(rt: &Runtime, url: &str, apply_rule: bool) -> Result<String, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?} is not an http:// URL"))?;
+    let (https, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err(format!("{url:?} is not an http:// or https:// URL"));
+    };
     let (authority, target) = match rest.find('/') {
         Some(i) => rest.split_at(i),
         None => (rest, "/"),
@@ -86,15 +94,26 @@ fn cache_key_url(rt: &Runtime, url: &str, apply_rule: bool) -> Result<String, St
         .ok_or_else(|| format!("no site serves host {host:?}"))?;
     let site = rt.sites.get(site).ok_or("site vanished")?;
     let host = site.hosts.get(host_index).map_or(host, String::as_str);
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target, None),
+    };
+    let path =
+        url_path::normalize(path).map_err(|e| format!("{url:?}: {}", e.body().trim_end()))?;
     if !apply_rule {
-        return Ok(format!("http://{host}{target}"));
+        // A prefix is not a whole path: "/img/" must not lose its trailing slash.
+        return Ok(format!("http://{host}{path}"));
     }
-    let path = target.split('?').next().unwrap_or("/");
-    let default_rule = CacheKeyRule::default();
-    let rule = site
-        .route_for_path(path)
-        .map_or(&default_rule, |r| &r.cache_key);
-    Ok(cache_url("http", host, target, rule))
+    let target = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.into_owned(),
+    };
+    Ok(route_cache_url(
+        site.route_for_path(&target),
+        https,
+        host,
+        &target,
+    ))
 }
 
 /// Compares a presented bearer token with the configured one in constant time.
@@ -126,6 +145,9 @@ path = "/"
 [[sites.routes]]
 path = "/sorted/"
 cache_key = { query = "sort" }
+[[sites.routes]]
+path = "/tls/"
+cache_key = { scheme = true }
 "#,
         )
     }
@@ -148,6 +170,20 @@ cache_key = { query = "sort" }
             selector("prefix=http://a.test/img/"),
             Selector::Prefix("http://a.test/img/".into())
         );
+        assert_eq!(
+            selector("url=http://a.test/img/../x/%61"),
+            Selector::Url("http://a.test/x/a".into()),
+            "paths are normalised as the edge normalises them"
+        );
+        assert_eq!(
+            selector("url=https://a.test/x"),
+            Selector::Url("http://a.test/x".into()),
+            "http and https share a key by default"
+        );
+        assert_eq!(
+            selector("url=https://a.test/tls/x"),
+            Selector::Url("https://a.test/tls/x".into())
+        );
         assert_eq!(selector("tag=product-7"), Selector::Tag("product-7".into()));
         assert_eq!(selector("all=1"), Selector::All);
         assert_eq!(parse(&rt(), "all=1&soft=1").unwrap().mode, PurgeMode::Soft);
@@ -158,7 +194,8 @@ cache_key = { query = "sort" }
         let err = |q: &str| parse(&rt(), q).unwrap_err();
         assert!(err("").contains("give one of"));
         assert!(err("url=http://a.test/&tag=x").contains("exactly one"));
-        assert!(err("url=https://a.test/").contains("not an http:// URL"));
+        assert!(err("url=ftp://a.test/").contains("not an http:// or https:// URL"));
+        assert!(err("url=http://a.test/%252e%252e/x").contains("dot-segment"));
         assert!(err("url=http://b.test/").contains("no site serves host \"b.test\""));
         assert!(err("tag=").contains("empty"));
         assert!(err("what=1").contains("unknown parameter"));

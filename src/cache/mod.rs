@@ -6,6 +6,7 @@ pub mod policy;
 pub mod status;
 pub mod storage;
 mod stored_meta;
+mod variants;
 
 pub use policy::BypassReason;
 pub use status::{CacheResult, CacheStatusValues, LocalAnswer};

@@ -2,7 +2,8 @@
 //! whether a request accepts a stored response.
 
 use super::freshness::{self, FreshnessDefaults, Storable};
-use crate::config::runtime::{CacheKeyRule, QueryRule};
+use crate::config::runtime::{CacheKeyRule, QueryRule, Route};
+use crate::transform::negotiate::accepted_set;
 use http::header::{CONNECTION, PRAGMA, VARY};
 use http::{HeaderMap, HeaderName, Method};
 use pingora_cache::cache_control::CacheControl;
@@ -59,6 +60,23 @@ pub fn cache_url(scheme: &str, host: &str, target: &str, rule: &CacheKeyRule) ->
     url.push_str(host);
     push_target(&mut url, target, rule);
     url
+}
+
+/// The scheme a cache key carries: `https` only on routes that key on it (`cache_key.scheme`),
+/// `http` for everything else, so http and https share one object by default.
+pub fn key_scheme(rule: &CacheKeyRule, https: bool) -> &'static str {
+    if rule.scheme && https {
+        "https"
+    } else {
+        "http"
+    }
+}
+
+/// The cache URL of `target` (a normalised path and query) under the rule of `route`, the
+/// route that serves it: the one rule the edge's key, invalidation and purges share.
+pub fn route_cache_url(route: Option<&Route>, https: bool, host: &str, target: &str) -> String {
+    let rule = route.map_or(&crate::config::runtime::DEFAULT_CACHE_KEY, |r| &r.cache_key);
+    cache_url(key_scheme(rule, https), host, target, rule)
 }
 
 /// The cache key: [`cache_url`], then the value of each header the route adds, one per line
@@ -213,31 +231,51 @@ pub fn request_freshness(
     None
 }
 
-/// Whether a successful request with this method invalidates stored responses (RFC 9111 §4.4).
+/// Whether a successful request with this method invalidates stored responses (RFC 9111 §4.4):
+/// every method not known to be safe (RFC 9110 §9.2.1), extension methods (`M-SEARCH`,
+/// `PURGE`, `FOO`) included.
 pub fn invalidates(method: &Method) -> bool {
-    matches!(
+    !matches!(
         *method,
-        Method::POST | Method::PUT | Method::DELETE | Method::PATCH
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
 }
 
-/// The target of a `Location` or `Content-Location` value when it names `host` (or is
-/// relative): only same-origin URIs may be invalidated (RFC 9111 §4.4).
-pub fn same_host_target(value: &[u8], host: &str) -> Option<String> {
+/// A URI a response names for invalidation: its scheme (`None` when relative) and target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SameHostTarget {
+    /// `Some(true)` for https, `Some(false)` for http, `None` for a relative reference.
+    pub https: Option<bool>,
+    pub target: String,
+}
+
+/// The target of a `Location` or `Content-Location` value when it names `host` over http or
+/// https (or is relative): only same-host URIs may be invalidated (RFC 9111 §4.4).
+pub fn same_host_target(value: &[u8], host: &str) -> Option<SameHostTarget> {
     let value = std::str::from_utf8(value).ok()?.trim();
     if value.starts_with('/') && !value.starts_with("//") {
-        return Some(value.to_owned());
+        return Some(SameHostTarget {
+            https: None,
+            target: value.to_owned(),
+        });
     }
     let uri: http::Uri = value.parse().ok()?;
     let authority_host = uri.authority()?.host();
-    if !authority_host.eq_ignore_ascii_case(host) || uri.scheme_str() != Some("http") {
+    let https = match uri.scheme_str() {
+        Some(s) if s.eq_ignore_ascii_case("http") => false,
+        Some(s) if s.eq_ignore_ascii_case("https") => true,
+        _ => return None,
+    };
+    if !authority_host.eq_ignore_ascii_case(host) {
         return None;
     }
-    Some(
-        uri.path_and_query()
+    Some(SameHostTarget {
+        https: Some(https),
+        target: uri
+            .path_and_query()
             .map_or("/", |pq| pq.as_str())
             .to_owned(),
-    )
+    })
 }
 
 /// Whether the request says to answer only from cache (`only-if-cached`, §5.2.1.7).
@@ -248,9 +286,7 @@ pub fn only_if_cached(req: &RequestHeader) -> bool {
 /// Whether the stored response forbids serving it stale (must-revalidate, proxy-revalidate,
 /// s-maxage), in whichever cache-control header governs this cache.
 fn forbids_stale(headers: &HeaderMap) -> bool {
-    ["cdn-cache-control", "surrogate-control", "cache-control"]
-        .iter()
-        .find_map(|name| CacheControl::from_headers_named(name, headers))
+    freshness::governing_directives(headers)
         .is_some_and(|cc| cc.must_revalidate() || cc.proxy_revalidate() || cc.has_key("s-maxage"))
 }
 
@@ -323,10 +359,11 @@ pub fn strip_cache_only_headers(resp: &mut ResponseHeader) {
 ///
 /// Values are normalised before they are compared (RFC 9111 §4.1 allows it): field lines are
 /// joined and list members trimmed; the `Accept*` headers, whose values are case-insensitive,
-/// are lower-cased; `Accept-Encoding` becomes its sorted set of codings with q-values, so
-/// `gzip, br` and `br,gzip` share a variant while different preferences do not. On routes
-/// where Meridian compresses, `negotiated` is the one coding the client gets, and that is
-/// the variant: every client that gets br shares one stored object.
+/// are lower-cased; `Accept-Encoding` becomes the set of known codings the client accepts
+/// ([`accepted_set`]), so no choice of weights or unknown codings makes a new variant. On
+/// routes where Meridian compresses, `negotiated` is the one coding the client gets, and
+/// that is the variant: every client that gets br shares one stored object. Headers with
+/// open-ended values (`User-Agent`) are bounded by the storage's `max_variants`.
 pub fn variance(
     meta: &CacheMeta,
     req: &RequestHeader,
@@ -352,10 +389,31 @@ pub fn variance(
             Some(coding) if name == "accept-encoding" => {
                 builder.add_value(name.as_str(), coding.token());
             }
+            None if name == "accept-encoding" => {
+                let field = joined_field(&req.headers, http::header::ACCEPT_ENCODING);
+                builder.add_value(name.as_str(), accepted_set(field.as_deref()));
+            }
             _ => builder.add_owned_value(name.as_str(), normalized_vary_value(name, &req.headers)),
         }
     }
     builder.finalize()
+}
+
+/// The field lines of `name` as one list value (RFC 9110 §5.3): borrowed when there is one
+/// line, joined with ", " when there are several.
+fn joined_field(headers: &HeaderMap, name: HeaderName) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let mut lines = headers.get_all(name).into_iter();
+    let first = lines.next()?;
+    let mut rest = lines.peekable();
+    if rest.peek().is_none() {
+        return Some(std::borrow::Cow::Borrowed(first.as_bytes()));
+    }
+    let mut out = first.as_bytes().to_vec();
+    for line in rest {
+        out.extend_from_slice(b", ");
+        out.extend_from_slice(line.as_bytes());
+    }
+    Some(std::borrow::Cow::Owned(out))
 }
 
 /// The normalised value of request header `name` for variant selection.
@@ -375,24 +433,6 @@ fn normalized_vary_value(name: &str, headers: &HeaderMap) -> Vec<u8> {
         for m in &mut members {
             m.make_ascii_lowercase();
         }
-    }
-    if name == "accept-encoding" {
-        // "gzip;q=1.0" and "gzip" mean the same; order does not matter for a set.
-        for m in &mut members {
-            let mut parts = m.split(';').map(str::trim);
-            let coding = parts.next().unwrap_or("").to_owned();
-            let q = parts
-                .find_map(|p| p.strip_prefix("q="))
-                .and_then(|q| q.parse::<f32>().ok())
-                .unwrap_or(1.0);
-            *m = if q >= 1.0 {
-                coding
-            } else {
-                format!("{coding};q={q}")
-            };
-        }
-        members.sort();
-        members.dedup();
     }
     members.join(", ").into_bytes()
 }
@@ -487,23 +527,30 @@ mod tests {
             "http",
             host,
             target,
-            &CacheKeyRule::default(),
+            &CacheKeyRule::DEFAULT,
             &HeaderMap::new(),
         )
     }
 
     #[test]
     fn only_same_host_locations_are_invalidated() {
-        assert_eq!(same_host_target(b"/a?b", "h.test").as_deref(), Some("/a?b"));
-        assert_eq!(
-            same_host_target(b"http://H.test/x", "h.test").as_deref(),
-            Some("/x")
-        );
+        let t = |v: &[u8]| same_host_target(v, "h.test").map(|t| (t.https, t.target));
+        assert_eq!(t(b"/a?b"), Some((None, "/a?b".to_owned())));
+        assert_eq!(t(b"http://H.test/x"), Some((Some(false), "/x".to_owned())));
+        assert_eq!(t(b"https://h.test/y"), Some((Some(true), "/y".to_owned())));
+        assert_eq!(t(b"ftp://h.test/y"), None);
         assert_eq!(same_host_target(b"http://other.test/x", "h.test"), None);
         assert_eq!(same_host_target(b"//other.test/x", "h.test"), None);
         assert_eq!(same_host_target(b"relative", "h.test"), None);
         assert!(invalidates(&Method::POST) && invalidates(&Method::DELETE));
         assert!(!invalidates(&Method::GET) && !invalidates(&Method::OPTIONS));
+        // RFC 9111 §4.4: methods not known to be safe, extension methods included.
+        for m in ["M-SEARCH", "FOO", "PROPPATCH"] {
+            assert!(
+                invalidates(&Method::from_bytes(m.as_bytes()).unwrap()),
+                "{m}"
+            );
+        }
     }
 
     #[test]
@@ -622,6 +669,7 @@ mod tests {
             query,
             ignore_params: ignore.iter().map(|s| s.to_string()).collect(),
             headers: Vec::new(),
+            scheme: false,
         };
         let url = |target, r: &CacheKeyRule| cache_url("http", "h", target, r);
         assert_eq!(
@@ -650,7 +698,7 @@ mod tests {
     fn configured_request_headers_join_the_key() {
         let rule = CacheKeyRule {
             headers: vec![HeaderName::from_static("x-device")],
-            ..CacheKeyRule::default()
+            ..CacheKeyRule::DEFAULT
         };
         let mut mobile = HeaderMap::new();
         mobile.insert("x-device", "mobile".parse().unwrap());
@@ -691,14 +739,22 @@ mod tests {
     }
 
     #[test]
-    fn accept_encoding_variants_are_sets_of_codings_with_their_preferences() {
+    fn accept_encoding_variants_are_sets_of_known_codings() {
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "accept-encoding")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
         let v = |ae: &str| variance(&meta, &req(&[("accept-encoding", ae)]), None);
         assert_eq!(v("gzip, br"), v("br,GZIP"));
         assert_eq!(v("gzip;q=1.0, br"), v("br, gzip"));
-        assert_ne!(v("gzip, br;q=0.5"), v("gzip, br"));
+        assert_eq!(
+            v("gzip, br;q=0.5"),
+            v("gzip, br"),
+            "weights do not make variants"
+        );
+        assert_eq!(v("gzip;q=0.1"), v("gzip;q=0.11, x-made-up"));
         assert_ne!(v("gzip"), v("br"));
+        assert_ne!(v("gzip, deflate"), v("gzip"));
+        let two_lines = req(&[("accept-encoding", "gzip"), ("accept-encoding", "br")]);
+        assert_eq!(variance(&meta, &two_lines, None), v("br, gzip"));
         let lang = response_cacheability(
             &req(&[]),
             &resp(&[("cache-control", "max-age=60"), ("vary", "accept-language")]),

@@ -108,10 +108,14 @@ pub enum LocalAnswer {
     /// A `[limits]` bound was crossed (size, rate), or plain HTTP was sent to HTTPS.
     Limit,
     Redirect,
+    /// A malformed request line or path (RFC 9112 §3.2, RFC 3986): 400.
+    BadRequest,
+    /// A method refused (TRACE without `allow_trace`) or not implemented (too long).
+    Method,
 }
 
 impl LocalAnswer {
-    const COUNT: usize = 9;
+    const COUNT: usize = 11;
 
     fn detail(self) -> &'static str {
         match self {
@@ -124,6 +128,8 @@ impl LocalAnswer {
             LocalAnswer::AmbiguousFraming => "ambiguous-framing",
             LocalAnswer::Limit => "limit",
             LocalAnswer::Redirect => "https-redirect",
+            LocalAnswer::BadRequest => "bad-request",
+            LocalAnswer::Method => "method",
         }
     }
 }
@@ -164,6 +170,8 @@ impl CacheStatusValues {
             LocalAnswer::AmbiguousFraming,
             LocalAnswer::Limit,
             LocalAnswer::Redirect,
+            LocalAnswer::BadRequest,
+            LocalAnswer::Method,
         ]
         .map(|a| match a {
             LocalAnswer::UpstreamError => v("fwd=uri-miss; detail=upstream-error"),

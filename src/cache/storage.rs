@@ -9,6 +9,7 @@
 
 use super::index::{surrogate_keys, KeyIndex};
 use super::stored_meta::StoredMeta;
+use super::variants::VariantIndex;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora_cache::key::{CacheHashKey, HashBinary};
@@ -38,12 +39,14 @@ struct StoredObject {
     url: Arc<str>,
     /// Surrogate keys from the response, for purge by tag.
     tags: Box<[Box<str>]>,
+    /// Stored in pingora's primary slot for its URL (no variance).
+    primary: bool,
     /// What this object counts against the memory bound.
     weight: u32,
 }
 
 impl StoredObject {
-    fn new(meta: StoredMeta, body: Bytes, url: Arc<str>) -> Self {
+    fn new(meta: StoredMeta, body: Bytes, url: Arc<str>, primary: bool) -> Self {
         let tags = surrogate_keys(meta.headers());
         let tag_bytes: usize = tags.iter().map(|t| t.len()).sum();
         let weight = body.len() + meta.weight() + url.len() + tag_bytes + OBJECT_OVERHEAD_BYTES;
@@ -52,24 +55,25 @@ impl StoredObject {
             body,
             url,
             tags,
+            primary,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
         }
     }
 }
 
 /// The URL and tag indexes, shared with moka's removal listener.
-#[derive(Default)]
 struct Indexes {
-    by_url: KeyIndex,
+    by_url: VariantIndex,
     by_tag: KeyIndex,
 }
 
 impl Indexes {
-    fn add(&self, key: HashBinary, obj: &StoredObject) {
-        self.by_url.add(&obj.url, key);
+    /// Files `obj`; returns the keys of its URL's variants now past `max_variants`.
+    fn add(&self, key: HashBinary, obj: &StoredObject) -> Vec<HashBinary> {
         for tag in obj.tags.iter() {
             self.by_tag.add(tag, key);
         }
+        self.by_url.add(&obj.url, key, obj.primary)
     }
 
     fn remove(&self, key: &HashBinary, obj: &StoredObject) {
@@ -105,6 +109,8 @@ enum FillState {
 struct Fill {
     id: u64,
     url: Arc<str>,
+    /// Written to pingora's primary slot (the key has no variance).
+    primary: bool,
     meta: StoredMeta,
     chunks: RwLock<Vec<Bytes>>,
     state: watch::Sender<FillState>,
@@ -124,6 +130,8 @@ pub struct MemoryStorage {
     /// Number of entries in `fills`, so a lookup skips the mutex when nothing is being filled.
     active_fills: AtomicUsize,
     next_fill_id: AtomicU64,
+    /// Variants removed because their URL had `max_variants` already.
+    variants_replaced: AtomicU64,
 }
 
 /// What the cache holds, for metrics and `/status`.
@@ -133,12 +141,18 @@ pub struct StorageStats {
     pub bytes: u64,
     /// Complete objects held.
     pub objects: u64,
+    /// Variants replaced since start because their URL had `max_variants` already.
+    pub variants_replaced: u64,
 }
 
 impl MemoryStorage {
-    /// A storage holding at most `memory_bytes` (bodies, headers and per-object overhead).
-    pub fn new(memory_bytes: u64) -> Self {
-        let indexes = Arc::new(Indexes::default());
+    /// A storage holding at most `memory_bytes` (bodies, headers and per-object overhead),
+    /// and at most `max_variants` objects per URL.
+    pub fn new(memory_bytes: u64, max_variants: usize) -> Self {
+        let indexes = Arc::new(Indexes {
+            by_url: VariantIndex::new(max_variants),
+            by_tag: KeyIndex::default(),
+        });
         let listener_indexes = indexes.clone();
         let objects = moka::sync::Cache::builder()
             .max_capacity(memory_bytes)
@@ -154,6 +168,7 @@ impl MemoryStorage {
             fills: Mutex::new(HashMap::new()),
             active_fills: AtomicUsize::new(0),
             next_fill_id: AtomicU64::new(1),
+            variants_replaced: AtomicU64::new(0),
         }
     }
 
@@ -163,14 +178,20 @@ impl MemoryStorage {
         StorageStats {
             bytes: self.objects.weighted_size(),
             objects: self.objects.entry_count(),
+            variants_replaced: self.variants_replaced.load(Ordering::Relaxed),
         }
     }
 
-    /// Stores `obj` under `key` and files it in the indexes.
+    /// Stores `obj` under `key` and files it in the indexes; past `max_variants` for its URL,
+    /// the oldest variant is removed.
     fn commit(&self, key: HashBinary, obj: StoredObject) {
         let obj = Arc::new(obj);
         self.objects.insert(key, obj.clone());
-        self.indexes.add(key, &obj);
+        // Removed after the index lock is released: moka's listener takes it again.
+        for victim in self.indexes.add(key, &obj) {
+            self.objects.invalidate(&victim);
+            self.variants_replaced.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Removes or expires the objects under `keys`; returns how many there were.
@@ -188,7 +209,7 @@ impl MemoryStorage {
                     meta.expire_at(SystemTime::now());
                     self.commit(
                         key,
-                        StoredObject::new(meta, obj.body.clone(), obj.url.clone()),
+                        StoredObject::new(meta, obj.body.clone(), obj.url.clone(), obj.primary),
                     );
                 }
             }
@@ -207,13 +228,17 @@ impl MemoryStorage {
         self.purge_keys(self.indexes.by_tag.keys(tag), mode)
     }
 
-    /// Purges every object whose URL starts with `prefix`. Scans the cache.
+    /// Purges every object whose URL starts with `prefix`, whichever scheme either names
+    /// (routes with `cache_key.scheme` store `https://` keys beside `http://` ones). Scans the
+    /// cache.
     pub fn purge_prefix(&self, prefix: &str, mode: PurgeMode) -> usize {
-        self.drop_fills(|fill| fill.url.starts_with(prefix));
+        let prefix = without_scheme(prefix);
+        let matches = |url: &str| without_scheme(url).starts_with(prefix);
+        self.drop_fills(|fill| matches(&fill.url));
         let keys: Vec<HashBinary> = self
             .objects
             .iter()
-            .filter(|(_, obj)| obj.url.starts_with(prefix))
+            .filter(|(_, obj)| matches(&obj.url))
             .map(|(k, _)| *k)
             .collect();
         self.purge_keys(keys, mode)
@@ -353,6 +378,7 @@ impl Storage for MemoryStorage {
                 .next()
                 .unwrap_or("")
                 .into(),
+            primary: key.variance_bin().is_none(),
             meta: StoredMeta::from_cache_meta(meta),
             chunks: RwLock::new(Vec::new()),
             state,
@@ -424,6 +450,7 @@ impl Storage for MemoryStorage {
             StoredMeta::from_cache_meta(meta),
             obj.body.clone(),
             obj.url.clone(),
+            obj.primary,
         );
         self.commit(hash, updated);
         Ok(true)
@@ -616,7 +643,7 @@ impl HandleMiss for MemoryMiss {
         // fill that is still registered commits: a purge or a newer writer must win.
         let mut meta = self.fill.meta.clone();
         meta.set_body_length(size);
-        let obj = StoredObject::new(meta, body, self.fill.url.clone());
+        let obj = StoredObject::new(meta, body, self.fill.url.clone(), self.fill.primary);
         self.storage.commit_fill(self.key, self.fill.id, obj);
         self.publish(FillState::Done {
             chunks: chunk_count,
@@ -637,6 +664,11 @@ impl Drop for MemoryMiss {
             self.publish(FillState::Aborted { chunks });
         }
     }
+}
+
+/// A cache URL without its `scheme://`: `host/path?query`.
+fn without_scheme(url: &str) -> &str {
+    url.split_once("://").map_or(url, |(_, rest)| rest)
 }
 
 /// One `Bytes` for the whole body: free for a single chunk, one copy otherwise.

@@ -147,6 +147,8 @@ pub struct CacheFile {
     pub max_object: Option<Spanned<String>>,
     /// How long coalesced requests wait for the one fetching a miss before going themselves.
     pub lock_timeout: Option<Spanned<String>>,
+    /// Most variants (Vary) kept per URL; past it the oldest is replaced.
+    pub max_variants: Option<Spanned<i64>>,
 }
 
 /// `[upstream]`: timeouts and attempts for requests to origins.
@@ -317,6 +319,8 @@ pub struct RouteFile {
     pub compression: Option<CompressionFile>,
     /// This route's request body limit, over `[limits] max_request_body`.
     pub max_request_body: Option<Spanned<String>>,
+    /// Forward TRACE requests to the origin (default false: answered 405 by the node).
+    pub allow_trace: Option<bool>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.
@@ -329,6 +333,9 @@ pub struct CacheKeyFile {
     pub ignore_params: Option<Vec<Spanned<String>>>,
     /// Request headers whose values are added to the key.
     pub headers: Option<Vec<Spanned<String>>>,
+    /// Key http and https apart (Cloudflare's default); `false` (default) shares one object
+    /// between them, as Fastly does.
+    pub scheme: Option<bool>,
 }
 
 /// `regions = "nearest"` or `regions = ["eu-west", "us-east"]`.

@@ -116,6 +116,8 @@ pub struct CacheSettings {
     pub max_object_bytes: usize,
     /// How long coalesced requests wait behind the request filling a miss.
     pub lock_timeout: Duration,
+    /// Most variants stored per URL (`Vary` on open-ended headers cannot multiply objects).
+    pub max_variants: usize,
 }
 
 /// `[upstream]`.
@@ -328,14 +330,30 @@ pub enum QueryRule {
 }
 
 /// How a route builds its cache keys.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheKeyRule {
     pub query: QueryRule,
     /// Parameter names left out of the key.
     pub ignore_params: Vec<String>,
     /// Request headers whose values join the key.
     pub headers: Vec<http::HeaderName>,
+    /// https requests are keyed apart from http ones (`https://host/...`); otherwise both
+    /// share the `http://host/...` key.
+    pub scheme: bool,
 }
+
+impl CacheKeyRule {
+    /// The rule of a route that sets nothing: shared scheme, query kept, no headers.
+    pub const DEFAULT: CacheKeyRule = CacheKeyRule {
+        query: QueryRule::Keep,
+        ignore_params: Vec::new(),
+        headers: Vec::new(),
+        scheme: false,
+    };
+}
+
+/// [`CacheKeyRule::DEFAULT`] as a place to borrow from (a `const` with a `Vec` is not promoted).
+pub static DEFAULT_CACHE_KEY: CacheKeyRule = CacheKeyRule::DEFAULT;
 
 /// A path prefix within a site and how it is served.
 #[derive(Debug)]
@@ -357,6 +375,8 @@ pub struct Route {
     /// `[compression]` with this route's own values over it (shared when it has none).
     pub compression: std::sync::Arc<CompressionSettings>,
     pub max_request_body: u64,
+    /// TRACE is forwarded; otherwise the node answers it 405.
+    pub allow_trace: bool,
 }
 
 /// `[compression]`: how `compress` routes compress.

@@ -31,6 +31,8 @@ mod tls;
 const DEFAULT_CACHE_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_OBJECT: u64 = 8 * 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Variants per URL: Accept-Encoding sets (16 at most) fit; `Vary: User-Agent` is held to it.
+const DEFAULT_MAX_VARIANTS: i64 = 16;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -446,10 +448,18 @@ impl Builder<'_> {
             "cache.lock_timeout",
             DEFAULT_LOCK_TIMEOUT,
         );
+        let max_variants = self.count(
+            &f.cache.max_variants,
+            "cache.max_variants",
+            DEFAULT_MAX_VARIANTS,
+            1,
+            1024,
+        );
         CacheSettings {
             memory_bytes: memory,
             max_object_bytes: usize::try_from(max_object).unwrap_or(usize::MAX),
             lock_timeout,
+            max_variants: usize::try_from(max_variants).unwrap_or(1),
         }
     }
 

@@ -3,6 +3,7 @@
 use super::{EdgeProxy, RequestCtx};
 use crate::cache::policy;
 use crate::cache::PurgeMode;
+use crate::url_path;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -22,28 +23,40 @@ impl EdgeProxy {
         }
         let Some(resolved) = ctx.resolved else { return };
         let host = resolved.host(&ctx.gen.rt);
+        let https = super::is_tls(session);
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let mut targets = vec![target.to_owned()];
+        let mut targets = vec![(https, target.to_owned())];
         for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {
             if let Some(t) = resp
                 .headers
                 .get(&name)
                 .and_then(|v| policy::same_host_target(v.as_bytes(), host))
             {
-                targets.push(t);
+                targets.push((t.https.unwrap_or(https), t.target));
             }
         }
         let site = ctx.gen.rt.sites.get(resolved.site);
-        for t in targets {
-            // Each target is keyed by the rule of the route that serves it.
-            let path = t.split('?').next().unwrap_or("/");
-            if let Some(route) = site
-                .and_then(|s| s.route_for_path(path))
+        for (https, t) in targets {
+            // Each target is keyed by the rule of the route that serves it, on its normalised
+            // path (a Location may spell it differently).
+            let (path, query) = t
+                .split_once('?')
+                .map_or((t.as_str(), None), |(p, q)| (p, Some(q)));
+            let Ok(path) = url_path::normalize(path) else {
+                continue;
+            };
+            let Some(route) = site
+                .and_then(|s| s.route_for_path(&path))
                 .filter(|r| r.cache)
-            {
-                let url = policy::cache_url("http", host, &t, &route.cache_key);
-                self.storage.purge_url(&url, PurgeMode::Hard);
-            }
+            else {
+                continue;
+            };
+            let target = match query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.into_owned(),
+            };
+            let url = policy::route_cache_url(Some(route), https, host, &target);
+            self.storage.purge_url(&url, PurgeMode::Hard);
         }
     }
 }

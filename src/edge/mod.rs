@@ -6,6 +6,7 @@ pub mod forwarded;
 mod generation;
 mod invalidate;
 mod limits;
+pub mod request_line;
 pub mod respond;
 pub mod route;
 mod selection;
@@ -16,13 +17,13 @@ use crate::access_log::{AccessEntry, AccessLog};
 use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy::{self, BypassReason};
 use crate::cache::{CacheResult, LocalAnswer, MemoryStorage};
-use crate::config::runtime::CacheKeyRule;
 use crate::guard::rate::RateLimiter;
 use crate::live::Live;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use crate::regions::state::HealthView;
 use crate::transform::plan::BodyTransform;
 use crate::transform::Coding;
+use crate::url_path;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use generation::Generation;
@@ -221,11 +222,23 @@ impl ProxyHttp for EdgeProxy {
         let resolved = if ambiguous {
             Err(Reject::AmbiguousFraming)
         } else {
-            route::resolve(&ctx.gen.rt, req)
+            route_request(&ctx.gen.rt, session.req_header_mut())
         };
         match resolved {
             Ok(resolved) => {
                 ctx.resolved = Some(resolved);
+                let route = resolved.route(&ctx.gen.rt);
+                if request_line::trace_refused(
+                    session.req_header(),
+                    route.is_some_and(|r| r.allow_trace),
+                ) {
+                    ctx.reject = Some(Reject::TraceNotAllowed);
+                    let status = ctx.gen.cache_status.local(LocalAnswer::Method);
+                    let allow = Some((http::header::ALLOW, ALLOWED_WITHOUT_TRACE.to_owned()));
+                    let body = respond::reject_answer(Reject::TraceNotAllowed).0;
+                    respond::local_with(session, 405, body, status, allow).await?;
+                    return Ok(true);
+                }
                 if let Some(done) = self.refuse_for_route(session, ctx, resolved).await? {
                     return Ok(done);
                 }
@@ -274,12 +287,14 @@ impl ProxyHttp for EdgeProxy {
         let host = ctx.resolved.map_or("", |r| r.host(&ctx.gen.rt));
         let req = session.req_header();
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let default_rule = CacheKeyRule::default();
         let rule = ctx
             .resolved
             .and_then(|r| r.route(&ctx.gen.rt))
-            .map_or(&default_rule, |route| &route.cache_key);
-        Ok(policy::cache_key("http", host, target, rule, &req.headers))
+            .map_or(&crate::config::runtime::DEFAULT_CACHE_KEY, |route| {
+                &route.cache_key
+            });
+        let scheme = policy::key_scheme(rule, is_tls(session));
+        Ok(policy::cache_key(scheme, host, target, rule, &req.headers))
     }
 
     async fn cache_hit_filter(
@@ -669,6 +684,45 @@ impl ProxyHttp for EdgeProxy {
             trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),
         });
     }
+}
+
+/// The methods named in `Allow` when TRACE is refused (RFC 9110 §15.5.6).
+const ALLOWED_WITHOUT_TRACE: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
+
+/// Checks the request line, normalises the path (rewriting the target when it changes, so
+/// routing, the cache key, purges and the origin all see one spelling) and routes it.
+fn route_request(
+    rt: &crate::config::Runtime,
+    req: &mut RequestHeader,
+) -> std::result::Result<Resolved, Reject> {
+    request_line::check(req)?;
+    if req.uri.path() == "*" {
+        // `OPTIONS *` (the only method the check lets through with it) asks about the server
+        // as a whole: the site's root route answers it, and the origin gets it as sent.
+        return route::resolve(rt, req, "/");
+    }
+    let normalized = match url_path::normalize(req.uri.path()).map_err(Reject::BadPath)? {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(path) => Some(path),
+    };
+    let path = normalized.as_deref().unwrap_or(req.uri.path());
+    let resolved = route::resolve(rt, req, path)?;
+    if let Some(mut target) = normalized {
+        if let Some(query) = req.uri.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        // The target was parsed from the request, and normalising only removes or decodes
+        // characters that are valid in a URI path.
+        let uri = http::Uri::try_from(target).map_err(|_| Reject::BadTarget)?;
+        req.set_uri(uri);
+    }
+    Ok(resolved)
+}
+
+/// Whether the client reached this node over TLS.
+fn is_tls(session: &Session) -> bool {
+    session.digest().is_some_and(|d| d.ssl_digest.is_some())
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {

@@ -61,8 +61,18 @@ pub fn reject_answer(reject: Reject) -> (&'static str, LocalAnswer) {
         ),
         Reject::NoRoute => ("no route for this path\n", LocalAnswer::NoRoute),
         Reject::AmbiguousFraming => (
-            "Content-Length and Transfer-Encoding together: refused\n",
+            "ambiguous message framing (Content-Length with Transfer-Encoding, or chunked twice): refused\n",
             LocalAnswer::AmbiguousFraming,
+        ),
+        Reject::BadTarget => (
+            "the request target must be a path, an http(s) URL, or * for OPTIONS\n",
+            LocalAnswer::BadRequest,
+        ),
+        Reject::BadPath(e) => (e.body(), LocalAnswer::BadRequest),
+        Reject::MethodTooLong => ("method not implemented\n", LocalAnswer::Method),
+        Reject::TraceNotAllowed => (
+            "TRACE is not allowed on this route\n",
+            LocalAnswer::Method,
         ),
     }
 }

@@ -1,6 +1,7 @@
 //! Host and path to route: which site a request is for and which of its routes serves it.
 
 use crate::config::runtime::{Route, Runtime, SiteId};
+use crate::url_path::{self, PathError};
 use pingora_http::authority::raw_target_authority;
 use pingora_http::RequestHeader;
 
@@ -17,8 +18,17 @@ pub enum Reject {
     /// The site has no route for the path: 404.
     NoRoute,
     /// Both Content-Length and Transfer-Encoding: peers could frame the body differently
-    /// (request smuggling), so it is refused rather than repaired (RFC 9112 §6.3): 400.
+    /// (request smuggling), so it is refused rather than repaired (RFC 9112 §6.3); also
+    /// `chunked` applied twice (§6.1): 400.
     AmbiguousFraming,
+    /// A request target in no form RFC 9112 §3.2 allows (`GET api/x`, `*` without OPTIONS): 400.
+    BadTarget,
+    /// A path that cannot be normalised, or whose escaped `/` would change its route: 400.
+    BadPath(PathError),
+    /// A method longer than any real one: 501 (RFC 9110 §9.1).
+    MethodTooLong,
+    /// TRACE on a route that does not allow it: 405.
+    TraceNotAllowed,
 }
 
 impl Reject {
@@ -27,7 +37,9 @@ impl Reject {
             Reject::MissingHost => 400,
             Reject::UnknownHost => 421,
             Reject::NoRoute => 404,
-            Reject::AmbiguousFraming => 400,
+            Reject::AmbiguousFraming | Reject::BadTarget | Reject::BadPath(_) => 400,
+            Reject::MethodTooLong => 501,
+            Reject::TraceNotAllowed => 405,
         }
     }
 }
@@ -121,20 +133,33 @@ pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b
     std::str::from_utf8(out).ok()
 }
 
-/// Finds the site and route for a request.
-pub fn resolve(rt: &Runtime, req: &RequestHeader) -> Result<Resolved, Reject> {
+/// Finds the site and route for a request whose path, normalised, is `path`
+/// ([`url_path::normalize`]).
+pub fn resolve(rt: &Runtime, req: &RequestHeader, path: &str) -> Result<Resolved, Reject> {
     let raw = raw_host(req).ok_or(Reject::MissingHost)?;
     let mut buf = [0u8; MAX_HOST];
     let host = normalize_host(raw, &mut buf).ok_or(Reject::MissingHost)?;
     let (site, host) = rt.host_entry(host).ok_or(Reject::UnknownHost)?;
     let routes = &rt.sites.get(site).ok_or(Reject::UnknownHost)?.routes;
-    let path = req.uri.path();
-    // Routes are sorted longest first, so the first match is the longest prefix.
-    let route = routes
+    let route = route_index(routes, path).ok_or(Reject::NoRoute)?;
+    // An escaped '/' is kept, but a back end that decodes it must not land on another
+    // route's settings (`/static%2F..%2Fapi/x`).
+    if let Some(decoded) = url_path::decoded_slashes(path) {
+        match decoded {
+            Ok(d) if route_index(routes, &d) == Some(route) => {}
+            Ok(_) => return Err(Reject::BadPath(PathError::EncodedSlash)),
+            Err(e) => return Err(Reject::BadPath(e)),
+        }
+    }
+    Ok(Resolved { site, host, route })
+}
+
+/// The route for `path`: routes are sorted longest first, so the first match is the
+/// longest prefix.
+fn route_index(routes: &[Route], path: &str) -> Option<usize> {
+    routes
         .iter()
         .position(|r| path.starts_with(r.path.as_str()))
-        .ok_or(Reject::NoRoute)?;
-    Ok(Resolved { site, host, route })
 }
 
 #[cfg(test)]
@@ -166,6 +191,10 @@ path = "/only/"
             r.insert_header("host", h).unwrap();
         }
         r
+    }
+
+    fn resolve(rt: &Runtime, req: &RequestHeader) -> Result<Resolved, Reject> {
+        super::resolve(rt, req, req.uri.path())
     }
 
     fn route_path(rt: &Runtime, r: Resolved) -> &str {
@@ -223,6 +252,22 @@ path = "/only/"
         assert_eq!(rt.sites[r.site].name, "b");
         let open_proxy = resolve(&rt, &req("http://evil.test/", None));
         assert_eq!(open_proxy, Err(Reject::UnknownHost));
+    }
+
+    #[test]
+    fn an_escaped_slash_that_would_change_the_route_is_refused() {
+        let rt = runtime();
+        let a = Some("a.test");
+        let kept = resolve(&rt, &req("/static/a%2Fb.js", a)).unwrap();
+        assert_eq!(route_path(&rt, kept), "/static/");
+        assert_eq!(
+            resolve(&rt, &req("/static%2Fapp.js", a)),
+            Err(Reject::BadPath(PathError::EncodedSlash))
+        );
+        assert_eq!(
+            resolve(&rt, &req("/static/x%2F..%2F..%2F..", a)),
+            Err(Reject::BadPath(PathError::AboveRoot))
+        );
     }
 
     #[test]

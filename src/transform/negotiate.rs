@@ -19,12 +19,60 @@ pub fn negotiate(accept_encoding: Option<&[u8]>, preference: &[Coding]) -> Codin
         .unwrap_or(Coding::Identity)
 }
 
+/// The codings a client accepts among those a cache variant may depend on, as a set: what a
+/// route that does not compress keys `Vary: Accept-Encoding` on. q-values only decide
+/// membership (above 0), so no client can make more than [`ACCEPTED_SETS`] variants by
+/// varying weights (`gzip;q=0.1`, `gzip;q=0.11`, ...) or adding unknown codings.
+///
+/// `deflate` is in the set although Meridian never produces it: an origin may, and a client
+/// that did not ask for it must not be served it.
+pub fn accepted_set(accept_encoding: Option<&[u8]>) -> &'static str {
+    let Some(header) = accept_encoding.and_then(|h| std::str::from_utf8(h).ok()) else {
+        return ACCEPTED_SET_NAMES[0];
+    };
+    let accepted = Accepted::parse(header);
+    let bit =
+        |q: Option<f32>, b: usize| usize::from(q.or(accepted.any).is_some_and(|q| q > 0.0)) * b;
+    let mask = bit(accepted.br, 1)
+        | bit(accepted.deflate, 2)
+        | bit(accepted.gzip, 4)
+        | bit(accepted.zstd, 8);
+    ACCEPTED_SET_NAMES
+        .get(mask)
+        .copied()
+        .unwrap_or(ACCEPTED_SET_NAMES[0])
+}
+
+/// How many values [`accepted_set`] can return.
+pub const ACCEPTED_SETS: usize = 16;
+
+/// Each subset of {br, deflate, gzip, zstd}, indexed by its bit mask, spelled sorted.
+const ACCEPTED_SET_NAMES: [&str; ACCEPTED_SETS] = [
+    "identity",
+    "br",
+    "deflate",
+    "br,deflate",
+    "gzip",
+    "br,gzip",
+    "deflate,gzip",
+    "br,deflate,gzip",
+    "zstd",
+    "br,zstd",
+    "deflate,zstd",
+    "br,deflate,zstd",
+    "gzip,zstd",
+    "br,gzip,zstd",
+    "deflate,gzip,zstd",
+    "br,deflate,gzip,zstd",
+];
+
 /// The q-values a client gave, per coding and for `*`.
 #[derive(Debug, Default)]
 struct Accepted {
     br: Option<f32>,
     zstd: Option<f32>,
     gzip: Option<f32>,
+    deflate: Option<f32>,
     any: Option<f32>,
 }
 
@@ -48,6 +96,7 @@ impl Accepted {
                 "br" => &mut out.br,
                 "zstd" => &mut out.zstd,
                 "gzip" | "x-gzip" => &mut out.gzip,
+                "deflate" => &mut out.deflate,
                 "*" => &mut out.any,
                 _ => continue,
             };
@@ -127,6 +176,26 @@ mod tests {
         );
         assert_eq!(pick("br;q=0.1234"), Coding::Identity, "four decimals");
         assert_eq!(pick("br;q=abc, gzip"), Coding::Gzip);
+    }
+
+    #[test]
+    fn accepted_sets_ignore_weights_order_case_and_unknown_codings() {
+        let set = |h: &str| accepted_set(Some(h.as_bytes()));
+        assert_eq!(set("gzip, br"), "br,gzip");
+        assert_eq!(set("BR;q=0.1, gzip;q=0.11, foo, bar;q=1"), "br,gzip");
+        assert_eq!(set("gzip;q=0, br"), "br");
+        assert_eq!(set("*"), "br,deflate,gzip,zstd");
+        assert_eq!(set("*, deflate;q=0"), "br,gzip,zstd");
+        assert_eq!(set("identity"), "identity");
+        assert_eq!(accepted_set(None), "identity");
+        let distinct: std::collections::HashSet<&str> = (0..1000)
+            .map(|i| format!("gzip;q=0.{i:03}, x-custom-{i}"))
+            .map(|h| accepted_set(Some(h.as_bytes())))
+            .collect();
+        assert!(distinct.len() <= 2, "{distinct:?}");
+        for (mask, name) in ACCEPTED_SET_NAMES.iter().enumerate() {
+            assert_eq!(set(&name.replace(',', ", ")), *name, "mask {mask}");
+        }
     }
 
     #[test]

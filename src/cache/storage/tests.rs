@@ -41,7 +41,7 @@ fn span() -> SpanHandle {
 
 #[tokio::test]
 async fn a_finished_write_is_a_complete_hit_with_the_same_bytes() {
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/a");
     assert!(s.lookup(&k, &span()).await.unwrap().is_none());
     put(s, &k, b"hello").await;
@@ -55,7 +55,7 @@ async fn a_finished_write_is_a_complete_hit_with_the_same_bytes() {
 #[tokio::test]
 async fn readers_stream_a_fill_while_it_is_written() {
     // pingora memory.rs `test_write_while_read`.
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/stream");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
     let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
@@ -76,7 +76,7 @@ async fn readers_stream_a_fill_while_it_is_written() {
 
 #[tokio::test]
 async fn an_abandoned_fill_is_an_error_for_its_readers_and_stores_nothing() {
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/abandon");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
     let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
@@ -95,7 +95,7 @@ async fn an_abandoned_fill_is_an_error_for_its_readers_and_stores_nothing() {
 #[tokio::test]
 async fn purge_during_a_fill_wins_over_its_finish() {
     // pingora memory.rs `test_purge_partial`.
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/purge");
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
     miss.write_body(Bytes::from_static(b"x"), true)
@@ -116,7 +116,7 @@ async fn purge_during_a_fill_wins_over_its_finish() {
 
 #[tokio::test]
 async fn purge_and_expire_a_complete_object() {
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/p");
     put(s, &k, b"v").await;
     let target = k.to_compact();
@@ -153,7 +153,7 @@ async fn purge_and_expire_a_complete_object() {
 
 #[tokio::test]
 async fn seek_serves_ranges_from_the_shared_body() {
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/range");
     put(s, &k, b"0123456789").await;
     let (_, mut hit) = s.lookup(&k, &span()).await.unwrap().unwrap();
@@ -166,7 +166,7 @@ async fn seek_serves_ranges_from_the_shared_body() {
 
 #[tokio::test]
 async fn update_meta_replaces_headers_and_keeps_the_body() {
-    let s = leak(MemoryStorage::new(1 << 20));
+    let s = leak(MemoryStorage::new(1 << 20, 16));
     let k = key("/u");
     put(s, &k, b"body").await;
     let mut m = meta();
@@ -181,7 +181,7 @@ async fn update_meta_replaces_headers_and_keeps_the_body() {
 #[tokio::test]
 async fn the_memory_bound_holds_after_filling_past_it() {
     let bound = 256 * 1024;
-    let s = leak(MemoryStorage::new(bound));
+    let s = leak(MemoryStorage::new(bound, 16));
     let body = vec![b'x'; 16 * 1024];
     for i in 0..64 {
         put(s, &key(&format!("/{i}")), &body).await;
@@ -189,4 +189,27 @@ async fn the_memory_bound_holds_after_filling_past_it() {
     let stats = s.stats();
     assert!(stats.bytes <= bound, "{stats:?} exceeds {bound}");
     assert!(stats.objects > 0 && stats.objects < 64, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_url_keeps_at_most_max_variants_and_its_primary_slot() {
+    let s = leak(MemoryStorage::new(1 << 20, 4));
+    let primary = key("/v");
+    put(s, &primary, b"first").await;
+    for i in 0..100u8 {
+        let mut k = key("/v");
+        k.set_variance_key([i; 16]);
+        put(s, &k, &[i]).await;
+    }
+    s.objects.run_pending_tasks();
+    assert_eq!(s.stats().objects, 4, "one URL, four variants at most");
+    assert_eq!(s.stats().variants_replaced, 97);
+    assert_eq!(s.indexes.by_url.keys("http://t/v").len(), 4);
+    let (_, mut hit) = s.lookup(&primary, &span()).await.unwrap().unwrap();
+    assert_eq!(
+        read_all(&mut hit).await.unwrap(),
+        b"first",
+        "the primary slot stays"
+    );
+    assert_eq!(s.purge_url("http://t/v", PurgeMode::Hard), 4);
 }

@@ -165,6 +165,7 @@ impl Builder<'_> {
                     None => self.node_compression.clone(),
                 },
                 max_request_body,
+                allow_trace: r.allow_trace.unwrap_or(false),
             });
         }
         if s.routes.is_empty() {
@@ -186,7 +187,7 @@ impl Builder<'_> {
         route_key: &str,
     ) -> CacheKeyRule {
         let Some(f) = f else {
-            return CacheKeyRule::default();
+            return CacheKeyRule::DEFAULT;
         };
         let key = format!("{route_key}.cache_key");
         let query = match f.query.as_ref().map(|q| q.get_ref().as_str()) {
@@ -231,6 +232,7 @@ impl Builder<'_> {
             query,
             ignore_params,
             headers,
+            scheme: f.scheme.unwrap_or(false),
         }
     }
 
