@@ -356,3 +356,30 @@ async fn behind_a_trusted_proxy_the_rate_is_per_forwarded_client() {
         "another client behind the same proxy has its own bucket: {head}"
     );
 }
+
+#[tokio::test]
+async fn issue_13_ipv6_clients_share_a_rate_bucket_per_64() {
+    let origin = ok_origin().await;
+    let limits = "[limits]\nrate_per_ip = 0.1\nrate_burst = 2\n";
+    let config = one_region(&[origin.addr()], limits).replace(
+        "admin = \"@ADMIN@\"",
+        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
+    );
+    let node = Node::start(&config).await;
+    let from = |client: &str| get("/", &format!("X-Forwarded-For: {client}\r\n"));
+    // Three addresses of one /64: one bucket of two.
+    for client in ["2001:db8:7:1::1", "2001:db8:7:1::2"] {
+        let head = exchange(&node, &from(client)).await;
+        assert!(head.starts_with("HTTP/1.1 200"), "{client}: {head}");
+    }
+    let head = exchange(&node, &from("2001:db8:7:1:ffff::9")).await;
+    assert!(
+        head.starts_with("HTTP/1.1 429"),
+        "a third address of the same /64 shares the bucket: {head}"
+    );
+    let head = exchange(&node, &from("2001:db8:7:2::1")).await;
+    assert!(
+        head.starts_with("HTTP/1.1 200"),
+        "another /64 has its own bucket: {head}"
+    );
+}

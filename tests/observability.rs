@@ -134,3 +134,49 @@ async fn admin_serves_healthz_status_and_rejects_other_methods() {
         404
     );
 }
+
+#[tokio::test]
+async fn issue_13_a_final_upstream_failure_is_counted_once() {
+    let origin = Origin::builder()
+        .route("/boom", Reply::close())
+        .start()
+        .await;
+    let dead = support::node::free_addr();
+    let config = support::config(
+        &[
+            ("eu-west", 53.35, -6.26, &[origin.addr()]),
+            ("us-east", 39.04, -77.49, &[dead]),
+        ],
+        "[[sites.routes]]\npath = \"/dead/\"\nregions = [\"us-east\"]\n",
+    )
+    .replace("[upstream]\n", "[upstream]\nmax_attempts = 1\n");
+    let node = Node::start(&config).await;
+    // A client each: the node closes a connection after a failed request.
+    for path in ["/boom", "/dead/x"] {
+        let resp = node
+            .client(&[HOST])
+            .get(node.url(HOST, path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 502, "{path}");
+    }
+    let errors =
+        |kind: &str| format!("meridian_upstream_errors_total{{kind=\"{kind}\",site=\"test\"}}");
+    eventually("both requests logged", || async {
+        node.metric("meridian_http_request_duration_seconds_count{site=\"test\"}")
+            .await
+            == 2.0
+    })
+    .await;
+    assert_eq!(
+        node.metric(&errors("proxy")).await,
+        1.0,
+        "one failed exchange"
+    );
+    assert_eq!(
+        node.metric(&errors("connect")).await,
+        1.0,
+        "one failed connect"
+    );
+}

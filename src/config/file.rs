@@ -60,6 +60,8 @@ pub struct LimitsFile {
     pub rate_per_ip: Option<Spanned<f64>>,
     /// Requests a client may send at once before the rate applies.
     pub rate_burst: Option<Spanned<i64>>,
+    /// IPv6 clients are counted by this prefix (one host holds a whole /64).
+    pub ipv6_prefix: Option<Spanned<i64>>,
 }
 
 /// `[compression]`: how `compress` routes compress (node-wide).

@@ -92,6 +92,8 @@ pub struct LimitsSettings {
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
     pub rate: Option<RateLimit>,
+    /// IPv6 clients share a rate bucket and a connection count per prefix of this length.
+    pub ipv6_prefix: u8,
 }
 
 /// A token bucket per client address: `per_second` refill, `burst` capacity.

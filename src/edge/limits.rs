@@ -5,6 +5,8 @@ use super::route::Resolved;
 use super::{client_ip, respond, EdgeProxy, RequestCtx, X_FORWARDED_FOR};
 use crate::cache::LocalAnswer;
 use crate::config::runtime::LimitsSettings;
+use crate::guard::client_key::client_key;
+use crate::metrics::guard::RequestLimit;
 use http::header::{LOCATION, RETRY_AFTER};
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::RequestHeader;
@@ -26,7 +28,8 @@ impl EdgeProxy {
                 session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
                 &ctx.gen.rt.listen.trusted_proxies,
             );
-            if let Some(Err(wait)) = client.map(|ip| self.rate.take(ip, rate, Instant::now())) {
+            let key = client.map(|ip| client_key(ip, limits.ipv6_prefix));
+            if let Some(Err(wait)) = key.map(|ip| self.rate.take(ip, rate, Instant::now())) {
                 // Whole seconds, rounded up: a client retrying then finds a token.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
                 let retry = Some((RETRY_AFTER, secs.max(1).to_string()));
@@ -84,7 +87,7 @@ impl EdgeProxy {
     pub(super) fn count_body(&self, ctx: &mut RequestCtx, len: usize) -> Result<()> {
         ctx.body_read = ctx.body_read.saturating_add(len as u64);
         if ctx.body_read > ctx.body_limit {
-            self.metrics.guard.refused(Exceeded::Body.key());
+            self.metrics.guard.refused(Exceeded::Body.limit());
             return Error::e_explain(
                 ErrorType::HTTPStatus(413),
                 "request body over max_request_body",
@@ -100,7 +103,7 @@ impl EdgeProxy {
         exceeded: Exceeded,
         extra: Option<(http::HeaderName, String)>,
     ) -> Result<()> {
-        self.metrics.guard.refused(exceeded.key());
+        self.metrics.guard.refused(exceeded.limit());
         let status = ctx.gen.cache_status.local(LocalAnswer::Limit);
         respond::local_with(session, exceeded.status(), exceeded.body(), status, extra).await
     }
@@ -131,14 +134,14 @@ impl Exceeded {
         }
     }
 
-    /// The `[limits]` key, also the metric label.
-    pub fn key(self) -> &'static str {
+    /// The `[limits]` key crossed, also the metric's label.
+    pub fn limit(self) -> RequestLimit {
         match self {
-            Exceeded::Uri => "max_uri_bytes",
-            Exceeded::HeaderCount => "max_headers",
-            Exceeded::HeaderBytes => "max_header_bytes",
-            Exceeded::Body => "max_request_body",
-            Exceeded::Rate => "rate_per_ip",
+            Exceeded::Uri => RequestLimit::MaxUriBytes,
+            Exceeded::HeaderCount => RequestLimit::MaxHeaders,
+            Exceeded::HeaderBytes => RequestLimit::MaxHeaderBytes,
+            Exceeded::Body => RequestLimit::MaxRequestBody,
+            Exceeded::Rate => RequestLimit::RatePerIp,
         }
     }
 

@@ -602,13 +602,13 @@ impl ProxyHttp for EdgeProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
-        if matches!(e.esource(), pingora_error::ErrorSource::Upstream) {
-            self.site_metrics(ctx)
-                .upstream_error(UpstreamErrorKind::Proxy);
-        }
+        // Every failed attempt was counted once, in fail_to_connect or error_while_proxy;
+        // the final failure is the requests counter's 5xx, not another upstream error.
         let code = respond::status_for_error(e);
         if code == 408 {
-            self.metrics.guard.refused("body_timeout");
+            self.metrics
+                .guard
+                .refused(crate::metrics::guard::RequestLimit::BodyTimeout);
         }
         if code > 0 {
             let status = ctx.gen.cache_status.local(LocalAnswer::UpstreamError);

@@ -7,20 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Which limit a refused connection crossed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    Total,
-    PerIp,
-}
-
-impl Refusal {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Refusal::Total => "max_connections",
-            Refusal::PerIp => "max_connections_per_ip",
-        }
-    }
-}
+pub use crate::metrics::guard::ConnectionLimit as Refusal;
 
 /// The open connections of one listener service.
 #[derive(Debug, Default)]

@@ -2,6 +2,7 @@
 //! request-header deadline, applied to each accepted (and TLS-terminated) connection before
 //! pingora's HTTP code reads a byte of it.
 
+pub mod client_key;
 pub mod connections;
 pub mod rate;
 pub mod stream;
@@ -64,7 +65,8 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
         } else {
             let ip = stream
                 .get_socket_digest()
-                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()));
+                .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).map(|a| a.ip()))
+                .map(|ip| client_key::client_key(ip, limits.ipv6_prefix));
             match self
                 .gate
                 .enter(ip, limits.max_connections, limits.max_connections_per_ip)
@@ -89,11 +91,7 @@ impl<A> Guarded<A> {
     /// reading what it sent so the close is not a reset that loses the answer; an h2 client
     /// is closed (it retries on another connection).
     async fn refuse(&self, mut stream: Stream, refusal: Refusal) {
-        self.metrics
-            .guard
-            .connections_refused
-            .with_label_values(&[refusal.as_str()])
-            .inc();
+        self.metrics.guard.connection_refused(refusal);
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return;
         }

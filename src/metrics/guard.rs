@@ -2,22 +2,66 @@
 
 use prometheus::{GaugeVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
-/// Request limits a client can cross, as `limit` label values (the `[limits]` key names).
-pub const REQUEST_LIMITS: [&str; 6] = [
-    "max_header_bytes",
-    "max_headers",
-    "max_uri_bytes",
-    "max_request_body",
-    "rate_per_ip",
-    "body_timeout",
-];
+/// A request limit a client can cross; its `[limits]` key is the `limit` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestLimit {
+    MaxHeaderBytes,
+    MaxHeaders,
+    MaxUriBytes,
+    MaxRequestBody,
+    RatePerIp,
+    BodyTimeout,
+}
+
+impl RequestLimit {
+    /// Every limit, in the order of the counters.
+    pub const ALL: [RequestLimit; 6] = [
+        RequestLimit::MaxHeaderBytes,
+        RequestLimit::MaxHeaders,
+        RequestLimit::MaxUriBytes,
+        RequestLimit::MaxRequestBody,
+        RequestLimit::RatePerIp,
+        RequestLimit::BodyTimeout,
+    ];
+
+    /// The `[limits]` key, also the metric label.
+    pub fn key(self) -> &'static str {
+        match self {
+            RequestLimit::MaxHeaderBytes => "max_header_bytes",
+            RequestLimit::MaxHeaders => "max_headers",
+            RequestLimit::MaxUriBytes => "max_uri_bytes",
+            RequestLimit::MaxRequestBody => "max_request_body",
+            RequestLimit::RatePerIp => "rate_per_ip",
+            RequestLimit::BodyTimeout => "body_timeout",
+        }
+    }
+}
+
+/// A connection limit a client can cross; its `[limits]` key is the `limit` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionLimit {
+    /// `max_connections`: the node is at its cap.
+    Total,
+    /// `max_connections_per_ip`: this client is.
+    PerIp,
+}
+
+impl ConnectionLimit {
+    pub fn key(self) -> &'static str {
+        match self {
+            ConnectionLimit::Total => "max_connections",
+            ConnectionLimit::PerIp => "max_connections_per_ip",
+        }
+    }
+}
 
 pub struct GuardMetrics {
-    /// Connections refused, by `max_connections` / `max_connections_per_ip`.
-    pub connections_refused: IntCounterVec,
+    /// Connections refused, per [`ConnectionLimit`] (resolved once: no label lookup per refusal).
+    connections_refused: [IntCounter; 2],
     /// Open client connections on the proxy listeners.
     pub connections_open: IntGauge,
-    requests_refused: IntCounterVec,
+    /// Requests refused, per [`RequestLimit`] in `ALL` order.
+    requests_refused: [IntCounter; 6],
     pub reload_ok: IntCounter,
     pub reload_failed: IntCounter,
     /// Seconds until each site certificate's notAfter (negative once expired).
@@ -67,21 +111,29 @@ impl GuardMetrics {
         registry.register(Box::new(requests_refused.clone()))?;
         registry.register(Box::new(reloads.clone()))?;
         registry.register(Box::new(cert_expiry.clone()))?;
-        for limit in REQUEST_LIMITS {
-            requests_refused.with_label_values(&[limit]);
-        }
         Ok(GuardMetrics {
-            connections_refused,
+            connections_refused: [ConnectionLimit::Total, ConnectionLimit::PerIp]
+                .map(|l| connections_refused.with_label_values(&[l.key()])),
             connections_open,
-            requests_refused,
+            requests_refused: RequestLimit::ALL
+                .map(|l| requests_refused.with_label_values(&[l.key()])),
             reload_ok: reloads.with_label_values(&["ok"]),
             reload_failed: reloads.with_label_values(&["failed"]),
             cert_expiry,
         })
     }
 
-    /// Counts a request refused by `limit` (one of `REQUEST_LIMITS`).
-    pub fn refused(&self, limit: &str) {
-        self.requests_refused.with_label_values(&[limit]).inc();
+    /// Counts a request refused by `limit`.
+    pub fn refused(&self, limit: RequestLimit) {
+        if let Some(c) = self.requests_refused.get(limit as usize) {
+            c.inc();
+        }
+    }
+
+    /// Counts a connection refused by `limit`.
+    pub fn connection_refused(&self, limit: ConnectionLimit) {
+        if let Some(c) = self.connections_refused.get(limit as usize) {
+            c.inc();
+        }
     }
 }

@@ -25,6 +25,18 @@ pub fn patience() -> Duration {
         .map_or(Duration::from_secs(5), Duration::from_millis)
 }
 
+/// How much slower than usual this machine may be: `patience()` over its 5 s default (1.0
+/// unless `MERIDIAN_TEST_PATIENCE_MS` says otherwise). Wall-clock upper bounds in tests are
+/// multiplied by it, so a loaded CI machine can be given more room without editing tests.
+pub fn patience_factor() -> f64 {
+    (patience().as_secs_f64() / 5.0).max(1.0)
+}
+
+/// An upper bound on wall time, scaled by [`patience_factor`].
+pub fn within(bound: Duration) -> Duration {
+    bound.mul_f64(patience_factor())
+}
+
 /// Polls `check` every 15 ms until it returns true or patience runs out.
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where

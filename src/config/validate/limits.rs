@@ -26,6 +26,7 @@ impl Builder<'_> {
             max_connections_per_ip: None,
             rate_per_ip: None,
             rate_burst: None,
+            ipv6_prefix: None,
         };
         let l = f.limits.as_ref().unwrap_or(&empty);
         let max_header_bytes = self.size(&l.max_header_bytes, "limits.max_header_bytes", 32 << 10);
@@ -80,6 +81,10 @@ impl Builder<'_> {
             max_connections: usize::try_from(max_connections).unwrap_or(10_000),
             max_connections_per_ip: usize::try_from(max_connections_per_ip).unwrap_or(256),
             rate: self.rate(l),
+            // An ISP hands a host a /64 (RFC 6177): counting single addresses would let one
+            // host rotate through 2^64 of them.
+            ipv6_prefix: u8::try_from(self.count(&l.ipv6_prefix, "limits.ipv6_prefix", 64, 1, 128))
+                .unwrap_or(64),
         }
     }
 
