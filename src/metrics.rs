@@ -6,6 +6,7 @@
 pub mod dns;
 pub mod guard;
 pub mod minify;
+pub mod transform;
 
 use crate::cache::CacheResult;
 use prometheus::{
@@ -66,6 +67,7 @@ pub struct Metrics {
     pub access_log_dropped: IntCounter,
     pub dns: dns::DnsMetrics,
     pub minify: std::sync::Arc<minify::MinifyMetrics>,
+    pub transform: std::sync::Arc<transform::TransformMetrics>,
     pub guard: guard::GuardMetrics,
 }
 
@@ -239,6 +241,7 @@ impl Metrics {
         registry.register(Box::new(access_log_dropped.clone()))?;
         let dns = dns::DnsMetrics::new(&registry)?;
         let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
+        let transform = std::sync::Arc::new(transform::TransformMetrics::register(&registry)?);
         let guard = guard::GuardMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
@@ -258,6 +261,7 @@ impl Metrics {
             access_log_dropped,
             dns,
             minify,
+            transform,
             guard,
         })
     }

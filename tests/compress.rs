@@ -319,7 +319,12 @@ async fn a_revalidated_variant_keeps_its_coding_and_weak_validator() {
     let revalidated = seen.lock().unwrap().take();
     let (coding, etag, body) = revalidated.unwrap();
     assert_eq!((coding.as_str(), etag.as_str()), ("br", "W/\"v1\""));
-    assert_eq!(body, stored, "the stored compressed body is still served");
+    // The bytes may differ: a large fill is stored fast and refined on the transform pool.
+    assert_eq!(
+        decode("br", &body),
+        decode("br", &stored),
+        "the stored compressed body is still served"
+    );
     let inm = origin
         .requests()
         .iter()

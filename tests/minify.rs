@@ -1,6 +1,6 @@
 //! Minification at cache fill: the stored body is what the minifier gives for the origin's,
-//! in every coding, minified once per variant; uncacheable and unparseable bodies pass as
-//! they are.
+//! in every coding, minified once per variant (large bodies on the transform pool, after the
+//! fill); uncacheable and unparseable bodies pass as they are.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -53,33 +53,60 @@ async fn stored_html_css_and_js_are_what_the_minifiers_give_in_every_coding() {
         ("/site.css", BOOTSTRAP, Kind::Css),
     ] {
         let expected = minify(kind, source.as_bytes()).unwrap();
-        let plain = node.get(path, &[]).await;
-        assert_eq!(header(&plain, "content-encoding"), "");
-        assert_eq!(
-            plain.bytes().await.unwrap(),
-            expected.as_slice(),
-            "{path}: identity"
-        );
-        let br = node.get(path, &[("accept-encoding", "br")]).await;
-        assert_eq!(header(&br, "content-encoding"), "br");
-        let stored = br.bytes().await.unwrap();
-        assert_eq!(
-            brotli_decode(&stored),
-            expected,
-            "{path}: br decodes to the minified body"
-        );
-        let hit = node.get(path, &[("accept-encoding", "br")]).await;
-        assert!(header(&hit, "cache-status").contains("hit"));
-        assert_eq!(
-            hit.bytes().await.unwrap(),
-            stored,
-            "{path}: hits send the stored bytes"
-        );
+        // These files are larger than a fill transforms inline: the client of the fill gets
+        // the origin's body at once, and the minified one replaces it in the cache when the
+        // transform pool is done with it.
+        for coding in ["", "br"] {
+            let accept = [(
+                "accept-encoding",
+                if coding.is_empty() {
+                    "identity"
+                } else {
+                    coding
+                },
+            )];
+            let fill = node.get(path, &accept).await;
+            assert_eq!(header(&fill, "content-encoding"), coding, "{path}");
+            let body = decoded(coding, &fill.bytes().await.unwrap());
+            assert!(
+                body == source.as_bytes(),
+                "{path} {coding:?}: the fill sends the original"
+            );
+            let stored = std::sync::Mutex::new(Vec::new());
+            support::eventually(&format!("{path} {coding:?} stored minified"), || async {
+                let hit = node.get(path, &accept).await;
+                let is_hit = header(&hit, "cache-status").contains("hit");
+                let bytes = hit.bytes().await.unwrap().to_vec();
+                let done = is_hit && decoded(coding, &bytes) == expected;
+                *stored.lock().unwrap() = bytes;
+                done
+            })
+            .await;
+            let again = node.get(path, &accept).await.bytes().await.unwrap();
+            assert!(
+                again == *stored.lock().unwrap(),
+                "{path}: hits send the stored bytes"
+            );
+        }
         assert_eq!(origin.hits(path), 2, "{path}: one fill per variant");
     }
     for kind in ["html", "css", "js"] {
         let series = format!("meridian_minify_total{{kind=\"{kind}\",result=\"minified\"}}");
         assert_eq!(node.metric(&series).await, 2.0, "{series}");
+    }
+    let refined = node
+        .metric("meridian_transform_jobs_total{result=\"refined\"}")
+        .await;
+    assert_eq!(
+        refined, 6.0,
+        "three files, two variants each, refined off the proxy threads"
+    );
+}
+
+fn decoded(coding: &str, body: &[u8]) -> Vec<u8> {
+    match coding {
+        "br" => brotli_decode(body),
+        _ => body.to_vec(),
     }
 }
 

@@ -12,6 +12,7 @@ use super::stored_meta::StoredMeta;
 use super::variants::VariantIndex;
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
+use moka::ops::compute::{CompResult, Op};
 use pingora_cache::key::{CacheHashKey, HashBinary};
 use pingora_cache::storage::{
     HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
@@ -41,12 +42,21 @@ struct StoredObject {
     tags: Box<[Box<str>]>,
     /// Stored in pingora's primary slot for its URL (no variance).
     primary: bool,
+    /// The fill that wrote it: only that fill's refinement may replace its body.
+    fill_id: u64,
     /// What this object counts against the memory bound.
     weight: u32,
 }
 
 impl StoredObject {
-    fn new(meta: StoredMeta, body: Bytes, url: Arc<str>, primary: bool) -> Self {
+    /// The same object with another (equivalent) body.
+    fn with_body(&self, body: Bytes) -> StoredObject {
+        let mut meta = self.meta.clone();
+        meta.set_body_length(body.len());
+        StoredObject::new(meta, body, self.url.clone(), self.primary, self.fill_id)
+    }
+
+    fn new(meta: StoredMeta, body: Bytes, url: Arc<str>, primary: bool, fill_id: u64) -> Self {
         let tags = surrogate_keys(meta.headers());
         let tag_bytes: usize = tags.iter().map(|t| t.len()).sum();
         let weight = body.len() + meta.weight() + url.len() + tag_bytes + OBJECT_OVERHEAD_BYTES;
@@ -56,6 +66,7 @@ impl StoredObject {
             url,
             tags,
             primary,
+            fill_id,
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
         }
     }
@@ -114,6 +125,9 @@ struct Fill {
     meta: StoredMeta,
     chunks: RwLock<Vec<Bytes>>,
     state: watch::Sender<FillState>,
+    /// An equivalent, better body (see [`MemoryStorage::refine`]) that arrived before the fill
+    /// committed: committed instead of the chunks.
+    replacement: Mutex<Option<Bytes>>,
 }
 
 impl Fill {
@@ -132,6 +146,17 @@ pub struct MemoryStorage {
     next_fill_id: AtomicU64,
     /// Variants removed because their URL had `max_variants` already.
     variants_replaced: AtomicU64,
+    /// Bumped before any purge removes or expires anything: a refinement that began before
+    /// a purge must not bring back what the purge removed.
+    purge_epoch: AtomicU64,
+}
+
+/// A fill's claim to refine what it stores, taken while the fill is being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillTicket {
+    key: HashBinary,
+    fill_id: u64,
+    purge_epoch: u64,
 }
 
 /// What the cache holds, for metrics and `/status`.
@@ -169,6 +194,59 @@ impl MemoryStorage {
             active_fills: AtomicUsize::new(0),
             next_fill_id: AtomicU64::new(1),
             variants_replaced: AtomicU64::new(0),
+            purge_epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The claim of the fill now being written under `key` (a combined cache key), for a
+    /// later [`refine`](Self::refine); `None` when nothing is being filled there.
+    pub fn fill_ticket(&self, key: &HashBinary) -> Option<FillTicket> {
+        let fill = self.fill_for(key)?;
+        Some(FillTicket {
+            key: *key,
+            fill_id: fill.id,
+            purge_epoch: self.purge_epoch.load(Ordering::Acquire),
+        })
+    }
+
+    /// Replaces the body a fill stores with an equivalent one (minified, compressed harder),
+    /// whether the fill has committed yet or not. Refused (false) when the object was purged
+    /// or rewritten since the ticket was taken: a refinement never brings back old content.
+    pub fn refine(&self, ticket: FillTicket, body: Bytes) -> bool {
+        if self.purge_epoch.load(Ordering::Acquire) != ticket.purge_epoch {
+            return false;
+        }
+        if let Ok(fills) = self.fills.lock() {
+            if let Some(fill) = fills.get(&ticket.key).filter(|f| f.id == ticket.fill_id) {
+                if let Ok(mut slot) = fill.replacement.lock() {
+                    *slot = Some(body);
+                    return true;
+                }
+            }
+        }
+        let purge_epoch = &self.purge_epoch;
+        let result = self
+            .objects
+            .entry(ticket.key)
+            .and_compute_with(|current| match current {
+                // Checked inside the per-key lock: a purge bumps the epoch before it removes,
+                // so either it is seen here or its removal comes after this write.
+                Some(entry)
+                    if entry.value().fill_id == ticket.fill_id
+                        && purge_epoch.load(Ordering::Acquire) == ticket.purge_epoch =>
+                {
+                    let old = entry.into_value();
+                    Op::Put(Arc::new(old.with_body(body)))
+                }
+                _ => Op::Nop,
+            });
+        match result {
+            CompResult::ReplacedWith(entry) => {
+                // moka's listener took the replaced object out of the indexes.
+                self.indexes.add(ticket.key, entry.value());
+                true
+            }
+            _ => false,
         }
     }
 
@@ -196,6 +274,7 @@ impl MemoryStorage {
 
     /// Removes or expires the objects under `keys`; returns how many there were.
     fn purge_keys(&self, keys: impl IntoIterator<Item = HashBinary>, mode: PurgeMode) -> usize {
+        self.purge_epoch.fetch_add(1, Ordering::AcqRel);
         let mut n = 0;
         for key in keys {
             let Some(obj) = self.objects.get(&key) else {
@@ -209,7 +288,13 @@ impl MemoryStorage {
                     meta.expire_at(SystemTime::now());
                     self.commit(
                         key,
-                        StoredObject::new(meta, obj.body.clone(), obj.url.clone(), obj.primary),
+                        StoredObject::new(
+                            meta,
+                            obj.body.clone(),
+                            obj.url.clone(),
+                            obj.primary,
+                            obj.fill_id,
+                        ),
                     );
                 }
             }
@@ -249,6 +334,7 @@ impl MemoryStorage {
         self.drop_fills(|_| true);
         match mode {
             PurgeMode::Hard => {
+                self.purge_epoch.fetch_add(1, Ordering::AcqRel);
                 let n = self.stats().objects;
                 self.objects.invalidate_all();
                 self.objects.run_pending_tasks();
@@ -265,6 +351,7 @@ impl MemoryStorage {
 
     /// Unregisters the fills `matches` selects, so their finish does not commit.
     fn drop_fills(&self, matches: impl Fn(&Fill) -> bool) {
+        self.purge_epoch.fetch_add(1, Ordering::AcqRel);
         if let Ok(mut fills) = self.fills.lock() {
             fills.retain(|_, f| !matches(f));
             self.active_fills.store(fills.len(), Ordering::Release);
@@ -284,7 +371,12 @@ impl MemoryStorage {
         let Ok(mut fills) = self.fills.lock() else {
             return;
         };
-        if fills.get(&key).is_some_and(|f| f.id == id) {
+        if let Some(fill) = fills.get(&key).filter(|f| f.id == id) {
+            let replacement = fill.replacement.lock().ok().and_then(|mut r| r.take());
+            let obj = match replacement {
+                Some(body) => obj.with_body(body),
+                None => obj,
+            };
             self.commit(key, obj);
             fills.remove(&key);
             self.active_fills.store(fills.len(), Ordering::Release);
@@ -382,6 +474,7 @@ impl Storage for MemoryStorage {
             meta: StoredMeta::from_cache_meta(meta),
             chunks: RwLock::new(Vec::new()),
             state,
+            replacement: Mutex::new(None),
         });
         {
             let mut fills = self
@@ -408,6 +501,7 @@ impl Storage for MemoryStorage {
         _trace: &SpanHandle,
     ) -> Result<PurgeOutcome> {
         let hash = target.key().combined_bin();
+        self.purge_epoch.fetch_add(1, Ordering::AcqRel);
         let fill_removed = match self.fills.lock() {
             Ok(mut fills) => {
                 let removed = fills.remove(&hash).is_some();
@@ -451,6 +545,7 @@ impl Storage for MemoryStorage {
             obj.body.clone(),
             obj.url.clone(),
             obj.primary,
+            obj.fill_id,
         );
         self.commit(hash, updated);
         Ok(true)
@@ -643,7 +738,13 @@ impl HandleMiss for MemoryMiss {
         // fill that is still registered commits: a purge or a newer writer must win.
         let mut meta = self.fill.meta.clone();
         meta.set_body_length(size);
-        let obj = StoredObject::new(meta, body, self.fill.url.clone(), self.fill.primary);
+        let obj = StoredObject::new(
+            meta,
+            body,
+            self.fill.url.clone(),
+            self.fill.primary,
+            self.fill.id,
+        );
         self.storage.commit_fill(self.key, self.fill.id, obj);
         self.publish(FillState::Done {
             chunks: chunk_count,

@@ -33,6 +33,18 @@ pub struct FileConfig {
     pub compression: Option<CompressionFile>,
     pub tls: Option<TlsPolicyFile>,
     pub limits: Option<LimitsFile>,
+    pub transforms: Option<TransformsFile>,
+}
+
+/// `[transforms]`: the pool that does whole-body work (minify, fill-level compression) off
+/// the proxy threads.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransformsFile {
+    /// Jobs running at once (default: one per CPU).
+    pub workers: Option<Spanned<i64>>,
+    /// Bytes of bodies waiting for a worker; past it a fill keeps its fast version.
+    pub queue: Option<Spanned<String>>,
 }
 
 /// `[limits]`: what one client may ask of the node (sizes, times, connections, rate).

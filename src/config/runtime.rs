@@ -37,6 +37,7 @@ pub struct Runtime {
     /// A certificate expiring within this is warned about.
     pub tls_expiry_warning: Duration,
     pub limits: LimitsSettings,
+    pub transforms: TransformSettings,
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -107,6 +108,15 @@ pub struct RateLimit {
 pub struct AdminSettings {
     /// Bearer token for mutating calls; `None` disables them.
     pub token: Option<String>,
+}
+
+/// `[transforms]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransformSettings {
+    /// Whole-body jobs running at once.
+    pub workers: usize,
+    /// Bytes of bodies allowed to wait for a worker.
+    pub max_queued_bytes: u64,
 }
 
 /// `[cache]`.

@@ -8,7 +8,8 @@ use super::file::{
 use super::runtime::{
     AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, EjectionPolicy,
     HealthCheck, HealthCheckKind, HttpCheck, ListenSettings, LogSettings, NodeSettings, Origin,
-    QueryRule, Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, UpstreamSettings,
+    QueryRule, Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, TransformSettings,
+    UpstreamSettings,
 };
 use crate::geo::distance::GeoPoint;
 use http::HeaderValue;
@@ -31,6 +32,8 @@ mod tls;
 const DEFAULT_CACHE_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_OBJECT: u64 = 8 * 1024 * 1024;
 const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bodies waiting for the transform pool: eight 8 MiB objects.
+const DEFAULT_TRANSFORM_QUEUE: u64 = 64 << 20;
 /// Variants per URL: Accept-Encoding sets (16 at most) fit; `Vary: User-Agent` is held to it.
 const DEFAULT_MAX_VARIANTS: i64 = 16;
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -121,6 +124,7 @@ impl Builder<'_> {
         let compression = self.compression(f);
         self.node_compression = std::sync::Arc::new(compression.clone());
         let limits = self.limits(f);
+        let transforms = self.transforms(f);
         let tls_expiry_warning = self.expiry_warning(f);
         self.default_body_limit = limits.max_request_body;
         let (sites, hosts) = self.sites(&f.sites, &regions, &node.location);
@@ -149,6 +153,27 @@ impl Builder<'_> {
             refuse_unknown_sni,
             tls_expiry_warning,
             limits,
+            transforms,
+        }
+    }
+
+    pub(super) fn transforms(&mut self, f: &FileConfig) -> TransformSettings {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        let (workers, queue) = match &f.transforms {
+            Some(t) => (&t.workers, &t.queue),
+            None => (&None, &None),
+        };
+        let workers = self.count(
+            workers,
+            "transforms.workers",
+            i64::try_from(cpus).unwrap_or(1),
+            1,
+            256,
+        );
+        let queue = self.size(queue, "transforms.queue", DEFAULT_TRANSFORM_QUEUE);
+        TransformSettings {
+            workers: usize::try_from(workers).unwrap_or(1),
+            max_queued_bytes: queue,
         }
     }
 

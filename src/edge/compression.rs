@@ -5,16 +5,71 @@
 use super::{EdgeProxy, RequestCtx};
 use crate::cache::freshness::FreshnessDefaults;
 use crate::cache::policy;
+use crate::metrics::transform::JobResult;
 use crate::transform::negotiate::negotiate;
-use crate::transform::plan::{plan, weaken_etag, Wants};
+use crate::transform::plan::{plan, weaken_etag, DeferredJob, Wants};
+use crate::transform::pool::QueueFull;
 use crate::transform::Coding;
 use bytes::Bytes;
 use http::header::ACCEPT_ENCODING;
+use pingora_cache::key::CacheHashKey;
 use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
+use std::sync::Arc;
 
 impl EdgeProxy {
+    /// Queues a large fill's whole-body work on the transform pool. When it is done, the
+    /// smaller body replaces what the fill stored (`stored_len` bytes), unless the object was
+    /// purged or rewritten meanwhile; the client of the fill already has its response.
+    fn defer(&self, session: &Session, job: DeferredJob, stored_len: u64) {
+        let Some(key) = session
+            .cache
+            .maybe_cache_key()
+            .filter(|_| session.cache.enabled())
+        else {
+            return;
+        };
+        // Only the request writing the fill has a ticket: nothing is stored otherwise.
+        let Some(ticket) = self.storage.fill_ticket(&key.combined_bin()) else {
+            return;
+        };
+        let metrics = Arc::clone(&self.metrics.transform);
+        let minify_metrics = Arc::clone(&self.minify_metrics);
+        let storage = self.storage;
+        let pool = Arc::clone(&self.pool);
+        let submitted = self.pool.submit(job.cost(), move || job.run());
+        metrics.queued_bytes.set(gauge(pool.queued_bytes()));
+        match submitted {
+            Err(QueueFull) => metrics.observe(JobResult::QueueFull),
+            Ok(running) => {
+                tokio::spawn(async move {
+                    let result = match running.await {
+                        Some(Ok((body, outcome))) => {
+                            if let Some(outcome) = outcome {
+                                minify_metrics.observe(outcome);
+                            }
+                            if body.len() as u64 >= stored_len {
+                                JobResult::NotSmaller
+                            } else if storage.refine(ticket, body) {
+                                JobResult::Refined
+                            } else {
+                                JobResult::Stale
+                            }
+                        }
+                        Some(Err(e)) => {
+                            log::debug!("deferred transform failed: {e}");
+                            JobResult::Failed
+                        }
+                        None => JobResult::Failed,
+                    };
+                    metrics.observe(result);
+                    metrics.queued_bytes.set(gauge(pool.queued_bytes()));
+                });
+            }
+        }
+    }
+
     /// The coding this client gets, when its route compresses.
     pub(super) fn negotiate_coding(&self, req: &RequestHeader, ctx: &RequestCtx) -> Option<Coding> {
         let route = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt))?;
@@ -76,9 +131,11 @@ impl EdgeProxy {
         Ok(())
     }
 
-    /// Runs the planned transform over one chunk of the origin's body.
+    /// Runs the planned transform over one chunk of the origin's body; at its end, hands the
+    /// whole-body work of a large fill to the transform pool.
     pub(super) fn transform_chunk(
         &self,
+        session: &Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
@@ -102,6 +159,10 @@ impl EdgeProxy {
             if let Some(outcome) = outcome {
                 self.minify_metrics.observe(outcome);
             }
+            let stored_len = t.bytes_out() + last.len() as u64;
+            if let Some(job) = t.take_deferred() {
+                self.defer(session, job, stored_len);
+            }
             out = if out.is_empty() {
                 last
             } else {
@@ -111,4 +172,8 @@ impl EdgeProxy {
         *body = (!out.is_empty()).then_some(out);
         Ok(())
     }
+}
+
+fn gauge(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
 }

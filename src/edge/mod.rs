@@ -22,6 +22,7 @@ use crate::live::Live;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
 use crate::regions::state::HealthView;
 use crate::transform::plan::BodyTransform;
+use crate::transform::pool::TransformPool;
 use crate::transform::Coding;
 use crate::url_path;
 use arc_swap::ArcSwap;
@@ -65,6 +66,8 @@ pub struct EdgeProxy {
     cache_lock: &'static CacheKeyLockImpl,
     access_log: Arc<AccessLog>,
     minify_metrics: Arc<crate::metrics::minify::MinifyMetrics>,
+    /// Whole-body work of large fills, off the proxy threads.
+    pool: Arc<TransformPool>,
 }
 
 impl EdgeProxy {
@@ -92,12 +95,14 @@ impl EdgeProxy {
                     .collect()
             })
             .collect();
+        let pool = TransformPool::new(rt.transforms.workers, rt.transforms.max_queued_bytes);
         EdgeProxy {
             view,
             ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
             current: ArcSwap::from_pointee(Generation::new(rt, &metrics)),
             minify_metrics: metrics.minify.clone(),
+            pool,
             metrics,
             rate: RateLimiter::new(),
             storage,
@@ -537,12 +542,12 @@ impl ProxyHttp for EdgeProxy {
 
     fn upstream_response_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
         end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
-        self.transform_chunk(body, end_of_stream, ctx)?;
+        self.transform_chunk(session, body, end_of_stream, ctx)?;
         Ok(None)
     }
 

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod minify;
 pub mod negotiate;
 pub mod plan;
+pub mod pool;
 
 /// A content coding Meridian produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

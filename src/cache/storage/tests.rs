@@ -213,3 +213,69 @@ async fn a_url_keeps_at_most_max_variants_and_its_primary_slot() {
     );
     assert_eq!(s.purge_url("http://t/v", PurgeMode::Hard), 4);
 }
+
+async fn hit_body(s: &'static MemoryStorage, k: &CacheKey) -> Vec<u8> {
+    let (m, mut hit) = s.lookup(k, &span()).await.unwrap().unwrap();
+    let body = read_all(&mut hit).await.unwrap();
+    assert_eq!(m.response_header().status, 200);
+    body
+}
+
+#[tokio::test]
+async fn a_refinement_replaces_its_fill_before_or_after_the_commit() {
+    let s = leak(MemoryStorage::new(1 << 20, 16));
+    // Arrives while the fill is still being written: committed instead of the chunks.
+    let early = key("/early");
+    let mut miss = s.get_miss_handler(&early, &meta(), &span()).await.unwrap();
+    let ticket = s.fill_ticket(&early.combined_bin()).unwrap();
+    miss.write_body(Bytes::from_static(b"fast fast fast"), true)
+        .await
+        .unwrap();
+    assert!(s.refine(ticket, Bytes::from_static(b"small")));
+    miss.finish().await.unwrap();
+    assert_eq!(hit_body(s, &early).await, b"small");
+    // Arrives after the commit: the stored object is replaced.
+    let late = key("/late");
+    let mut miss = s.get_miss_handler(&late, &meta(), &span()).await.unwrap();
+    let ticket = s.fill_ticket(&late.combined_bin()).unwrap();
+    miss.write_body(Bytes::from_static(b"fast fast fast"), true)
+        .await
+        .unwrap();
+    miss.finish().await.unwrap();
+    assert!(s.refine(ticket, Bytes::from_static(b"small")));
+    assert_eq!(hit_body(s, &late).await, b"small");
+    assert_eq!(
+        s.purge_url("http://t/late", PurgeMode::Hard),
+        1,
+        "still indexed by URL"
+    );
+}
+
+#[tokio::test]
+async fn a_refinement_never_outlives_a_purge_or_a_newer_fill() {
+    let s = leak(MemoryStorage::new(1 << 20, 16));
+    let k = key("/p");
+    let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
+    let ticket = s.fill_ticket(&k.combined_bin()).unwrap();
+    miss.write_body(Bytes::from_static(b"v1"), true)
+        .await
+        .unwrap();
+    miss.finish().await.unwrap();
+    s.purge_url("http://t/p", PurgeMode::Hard);
+    assert!(!s.refine(ticket, Bytes::from_static(b"old")), "purged");
+    assert!(s.lookup(&k, &span()).await.unwrap().is_none());
+
+    let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
+    let first = s.fill_ticket(&k.combined_bin()).unwrap();
+    miss.write_body(Bytes::from_static(b"v2"), true)
+        .await
+        .unwrap();
+    miss.finish().await.unwrap();
+    put(s, &k, b"v3").await;
+    assert!(
+        !s.refine(first, Bytes::from_static(b"old")),
+        "rewritten since"
+    );
+    assert_eq!(hit_body(s, &k).await, b"v3");
+    assert!(s.fill_ticket(&key("/none").combined_bin()).is_none());
+}
