@@ -505,3 +505,112 @@ async fn rfc9213_2_1_an_invalid_cdn_cache_control_leaves_cache_control_in_charge
         "a valid CDN-Cache-Control governs"
     );
 }
+
+/// An origin on a raw socket that answers every request with `103 Early Hints`, then, after
+/// `think` (the work early hints exist to overlap; zero: in the same write), 200.
+async fn early_hints_origin(
+    think: std::time::Duration,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(n) = s.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).to_string();
+                        seen.drain(..end + 4);
+                        if !head.contains("meridian-health-check") {
+                            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        let hints = "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload; as=style\r\n\r\n";
+                        let reply = "HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nContent-Length: 5\r\n\r\nhello";
+                        let sent = if think.is_zero() {
+                            s.write_all(format!("{hints}{reply}").as_bytes()).await
+                        } else {
+                            let _ = s.write_all(hints.as_bytes()).await;
+                            tokio::time::sleep(think).await;
+                            s.write_all(reply.as_bytes()).await
+                        };
+                        if sent.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, served)
+}
+
+#[tokio::test]
+async fn rfc8297_early_hints_reach_the_client_and_are_never_stored() {
+    // In one write with the final header (pingora alone drops them then), and ahead of it.
+    for think in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_millis(100),
+    ] {
+        early_hints_case(think).await;
+    }
+}
+
+async fn early_hints_case(think: std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (origin, served) = early_hints_origin(think).await;
+    let node = Node::start(&one_region(&[origin], "")).await;
+    let exchange = |_: ()| async {
+        let mut s = tokio::net::TcpStream::connect(node.http).await.unwrap();
+        let req = format!("GET /hinted HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(support::patience(), s.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let first = exchange(()).await;
+    assert_eq!(
+        first.matches("HTTP/1.1 103").count(),
+        1,
+        "written once: {first}"
+    );
+    let hints = first.find("HTTP/1.1 103").unwrap_or_else(|| panic!("{first}"));
+    let final_at = first.find("HTTP/1.1 200").unwrap_or_else(|| panic!("{first}"));
+    assert!(hints < final_at, "{first}");
+    assert!(
+        first[hints..final_at]
+            .to_ascii_lowercase()
+            .contains("link: </style.css>"),
+        "{first}"
+    );
+    assert!(first.ends_with("hello"), "{first}");
+    let second = exchange(()).await;
+    assert!(
+        second.starts_with("HTTP/1.1 200"),
+        "a hit carries no stored 103: {second}"
+    );
+    assert!(
+        second
+            .to_ascii_lowercase()
+            .contains("cache-status: edge-test; hit"),
+        "{second}"
+    );
+    assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

@@ -2,6 +2,7 @@
 
 pub mod client;
 mod compression;
+mod early_hints;
 pub mod forwarded;
 mod generation;
 mod invalidate;
@@ -511,6 +512,10 @@ impl ProxyHttp for EdgeProxy {
         upstream_response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        if early_hints::is_interim(upstream_response) {
+            // RFC 8297: passed on as it comes; the cache skips interim responses.
+            return self.forward_interim(session, upstream_response).await;
+        }
         ctx.upstream_status = Some(upstream_response.status.as_u16());
         if upstream_response.status.is_server_error() {
             self.record_origin_failure(ctx);
