@@ -28,7 +28,10 @@ const MAX_PENDING_BYTES: usize = 16 * 1024 * 1024;
 pub struct AccessEntry<'a> {
     #[serde(serialize_with = "rfc3339_millis")]
     pub time: SystemTime,
+    /// The client as trusted: behind `listen.trusted_proxies`, the forwarded client.
     pub client: Option<std::net::IpAddr>,
+    /// The address the request came from (the proxy, behind one).
+    pub peer: Option<std::net::IpAddr>,
     pub site: &'a str,
     pub host: &'a str,
     pub method: &'a str,
@@ -211,6 +214,7 @@ mod tests {
         AccessEntry {
             time: SystemTime::UNIX_EPOCH,
             client: None,
+            peer: None,
             site: "demo",
             host: "localhost",
             method: "GET",
@@ -298,7 +302,8 @@ mod tests {
         .unwrap();
         log.log(&AccessEntry {
             time: SystemTime::UNIX_EPOCH,
-            client: Some("127.0.0.1".parse().unwrap()),
+            client: Some("203.0.113.9".parse().unwrap()),
+            peer: Some("127.0.0.1".parse().unwrap()),
             site: "demo",
             host: "localhost",
             method: "GET",
@@ -320,6 +325,8 @@ mod tests {
         assert_eq!(v["status"], 200);
         assert_eq!(v["cache"], "hit");
         assert_eq!(v["origin"], "127.0.0.1:9001");
+        assert_eq!(v["client"], "203.0.113.9", "the client as trusted");
+        assert_eq!(v["peer"], "127.0.0.1", "beside the address it came from");
         assert_eq!(v["trace_id"], "0af7651916cd43dd8448eb211c80319c");
     }
 }

@@ -84,6 +84,7 @@ async fn every_request_gets_one_json_access_log_line() {
     for field in [
         "time",
         "client",
+        "peer",
         "site",
         "host",
         "method",
@@ -99,6 +100,7 @@ async fn every_request_gets_one_json_access_log_line() {
         assert!(miss.get(field).is_some(), "missing {field} in {miss}");
     }
     assert_eq!(miss["client"], "127.0.0.1");
+    assert_eq!(miss["peer"], "127.0.0.1");
     assert_eq!(miss["host"], HOST);
     assert_eq!(miss["method"], "GET");
     assert_eq!(miss["path"], "/l", "the query is not logged");
@@ -179,4 +181,27 @@ async fn issue_13_a_final_upstream_failure_is_counted_once() {
         1.0,
         "one failed connect"
     );
+}
+
+#[tokio::test]
+async fn issue_13_the_access_log_records_the_trusted_client_beside_the_peer() {
+    let origin = Origin::builder()
+        .route("/p", Reply::ok("p").header("cache-control", "no-store"))
+        .start()
+        .await;
+    let config = one_region(&[origin.addr()], "").replace(
+        "admin = \"@ADMIN@\"",
+        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
+    );
+    let node = Node::start(&config).await;
+    node.get("/p", &[("x-forwarded-for", "198.51.100.23")])
+        .await;
+    eventually("the access log line", || {
+        let n = node.access_log().len();
+        async move { n == 1 }
+    })
+    .await;
+    let line = &node.access_log()[0];
+    assert_eq!(line["client"], "198.51.100.23", "{line}");
+    assert_eq!(line["peer"], "127.0.0.1", "{line}");
 }

@@ -591,8 +591,12 @@ async fn early_hints_case(think: std::time::Duration) {
         1,
         "written once: {first}"
     );
-    let hints = first.find("HTTP/1.1 103").unwrap_or_else(|| panic!("{first}"));
-    let final_at = first.find("HTTP/1.1 200").unwrap_or_else(|| panic!("{first}"));
+    let hints = first
+        .find("HTTP/1.1 103")
+        .unwrap_or_else(|| panic!("{first}"));
+    let final_at = first
+        .find("HTTP/1.1 200")
+        .unwrap_or_else(|| panic!("{first}"));
     assert!(hints < final_at, "{first}");
     assert!(
         first[hints..final_at]

@@ -150,13 +150,20 @@ pub fn response_cacheability(
     defaults: FreshnessDefaults,
 ) -> RespCacheable {
     let now = SystemTime::now();
-    match freshness::evaluate(
+    let storable = freshness::evaluate(
         &req.headers,
         resp.status.as_u16(),
         &resp.headers,
         now,
         defaults,
-    ) {
+    );
+    cacheable_meta(storable, resp, now)
+}
+
+/// The cache's verdict on `resp` from a decision already taken ([`freshness::evaluate`]):
+/// its meta when it may be stored, with `resp` as the stored header.
+pub fn cacheable_meta(storable: Storable, resp: &ResponseHeader, now: SystemTime) -> RespCacheable {
+    match storable {
         Storable::No(reason) => RespCacheable::Uncacheable(NoCacheReason::Custom(reason)),
         Storable::Yes(f) => {
             let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);

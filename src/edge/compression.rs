@@ -3,8 +3,7 @@
 //! For stored responses this runs once, during the cache fill; hits send the stored bytes.
 
 use super::{EdgeProxy, RequestCtx};
-use crate::cache::freshness::FreshnessDefaults;
-use crate::cache::policy;
+use crate::cache::freshness::{FreshnessDefaults, Storable};
 use crate::metrics::transform::JobResult;
 use crate::transform::negotiate::negotiate;
 use crate::transform::plan::{plan, weaken_etag, DeferredJob, Wants};
@@ -17,8 +16,30 @@ use pingora_error::{Error, ErrorType, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 impl EdgeProxy {
+    /// Whether the origin's `resp` may be stored, under the route's defaults.
+    pub(super) fn storable(
+        &self,
+        session: &Session,
+        resp: &ResponseHeader,
+        ctx: &RequestCtx,
+    ) -> Storable {
+        let defaults = FreshnessDefaults {
+            stale_if_error: ctx
+                .route()
+                .map_or(Duration::ZERO, |route| route.stale_if_error),
+        };
+        crate::cache::freshness::evaluate(
+            &session.req_header().headers,
+            resp.status.as_u16(),
+            &resp.headers,
+            SystemTime::now(),
+            defaults,
+        )
+    }
+
     /// Queues a large fill's whole-body work on the transform pool. When it is done, the
     /// smaller body replaces what the fill stored (`stored_len` bytes), unless the object was
     /// purged or rewritten meanwhile; the client of the fill already has its response.
@@ -72,7 +93,7 @@ impl EdgeProxy {
 
     /// The coding this client gets, when its route compresses.
     pub(super) fn negotiate_coding(&self, req: &RequestHeader, ctx: &RequestCtx) -> Option<Coding> {
-        let route = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt))?;
+        let route = ctx.route()?;
         route.compress.then(|| {
             negotiate(
                 req.headers.get(ACCEPT_ENCODING).map(|v| v.as_bytes()),
@@ -95,13 +116,9 @@ impl EdgeProxy {
 
     /// Decides the body's transform at the origin's response header. Minification needs the
     /// whole body, so only stored responses get it: paid once, not on every request.
-    pub(super) fn plan_body(
-        &self,
-        session: &Session,
-        resp: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
-    ) -> Result<()> {
-        if ctx.coding.is_none() && !ctx.minify {
+    pub(super) fn plan_body(&self, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        let minify = ctx.route().is_some_and(|r| r.minify);
+        if ctx.coding.is_none() && !minify {
             return Ok(());
         }
         if resp.status == http::StatusCode::NOT_MODIFIED {
@@ -109,22 +126,15 @@ impl EdgeProxy {
             return Ok(());
         }
         // Stored responses are compressed hard, once; the rest fast, every time.
-        let stored = session.cache.enabled()
-            && policy::response_cacheability(
-                session.req_header(),
-                resp,
-                FreshnessDefaults::default(),
-            )
-            .is_cacheable();
+        let stored = matches!(ctx.storable, Some(Storable::Yes(_)));
         let wants = Wants {
             coding: ctx.coding,
-            minify: ctx.minify && stored,
+            minify: minify && stored,
             stored,
             max_size: ctx.gen.rt.cache.max_object_bytes,
         };
         let settings = ctx
-            .resolved
-            .and_then(|r| r.route(&ctx.gen.rt))
+            .route()
             .map_or(&ctx.gen.rt.compression, |route| &*route.compression);
         ctx.body = plan(settings, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;

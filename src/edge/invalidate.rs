@@ -23,7 +23,7 @@ impl EdgeProxy {
         }
         let Some(resolved) = ctx.resolved else { return };
         let host = resolved.host(&ctx.gen.rt);
-        let https = super::is_tls(session);
+        let https = ctx.tls;
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let mut targets = vec![(https, target.to_owned())];
         for name in [http::header::LOCATION, http::header::CONTENT_LOCATION] {

@@ -2,7 +2,7 @@
 //! redirect of plain HTTP to HTTPS, all answered before any origin or cache is touched.
 
 use super::route::Resolved;
-use super::{client_ip, respond, EdgeProxy, RequestCtx, X_FORWARDED_FOR};
+use super::{respond, EdgeProxy, RequestCtx};
 use crate::cache::LocalAnswer;
 use crate::config::runtime::LimitsSettings;
 use crate::guard::client_key::client_key;
@@ -23,12 +23,7 @@ impl EdgeProxy {
         let limits = &ctx.gen.rt.limits;
         if let Some(rate) = limits.rate {
             // The client behind a trusted proxy (as for GeoIP), else the peer.
-            let client = super::client::client_ip(
-                client_ip(session),
-                session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
-                &ctx.gen.rt.listen.trusted_proxies,
-            );
-            let key = client.map(|ip| client_key(ip, limits.ipv6_prefix));
+            let key = ctx.client.map(|ip| client_key(ip, limits.ipv6_prefix));
             if let Some(Err(wait)) = key.map(|ip| self.rate.take(ip, rate, Instant::now())) {
                 // Whole seconds, rounded up: a client retrying then finds a token.
                 let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -52,8 +47,7 @@ impl EdgeProxy {
         resolved: Resolved,
     ) -> Result<Option<bool>> {
         let rt = ctx.gen.rt.clone();
-        let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
-        if !tls
+        if !ctx.tls
             && rt
                 .sites
                 .get(resolved.site)

@@ -15,7 +15,7 @@ pub mod traceparent;
 pub mod upstream;
 
 use crate::access_log::{AccessEntry, AccessLog};
-use crate::cache::freshness::FreshnessDefaults;
+use crate::cache::freshness::Storable;
 use crate::cache::policy::{self, BypassReason};
 use crate::cache::{CacheResult, LocalAnswer, MemoryStorage};
 use crate::guard::rate::RateLimiter;
@@ -149,8 +149,14 @@ pub struct RequestCtx {
     /// Request body bytes read so far, and how many the route allows.
     body_read: u64,
     body_limit: u64,
+    /// The peer that sent the request (a proxy's address behind one).
+    peer: Option<IpAddr>,
+    /// The client: behind `listen.trusted_proxies` the `X-Forwarded-For` client, else the
+    /// peer. Rate limits, GeoIP and the access log read it; decided once.
+    client: Option<IpAddr>,
+    /// The request came over TLS.
+    tls: bool,
     resolved: Option<Resolved>,
-    reject: Option<Reject>,
     bypass: Option<BypassReason>,
     trace: Option<TraceParent>,
     cursor: Cursor,
@@ -158,18 +164,24 @@ pub struct RequestCtx {
     upstream_status: Option<u16>,
     not_stored: Option<NoCacheReason>,
     cache_result: CacheResult,
-    /// A stale response was served while another request revalidates it.
-    stale_while_revalidate: bool,
+    /// Whether and how long the origin's final response may be stored, decided once when
+    /// it arrives (the body plan and the cache admission both read it).
+    storable: Option<Storable>,
     /// The header fields of a 304 received while revalidating.
     not_modified: Option<http::HeaderMap>,
     /// The route's regions ordered from the client's location, when it was found.
     client_order: Option<Vec<usize>>,
     /// On a compressing route, the coding this client gets (also its cache variant).
     coding: Option<Coding>,
-    /// The route minifies stored HTML, CSS and JavaScript.
-    minify: bool,
     /// What happens to the origin's body on its way through.
     body: Option<BodyTransform>,
+}
+
+impl RequestCtx {
+    /// The route this request resolved to, in the generation it runs on.
+    fn route(&self) -> Option<&crate::config::runtime::Route> {
+        self.resolved.and_then(|r| r.route(&self.gen.rt))
+    }
 }
 
 #[async_trait]
@@ -182,8 +194,10 @@ impl ProxyHttp for EdgeProxy {
             gen: self.generation(),
             body_read: 0,
             body_limit: u64::MAX,
+            peer: None,
+            client: None,
+            tls: false,
             resolved: None,
-            reject: None,
             bypass: None,
             trace: None,
             cursor: Cursor::default(),
@@ -191,11 +205,10 @@ impl ProxyHttp for EdgeProxy {
             upstream_status: None,
             not_stored: None,
             cache_result: CacheResult::None,
-            stale_while_revalidate: false,
+            storable: None,
             not_modified: None,
             client_order: None,
             coding: None,
-            minify: false,
             body: None,
         }
     }
@@ -210,6 +223,13 @@ impl ProxyHttp for EdgeProxy {
             session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
         }
         session.set_read_timeout(Some(limits.body_timeout));
+        ctx.peer = client_ip(session);
+        ctx.client = client::client_ip(
+            ctx.peer,
+            session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
+            &ctx.gen.rt.listen.trusted_proxies,
+        );
+        ctx.tls = is_tls(session);
         if let Some(done) = self.refuse_over_limits(session, ctx).await? {
             return Ok(done);
         }
@@ -238,7 +258,6 @@ impl ProxyHttp for EdgeProxy {
                     session.req_header(),
                     route.is_some_and(|r| r.allow_trace),
                 ) {
-                    ctx.reject = Some(Reject::TraceNotAllowed);
                     let status = ctx.gen.cache_status.local(LocalAnswer::Method);
                     let allow = Some((http::header::ALLOW, ALLOWED_WITHOUT_TRACE.to_owned()));
                     let body = respond::reject_answer(Reject::TraceNotAllowed).0;
@@ -251,14 +270,9 @@ impl ProxyHttp for EdgeProxy {
                 let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
-                ctx.minify = ctx
-                    .resolved
-                    .and_then(|r| r.route(&ctx.gen.rt))
-                    .is_some_and(|r| r.minify);
                 Ok(false)
             }
             Err(reject) => {
-                ctx.reject = Some(reject);
                 let (body, answer) = respond::reject_answer(reject);
                 let status = ctx.gen.cache_status.local(answer);
                 respond::local(session, reject.status(), body, status).await?;
@@ -268,7 +282,7 @@ impl ProxyHttp for EdgeProxy {
     }
 
     fn request_cache_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<()> {
-        let Some(route) = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt)) else {
+        let Some(route) = ctx.route() else {
             return Ok(());
         };
         ctx.bypass = policy::request_bypass(route.cache, &session.req_header().method);
@@ -294,12 +308,11 @@ impl ProxyHttp for EdgeProxy {
         let req = session.req_header();
         let target = req.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let rule = ctx
-            .resolved
-            .and_then(|r| r.route(&ctx.gen.rt))
+            .route()
             .map_or(&crate::config::runtime::DEFAULT_CACHE_KEY, |route| {
                 &route.cache_key
             });
-        let scheme = policy::key_scheme(rule, is_tls(session));
+        let scheme = policy::key_scheme(rule, ctx.tls);
         Ok(policy::cache_key(scheme, host, target, rule, &req.headers))
     }
 
@@ -362,19 +375,20 @@ impl ProxyHttp for EdgeProxy {
         resp: &ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<RespCacheable> {
-        let defaults = FreshnessDefaults {
-            stale_if_error: ctx
-                .resolved
-                .and_then(|r| r.route(&ctx.gen.rt))
-                .map_or(Duration::ZERO, |route| route.stale_if_error),
-        };
         let decision = match ctx.not_modified.take() {
             Some(fields) => {
                 let mut refreshed = resp.clone();
                 policy::update_stored_headers(&mut refreshed, &fields);
-                policy::response_cacheability(session.req_header(), &refreshed, defaults)
+                let storable = self.storable(session, &refreshed, ctx);
+                policy::cacheable_meta(storable, &refreshed, SystemTime::now())
             }
-            None => policy::response_cacheability(session.req_header(), resp, defaults),
+            None => {
+                let storable = match ctx.storable {
+                    Some(decided) => decided,
+                    None => self.storable(session, resp, ctx),
+                };
+                policy::cacheable_meta(storable, resp, SystemTime::now())
+            }
         };
         if let RespCacheable::Uncacheable(reason) = &decision {
             ctx.not_stored = Some(*reason);
@@ -384,11 +398,11 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_peer(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         if ctx.cursor.attempts == 0 && ctx.client_order.is_none() {
-            ctx.client_order = self.client_region_order(session, ctx);
+            ctx.client_order = self.client_region_order(ctx);
         }
         // Attempts are bounded in number (the cursor) and in time (here).
         if ctx.cursor.attempts > 0 && ctx.started.elapsed() >= ctx.gen.rt.upstream.total_timeout {
@@ -401,9 +415,11 @@ impl ProxyHttp for EdgeProxy {
         }
         // Taken out for the call: the cursor is borrowed mutably beside it.
         let client_order = ctx.client_order.take();
+        // Borrowed from the generation, not through `ctx`, so the cursor can move beside it.
+        let gen = Arc::clone(&ctx.gen);
         let route_order = ctx
             .resolved
-            .and_then(|r| r.route(&ctx.gen.rt))
+            .and_then(|r| r.route(&gen.rt))
             .map_or(&[][..], |route| route.region_order.as_slice());
         let order = client_order.as_deref().unwrap_or(route_order);
         let was_panic = ctx.cursor.panic;
@@ -488,20 +504,20 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let client = client_ip(session);
         let host = ctx.resolved.map_or("", |r| r.host(&ctx.gen.rt));
         let trace = ctx.trace.get_or_insert_with(TraceParent::new_root);
+        // X-Forwarded-For gets the peer appended: the hop this node saw.
         forwarded::prepare_upstream_request(
             upstream_request,
-            client,
+            ctx.peer,
             host,
             &ctx.gen.rt.node.via,
             &trace.header(),
-            session.digest().is_some_and(|d| d.ssl_digest.is_some()),
+            ctx.tls,
         )?;
         self.ask_for_identity(upstream_request, ctx)
     }
@@ -523,9 +539,14 @@ impl ProxyHttp for EdgeProxy {
             self.view.record_success(p.region, p.origin);
         }
         policy::strip_hop_by_hop(upstream_response);
+        // Decided once here, before the body plan changes the header (nothing it changes
+        // bears on storage); a 304 is decided on the stored header it refreshes.
+        if session.cache.enabled() && upstream_response.status != http::StatusCode::NOT_MODIFIED {
+            ctx.storable = Some(self.storable(session, upstream_response, ctx));
+        }
+        self.plan_body(upstream_response, ctx)?;
         // pingora merges only a few fields of a 304 into the stored response; keep them all
         // for `response_cache_filter` (RFC 9111 §4.3.4).
-        self.plan_body(session, upstream_response, ctx)?;
         if upstream_response.status == http::StatusCode::NOT_MODIFIED {
             ctx.not_modified = Some(upstream_response.headers.clone());
         }
@@ -564,14 +585,14 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         let phase = session.cache.phase();
         ctx.cache_result = CacheResult::from_phase(phase, ctx.bypass);
-        ctx.stale_while_revalidate = phase == CachePhase::StaleUpdating;
+        let stale_while_revalidate = phase == CachePhase::StaleUpdating;
         let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
         let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
         if let Some(v) = ctx.gen.cache_status.value(
             ctx.cache_result,
             ctx.bypass,
             collapsed,
-            ctx.stale_while_revalidate,
+            stale_while_revalidate,
             upstream_status,
             ctx.not_stored,
         ) {
@@ -588,7 +609,7 @@ impl ProxyHttp for EdgeProxy {
             .and_then(|site| site.hsts.as_ref())
         {
             // RFC 6797 §7.2: only over a secure transport.
-            if session.digest().is_some_and(|d| d.ssl_digest.is_some()) {
+            if ctx.tls {
                 resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
             }
         }
@@ -672,7 +693,8 @@ impl ProxyHttp for EdgeProxy {
             .unwrap_or("");
         self.access_log.log(&AccessEntry {
             time: SystemTime::now(),
-            client: client_ip(session),
+            client: ctx.client,
+            peer: ctx.peer,
             site: site.map_or(UNKNOWN_SITE, |s| s.name.as_str()),
             host: ctx.resolved.map_or(raw_host, |r| r.host(&ctx.gen.rt)),
             method: req.method.as_str(),

@@ -1,29 +1,20 @@
 //! Where a request goes: the client's region order, and what a failed attempt teaches the
 //! health view.
 
-use super::{client, client_ip, EdgeProxy, RequestCtx, X_FORWARDED_FOR};
+use super::{EdgeProxy, RequestCtx};
 use crate::config::runtime::RegionChoice;
 use crate::regions::select;
-use pingora_proxy::Session;
 
 impl EdgeProxy {
     /// For a "nearest" route, the route's regions ordered by distance from the client
     /// (GeoIP on its address); `None` keeps the route's order (by distance from the node).
-    pub(super) fn client_region_order(
-        &self,
-        session: &Session,
-        ctx: &RequestCtx,
-    ) -> Option<Vec<usize>> {
+    pub(super) fn client_region_order(&self, ctx: &RequestCtx) -> Option<Vec<usize>> {
         let geoip = ctx.gen.rt.geoip.as_ref()?;
-        let route = ctx.resolved.and_then(|r| r.route(&ctx.gen.rt))?;
+        let route = ctx.route()?;
         if route.regions != RegionChoice::Nearest {
             return None;
         }
-        let ip = client::client_ip(
-            client_ip(session),
-            session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
-            &ctx.gen.rt.listen.trusted_proxies,
-        )?;
+        let ip = ctx.client?;
         let location = geoip.lookup(ip)?;
         Some(select::nearest_first(
             &ctx.gen.rt.regions,
