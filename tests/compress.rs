@@ -9,10 +9,16 @@ use std::io::{Read, Write};
 use support::{header, one_region, Node, Origin, Reply};
 
 /// A page of realistic, repetitive markup, about 40 KiB.
+/// A page of about 11 KiB: small enough to be compressed during its fill (INLINE_MAX).
 fn page() -> String {
+    catalogue(150)
+}
+
+/// A catalogue page of `products` lines (about 75 bytes each).
+fn catalogue(products: usize) -> String {
     let mut html =
         String::from("<!doctype html><html><head><title>Catalogue</title></head><body>\n");
-    for i in 0..400 {
+    for i in 0..products {
         html.push_str(&format!(
             "<div class=\"product\"><h2>Product {i}</h2><p class=\"price\">{}.99</p></div>\n",
             i % 50
@@ -364,4 +370,66 @@ async fn a_route_can_prefer_its_own_coding() {
         "the route's preference wins"
     );
     assert_eq!(decode("gzip", &r.bytes().await.unwrap()), page().as_bytes());
+}
+
+#[tokio::test]
+async fn a_large_fill_passes_through_and_its_variant_is_compressed_off_the_proxy_threads() {
+    let html = catalogue(2000);
+    assert!(html.len() as u64 > meridian::transform::plan::INLINE_MAX);
+    let origin = Origin::builder()
+        .route(
+            "/big.html",
+            Reply::ok(html.clone())
+                .header("content-type", "text/html")
+                .header("cache-control", "max-age=300")
+                .header("etag", "\"big\""),
+        )
+        .start()
+        .await;
+    let node = start(&origin).await;
+    let fill = node.get("/big.html", &acc("br")).await;
+    assert_eq!(
+        header(&fill, "content-encoding"),
+        "",
+        "the fill passes through"
+    );
+    assert_eq!(
+        header(&fill, "etag"),
+        "\"big\"",
+        "same bytes, same validator"
+    );
+    assert_eq!(header(&fill, "vary"), "Accept-Encoding");
+    assert!(fill.bytes().await.unwrap() == html.as_bytes());
+    support::eventually("the br variant is refined", || async {
+        let hit = node.get("/big.html", &acc("br")).await;
+        header(&hit, "content-encoding") == "br"
+    })
+    .await;
+    let hit = node.get("/big.html", &acc("br")).await;
+    assert!(header(&hit, "cache-status").contains("hit"));
+    assert_eq!(header(&hit, "etag"), "W/\"big\"");
+    let len = header(&hit, "content-length");
+    let body = hit.bytes().await.unwrap();
+    assert_eq!(len, body.len().to_string());
+    assert!(decode("br", &body) == html.as_bytes());
+    assert!(
+        body.len() * 10 < html.len(),
+        "compressed at the fill level: {}",
+        body.len()
+    );
+    // A range of the refined variant is a range of its stored (compressed) bytes.
+    let range = node
+        .get(
+            "/big.html",
+            &[("accept-encoding", "br"), ("range", "bytes=0-9")],
+        )
+        .await;
+    assert_eq!(range.status(), 206);
+    assert_eq!(range.bytes().await.unwrap(), body.slice(0..10));
+    assert_eq!(origin.hits("/big.html"), 1, "one fill");
+    assert_eq!(
+        node.metric("meridian_transform_jobs_total{result=\"refined\"}")
+            .await,
+        1.0
+    );
 }

@@ -10,4 +10,4 @@ mod variants;
 
 pub use policy::BypassReason;
 pub use status::{CacheResult, CacheStatusValues, LocalAnswer};
-pub use storage::{MemoryStorage, PurgeMode, StorageStats};
+pub use storage::{FillTicket, MemoryStorage, PurgeMode, Refinement, StorageStats};

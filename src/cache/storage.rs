@@ -49,11 +49,18 @@ struct StoredObject {
 }
 
 impl StoredObject {
-    /// The same object with another (equivalent) body.
-    fn with_body(&self, body: Bytes) -> StoredObject {
+    /// The same object with another (equivalent) body and the fields that describe it.
+    fn with_body(&self, refinement: &Refinement) -> StoredObject {
         let mut meta = self.meta.clone();
-        meta.set_body_length(body.len());
-        StoredObject::new(meta, body, self.url.clone(), self.primary, self.fill_id)
+        meta.set_fields(&refinement.fields);
+        meta.set_body_length(refinement.body.len());
+        StoredObject::new(
+            meta,
+            refinement.body.clone(),
+            self.url.clone(),
+            self.primary,
+            self.fill_id,
+        )
     }
 
     fn new(meta: StoredMeta, body: Bytes, url: Arc<str>, primary: bool, fill_id: u64) -> Self {
@@ -125,9 +132,9 @@ struct Fill {
     meta: StoredMeta,
     chunks: RwLock<Vec<Bytes>>,
     state: watch::Sender<FillState>,
-    /// An equivalent, better body (see [`MemoryStorage::refine`]) that arrived before the fill
-    /// committed: committed instead of the chunks.
-    replacement: Mutex<Option<Bytes>>,
+    /// A refinement (see [`MemoryStorage::refine`]) that arrived before the fill committed:
+    /// committed instead of the chunks.
+    replacement: Mutex<Option<Refinement>>,
 }
 
 impl Fill {
@@ -149,6 +156,15 @@ pub struct MemoryStorage {
     /// Bumped before any purge removes or expires anything: a refinement that began before
     /// a purge must not bring back what the purge removed.
     purge_epoch: AtomicU64,
+}
+
+/// An equivalent, better representation of a stored response: a new body (minified,
+/// compressed harder) and the header fields that describe it (`Content-Encoding`, a weak
+/// `ETag`). `Content-Length` follows the body.
+#[derive(Debug, Clone)]
+pub struct Refinement {
+    pub body: Bytes,
+    pub fields: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// A fill's claim to refine what it stores, taken while the fill is being written.
@@ -209,17 +225,17 @@ impl MemoryStorage {
         })
     }
 
-    /// Replaces the body a fill stores with an equivalent one (minified, compressed harder),
-    /// whether the fill has committed yet or not. Refused (false) when the object was purged
-    /// or rewritten since the ticket was taken: a refinement never brings back old content.
-    pub fn refine(&self, ticket: FillTicket, body: Bytes) -> bool {
+    /// Replaces what a fill stores with an equivalent representation, whether the fill has
+    /// committed yet or not. Refused (false) when the object was purged or rewritten since the
+    /// ticket was taken: a refinement never brings back old content.
+    pub fn refine(&self, ticket: FillTicket, refinement: Refinement) -> bool {
         if self.purge_epoch.load(Ordering::Acquire) != ticket.purge_epoch {
             return false;
         }
         if let Ok(fills) = self.fills.lock() {
             if let Some(fill) = fills.get(&ticket.key).filter(|f| f.id == ticket.fill_id) {
                 if let Ok(mut slot) = fill.replacement.lock() {
-                    *slot = Some(body);
+                    *slot = Some(refinement);
                     return true;
                 }
             }
@@ -236,7 +252,7 @@ impl MemoryStorage {
                         && purge_epoch.load(Ordering::Acquire) == ticket.purge_epoch =>
                 {
                     let old = entry.into_value();
-                    Op::Put(Arc::new(old.with_body(body)))
+                    Op::Put(Arc::new(old.with_body(&refinement)))
                 }
                 _ => Op::Nop,
             });
@@ -374,7 +390,7 @@ impl MemoryStorage {
         if let Some(fill) = fills.get(&key).filter(|f| f.id == id) {
             let replacement = fill.replacement.lock().ok().and_then(|mut r| r.take());
             let obj = match replacement {
-                Some(body) => obj.with_body(body),
+                Some(refinement) => obj.with_body(&refinement),
                 None => obj,
             };
             self.commit(key, obj);

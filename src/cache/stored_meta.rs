@@ -66,6 +66,14 @@ impl StoredMeta {
             .insert_header(http::header::CONTENT_LENGTH, len.to_string());
     }
 
+    /// Sets header fields that describe a replacement body (its coding, its validator).
+    pub(crate) fn set_fields(&mut self, fields: &[(http::HeaderName, http::HeaderValue)]) {
+        for (name, value) in fields {
+            // Names and values are already valid: inserting cannot fail.
+            let _ = self.header.insert_header(name.clone(), value.clone());
+        }
+    }
+
     /// Marks the object stale from `instant` on (soft purge); never extends freshness.
     pub(crate) fn expire_at(&mut self, instant: SystemTime) {
         self.fresh_until = self.fresh_until.min(instant);

@@ -4,6 +4,7 @@
 
 use super::{EdgeProxy, RequestCtx};
 use crate::cache::freshness::{FreshnessDefaults, Storable};
+use crate::cache::Refinement;
 use crate::metrics::transform::JobResult;
 use crate::transform::negotiate::negotiate;
 use crate::transform::plan::{plan, weaken_etag, DeferredJob, Wants};
@@ -66,13 +67,17 @@ impl EdgeProxy {
             Ok(running) => {
                 tokio::spawn(async move {
                     let result = match running.await {
-                        Some(Ok((body, outcome))) => {
-                            if let Some(outcome) = outcome {
+                        Some(Ok(refined)) => {
+                            if let Some(outcome) = refined.minified {
                                 minify_metrics.observe(outcome);
                             }
-                            if body.len() as u64 >= stored_len {
+                            let refinement = Refinement {
+                                body: refined.body,
+                                fields: refined.fields,
+                            };
+                            if refinement.body.len() as u64 >= stored_len {
                                 JobResult::NotSmaller
-                            } else if storage.refine(ticket, body) {
+                            } else if storage.refine(ticket, refinement) {
                                 JobResult::Refined
                             } else {
                                 JobResult::Stale
@@ -161,7 +166,7 @@ impl EdgeProxy {
             )
         };
         let mut out = match body.take() {
-            Some(chunk) => t.feed(&chunk).map_err(fail)?,
+            Some(chunk) => t.feed(chunk).map_err(fail)?,
             None => Bytes::new(),
         };
         if end_of_stream {

@@ -8,7 +8,7 @@ use super::Coding;
 use crate::config::runtime::CompressionSettings;
 use bytes::{Bytes, BytesMut};
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 use pingora_http::ResponseHeader;
 use std::io;
 
@@ -37,8 +37,10 @@ pub enum MinifyOutcome {
 
 /// Stored bodies declared up to this size are minified and compressed at fill levels inline,
 /// on the proxy thread, as they stream: brotli 9 or a minifier on 16 KiB costs about a
-/// millisecond. Larger (or undeclared) ones stream at fast levels, and the whole-body work is
-/// a [`DeferredJob`] for the transform pool, whose result replaces the stored copy.
+/// millisecond. Larger (or undeclared) ones pass through as the origin sent them (no work
+/// per byte on the proxy thread: measured, brotli 4 on streaming 4 MiB fills kept a proxy
+/// thread busy enough to multiply hit latency twentyfold), and the whole-body work is a
+/// [`DeferredJob`] for the transform pool, whose result replaces the stored copy.
 pub const INLINE_MAX: u64 = 16 * 1024;
 
 /// The body's way through: decode (an origin's coding), minify (whole body), encode.
@@ -53,42 +55,61 @@ pub struct BodyTransform {
     bytes_out: u64,
 }
 
-/// The decoded body collected for a [`DeferredJob`].
+/// The decoded body collected for a [`DeferredJob`]: the chunks themselves (shared, not
+/// copied), joined on the pool.
 struct Deferred {
     kind: Option<Kind>,
     coding: Coding,
     level: u32,
-    body: Vec<u8>,
+    /// The header fields the refined body needs (its coding, a weak validator).
+    fields: Vec<(HeaderName, HeaderValue)>,
+    chunks: Vec<Bytes>,
+    len: usize,
     limit: usize,
     gave_up: bool,
 }
 
 /// Whole-body work done off the proxy threads: minify (when asked) and compress at the fill
-/// level. Its result is an equivalent body that replaces the fast one stored at the fill.
+/// level. Its result is an equivalent body that replaces the one stored at the fill.
 #[derive(Debug)]
 pub struct DeferredJob {
     kind: Option<Kind>,
     coding: Coding,
     level: u32,
-    body: Vec<u8>,
+    fields: Vec<(HeaderName, HeaderValue)>,
+    chunks: Vec<Bytes>,
+    len: usize,
+}
+
+/// What a finished [`DeferredJob`] gives: the new body and the header fields to set with it.
+#[derive(Debug)]
+pub struct Refined {
+    pub body: Bytes,
+    pub fields: Vec<(HeaderName, HeaderValue)>,
+    pub minified: Option<MinifyOutcome>,
 }
 
 impl DeferredJob {
     /// Bytes the job holds while it waits: what the pool's queue bound counts.
     pub fn cost(&self) -> u64 {
-        self.body.len() as u64
+        self.len as u64
     }
 
     /// Runs the job (blocking: call it on the transform pool).
-    pub fn run(self) -> io::Result<(Bytes, Option<MinifyOutcome>)> {
-        let (body, outcome) = match self.kind {
-            Some(kind) => match minify::minify(kind, &self.body) {
+    pub fn run(self) -> io::Result<Refined> {
+        let mut whole = Vec::with_capacity(self.len);
+        for c in &self.chunks {
+            whole.extend_from_slice(c);
+        }
+        drop(self.chunks);
+        let (body, minified) = match self.kind {
+            Some(kind) => match minify::minify(kind, &whole) {
                 Ok(small) => (small, Some(MinifyOutcome::Minified(kind))),
-                Err(why) => (self.body, Some(MinifyOutcome::Skipped(kind, why))),
+                Err(why) => (whole, Some(MinifyOutcome::Skipped(kind, why))),
             },
-            None => (self.body, None),
+            None => (whole, None),
         };
-        let out = match Encoder::new(self.coding, self.level)? {
+        let body = match Encoder::new(self.coding, self.level)? {
             Some(mut e) => {
                 let mut out = BytesMut::from(&e.write(&body)?[..]);
                 out.extend_from_slice(&e.finish()?);
@@ -96,7 +117,11 @@ impl DeferredJob {
             }
             None => Bytes::from(body),
         };
-        Ok((out, outcome))
+        Ok(Refined {
+            body,
+            fields: self.fields,
+            minified,
+        })
     }
 }
 
@@ -111,12 +136,12 @@ struct Buffered {
 impl BodyTransform {
     /// Transforms one chunk; returns what is ready to send (nothing while minification
     /// collects the body).
-    pub fn feed(&mut self, chunk: &[u8]) -> io::Result<Bytes> {
+    pub fn feed(&mut self, chunk: Bytes) -> io::Result<Bytes> {
         let plain = match &mut self.decoder {
-            Some(d) => d.write(chunk)?,
-            None => chunk.to_vec(),
+            Some(d) => Bytes::from(d.write(&chunk)?),
+            None => chunk,
         };
-        let out = self.after_decode(&plain)?;
+        let out = self.after_decode(plain)?;
         self.bytes_out += out.len() as u64;
         Ok(out)
     }
@@ -130,8 +155,8 @@ impl BodyTransform {
     pub fn finish(&mut self) -> io::Result<(Bytes, Option<MinifyOutcome>)> {
         let mut out = BytesMut::new();
         if let Some(d) = self.decoder.take() {
-            let plain = d.finish()?;
-            out.extend_from_slice(&self.after_decode(&plain)?);
+            let plain = Bytes::from(d.finish()?);
+            out.extend_from_slice(&self.after_decode(plain)?);
         }
         let mut outcome = None;
         if let Some(m) = self.minify.take() {
@@ -148,7 +173,7 @@ impl BodyTransform {
                         m.body
                     }
                 };
-                out.extend_from_slice(&self.encode(&body)?);
+                out.extend_from_slice(&self.encode(Bytes::from(body))?);
             }
         }
         if let Some(e) = self.encoder.take() {
@@ -166,36 +191,40 @@ impl BodyTransform {
             kind: d.kind,
             coding: d.coding,
             level: d.level,
-            body: d.body,
+            fields: d.fields,
+            chunks: d.chunks,
+            len: d.len,
         })
     }
 
-    fn after_decode(&mut self, plain: &[u8]) -> io::Result<Bytes> {
+    fn after_decode(&mut self, plain: Bytes) -> io::Result<Bytes> {
         if let Some(d) = self.deferred.as_mut().filter(|d| !d.gave_up) {
-            if d.body.len() + plain.len() <= d.limit {
-                d.body.extend_from_slice(plain);
+            if d.len + plain.len() <= d.limit {
+                d.len += plain.len();
+                d.chunks.push(plain.clone());
             } else {
                 d.gave_up = true;
-                d.body = Vec::new();
+                d.chunks = Vec::new();
             }
         }
         let Some(m) = self.minify.as_mut().filter(|m| !m.gave_up) else {
             return self.encode(plain);
         };
-        m.body.extend_from_slice(plain);
+        m.body.extend_from_slice(&plain);
         if m.body.len() <= m.limit {
             return Ok(Bytes::new());
         }
         // Too long to hold: what was collected goes on unminified, and so does the rest.
         m.gave_up = true;
-        let collected = std::mem::take(&mut m.body);
-        self.encode(&collected)
+        let collected = Bytes::from(std::mem::take(&mut m.body));
+        self.encode(collected)
     }
 
-    fn encode(&mut self, plain: &[u8]) -> io::Result<Bytes> {
+    fn encode(&mut self, plain: Bytes) -> io::Result<Bytes> {
         match &mut self.encoder {
-            Some(e) => e.write(plain),
-            None => Ok(Bytes::copy_from_slice(plain)),
+            Some(e) => e.write(&plain),
+            // Passed on as it is: the same buffer, no copy.
+            None => Ok(plain),
         }
     }
 }
@@ -250,53 +279,122 @@ pub fn plan(
         Decoder::new(from)?
     };
     let inline = !wants.stored || declared.is_some_and(|len| len <= INLINE_MAX);
-    let transform = if inline {
-        // Not stored: fast levels, every time. Stored and small: fill levels, once.
-        let levels = if wants.stored {
-            settings.fill_levels
-        } else {
-            settings.fast_levels
-        };
-        BodyTransform {
-            decoder,
-            minify: minify_kind.map(|kind| Buffered {
-                kind,
-                body: Vec::new(),
-                limit: wants.max_size,
-                gave_up: false,
-            }),
-            encoder: Encoder::new(to, levels.of(to))?,
-            deferred: None,
-            bytes_out: 0,
-        }
+    if !inline {
+        return deferred_plan(settings, wants, resp, from, to, minify_kind, decoder).map(Some);
+    }
+    // Not stored: fast levels, every time. Stored and small: fill levels, once.
+    let levels = if wants.stored {
+        settings.fill_levels
     } else {
-        // Stored and large: streamed at fast levels now, made small on the pool later.
-        let fill_level = settings.fill_levels.of(to);
-        let better_later = minify_kind.is_some() || fill_level != settings.fast_levels.of(to);
-        BodyTransform {
-            decoder,
-            minify: None,
-            encoder: Encoder::new(to, settings.fast_levels.of(to))?,
-            deferred: better_later.then(|| Deferred {
-                kind: minify_kind,
-                coding: to,
-                level: fill_level,
-                body: Vec::new(),
-                limit: wants.max_size,
-                gave_up: false,
-            }),
-            bytes_out: 0,
-        }
+        settings.fast_levels
+    };
+    let transform = BodyTransform {
+        decoder,
+        minify: minify_kind.map(|kind| Buffered {
+            kind,
+            body: Vec::new(),
+            limit: wants.max_size,
+            gave_up: false,
+        }),
+        encoder: Encoder::new(to, levels.of(to))?,
+        deferred: None,
+        bytes_out: 0,
     };
     resp.remove_header(&CONTENT_LENGTH);
+    set_coding(resp, to)?;
+    weaken_etag(resp);
+    Ok(Some(transform))
+}
+
+/// A stored body too large to transform inline. From an origin that sent identity (Meridian
+/// asks for it) the body passes through untouched, header and all; otherwise it is decoded and
+/// streamed at fast levels. Either way the whole-body work is left for the transform pool,
+/// with the header fields its result will need.
+fn deferred_plan(
+    settings: &CompressionSettings,
+    wants: Wants,
+    resp: &mut ResponseHeader,
+    from: Coding,
+    to: Coding,
+    minify_kind: Option<Kind>,
+    decoder: Option<Decoder>,
+) -> io::Result<BodyTransform> {
+    let fill_level = settings.fill_levels.of(to);
+    let pass_through = from == Coding::Identity;
+    let better_later =
+        minify_kind.is_some() || to != from || fill_level != settings.fast_levels.of(to);
+    let mut fields = Vec::new();
+    if to != Coding::Identity {
+        fields.push((CONTENT_ENCODING, HeaderValue::from_static(to.token())));
+    }
+    let transform = BodyTransform {
+        decoder: if pass_through { None } else { decoder },
+        minify: None,
+        encoder: if pass_through {
+            None
+        } else {
+            Encoder::new(to, settings.fast_levels.of(to))?
+        },
+        deferred: None,
+        bytes_out: 0,
+    };
+    if !pass_through {
+        resp.remove_header(&CONTENT_LENGTH);
+        set_coding(resp, to)?;
+    }
+    // The refined body is another representation of the same content: a weak validator.
+    weaken_etag_in(resp, &mut fields, pass_through);
+    Ok(BodyTransform {
+        deferred: better_later.then(|| Deferred {
+            kind: minify_kind,
+            coding: to,
+            level: fill_level,
+            fields,
+            chunks: Vec::new(),
+            len: 0,
+            limit: wants.max_size,
+            gave_up: false,
+        }),
+        ..transform
+    })
+}
+
+/// The response's `Content-Encoding` for `to` (none for identity).
+fn set_coding(resp: &mut ResponseHeader, to: Coding) -> io::Result<()> {
     if to == Coding::Identity {
         resp.remove_header(&CONTENT_ENCODING);
     } else {
         resp.insert_header(CONTENT_ENCODING, to.token())
             .map_err(io::Error::other)?;
     }
-    weaken_etag(resp);
-    Ok(Some(transform))
+    Ok(())
+}
+
+/// Weakens the ETag now (a body transformed as it streams) or records the weak one among the
+/// fields the refined body sets (a body passed through keeps its strong one until then).
+fn weaken_etag_in(
+    resp: &mut ResponseHeader,
+    fields: &mut Vec<(HeaderName, HeaderValue)>,
+    passed_through: bool,
+) {
+    if !passed_through {
+        weaken_etag(resp);
+    }
+    let weak = resp
+        .headers
+        .get(ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            if v.starts_with('"') {
+                format!("W/{v}")
+            } else {
+                v.to_owned()
+            }
+        })
+        .and_then(|v| HeaderValue::from_str(&v).ok());
+    if let Some(weak) = weak {
+        fields.push((ETAG, weak));
+    }
 }
 
 /// A 304 refreshing a transformed copy: its validator describes the origin's bytes, so it is
@@ -403,7 +501,7 @@ mod tests {
     }
 
     fn run(t: &mut BodyTransform, body: &[u8]) -> Vec<u8> {
-        let mut out = t.feed(body).unwrap().to_vec();
+        let mut out = t.feed(Bytes::copy_from_slice(body)).unwrap().to_vec();
         out.extend_from_slice(&t.finish().unwrap().0);
         out
     }
@@ -550,7 +648,7 @@ mod tests {
         );
         assert_eq!(header(&r, "etag"), ["W/\"c\""]);
         assert!(
-            t.feed(css.as_bytes()).unwrap().is_empty(),
+            t.feed(Bytes::from(css.clone())).unwrap().is_empty(),
             "held until the end"
         );
         let (out, outcome) = t.finish().unwrap();
@@ -568,7 +666,7 @@ mod tests {
         if let Some(m) = t.minify.as_mut() {
             m.limit = 100;
         }
-        let mut out = t.feed(css.as_bytes()).unwrap().to_vec();
+        let mut out = t.feed(Bytes::from(css.clone())).unwrap().to_vec();
         let (rest, outcome) = t.finish().unwrap();
         out.extend_from_slice(&rest);
         assert_eq!(out, css.as_bytes(), "streamed unminified");
@@ -600,7 +698,7 @@ mod tests {
     }
 
     #[test]
-    fn a_large_stored_body_streams_at_fast_levels_and_leaves_the_whole_body_work_deferred() {
+    fn a_large_stored_body_passes_through_and_leaves_the_whole_body_work_deferred() {
         let css = ".a {  color : #ff0000 ;  }\n".repeat(2000);
         assert!(css.len() as u64 > INLINE_MAX);
         let w = Wants {
@@ -609,25 +707,47 @@ mod tests {
             stored: true,
             max_size: 1 << 20,
         };
-        let mut r = resp(&[("content-type", "text/css")]);
+        let mut r = resp(&[("content-type", "text/css"), ("etag", "\"s\"")]);
         let mut t = plan(&settings(), w, &mut r).unwrap().unwrap();
-        let mut streamed = t.feed(css.as_bytes()).unwrap().to_vec();
-        let (rest, outcome) = t.finish().unwrap();
-        streamed.extend_from_slice(&rest);
-        assert_eq!(outcome, None, "nothing minified on the proxy thread");
-        assert_eq!(
-            decode(Coding::Br, &streamed),
-            css.as_bytes(),
-            "streamed whole"
+        assert!(
+            header(&r, "content-encoding").is_empty(),
+            "sent as the origin sent it"
         );
+        assert_eq!(
+            header(&r, "etag"),
+            ["\"s\""],
+            "the same bytes keep their validator"
+        );
+        assert_eq!(header(&r, "vary"), ["Accept-Encoding"]);
+        let chunk = Bytes::from(css.clone());
+        let streamed = t.feed(chunk.clone()).unwrap();
+        assert_eq!(
+            streamed.as_ptr(),
+            chunk.as_ptr(),
+            "passed on without a copy"
+        );
+        let (rest, outcome) = t.finish().unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(outcome, None, "nothing minified on the proxy thread");
         let job = t
             .take_deferred()
             .expect("the whole-body work is left for the pool");
         assert_eq!(job.cost(), css.len() as u64);
-        let (better, outcome) = job.run().unwrap();
-        assert_eq!(outcome, Some(MinifyOutcome::Minified(Kind::Css)));
-        assert!(better.len() < streamed.len());
-        let plain = decode(Coding::Br, &better);
+        let refined = job.run().unwrap();
+        assert_eq!(refined.minified, Some(MinifyOutcome::Minified(Kind::Css)));
+        let fields: Vec<(String, String)> = refined
+            .fields
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("content-encoding".to_owned(), "br".to_owned()),
+                ("etag".to_owned(), "W/\"s\"".to_owned())
+            ]
+        );
+        let plain = decode(Coding::Br, &refined.body);
         assert!(plain.len() * 5 < css.len(), "minified before compression");
     }
 
@@ -641,8 +761,8 @@ mod tests {
         };
         let mut r = resp(&[("content-type", "text/plain")]);
         let mut t = plan(&settings(), w, &mut r).unwrap().unwrap();
-        t.feed(&[b'a'; 600]).unwrap();
-        t.feed(&[b'a'; 600]).unwrap();
+        t.feed(Bytes::from_static(&[b'a'; 600])).unwrap();
+        t.feed(Bytes::from_static(&[b'a'; 600])).unwrap();
         t.finish().unwrap();
         assert!(t.take_deferred().is_none());
     }

@@ -214,6 +214,16 @@ async fn a_url_keeps_at_most_max_variants_and_its_primary_slot() {
     assert_eq!(s.purge_url("http://t/v", PurgeMode::Hard), 4);
 }
 
+fn small() -> Refinement {
+    Refinement {
+        body: Bytes::from_static(b"small"),
+        fields: vec![(
+            http::header::CONTENT_ENCODING,
+            http::HeaderValue::from_static("br"),
+        )],
+    }
+}
+
 async fn hit_body(s: &'static MemoryStorage, k: &CacheKey) -> Vec<u8> {
     let (m, mut hit) = s.lookup(k, &span()).await.unwrap().unwrap();
     let body = read_all(&mut hit).await.unwrap();
@@ -231,7 +241,7 @@ async fn a_refinement_replaces_its_fill_before_or_after_the_commit() {
     miss.write_body(Bytes::from_static(b"fast fast fast"), true)
         .await
         .unwrap();
-    assert!(s.refine(ticket, Bytes::from_static(b"small")));
+    assert!(s.refine(ticket, small()));
     miss.finish().await.unwrap();
     assert_eq!(hit_body(s, &early).await, b"small");
     // Arrives after the commit: the stored object is replaced.
@@ -242,8 +252,15 @@ async fn a_refinement_replaces_its_fill_before_or_after_the_commit() {
         .await
         .unwrap();
     miss.finish().await.unwrap();
-    assert!(s.refine(ticket, Bytes::from_static(b"small")));
+    assert!(s.refine(ticket, small()));
     assert_eq!(hit_body(s, &late).await, b"small");
+    let (m, _) = s.lookup(&late, &span()).await.unwrap().unwrap();
+    assert_eq!(
+        m.headers()["content-encoding"],
+        "br",
+        "the fields came with the body"
+    );
+    assert_eq!(m.headers()["content-length"], "5");
     assert_eq!(
         s.purge_url("http://t/late", PurgeMode::Hard),
         1,
@@ -262,7 +279,7 @@ async fn a_refinement_never_outlives_a_purge_or_a_newer_fill() {
         .unwrap();
     miss.finish().await.unwrap();
     s.purge_url("http://t/p", PurgeMode::Hard);
-    assert!(!s.refine(ticket, Bytes::from_static(b"old")), "purged");
+    assert!(!s.refine(ticket, small()), "purged");
     assert!(s.lookup(&k, &span()).await.unwrap().is_none());
 
     let mut miss = s.get_miss_handler(&k, &meta(), &span()).await.unwrap();
@@ -272,10 +289,7 @@ async fn a_refinement_never_outlives_a_purge_or_a_newer_fill() {
         .unwrap();
     miss.finish().await.unwrap();
     put(s, &k, b"v3").await;
-    assert!(
-        !s.refine(first, Bytes::from_static(b"old")),
-        "rewritten since"
-    );
+    assert!(!s.refine(first, small()), "rewritten since");
     assert_eq!(hit_body(s, &k).await, b"v3");
     assert!(s.fill_ticket(&key("/none").combined_bin()).is_none());
 }
