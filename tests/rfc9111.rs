@@ -618,3 +618,39 @@ async fn early_hints_case(think: std::time::Duration) {
     );
     assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn rfc9110_6_6_1_a_cached_response_keeps_its_origins_date() {
+    let dated =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - std::time::Duration::from_secs(30));
+    let origin = Origin::builder()
+        .route(
+            "/dated",
+            Reply::ok("dated")
+                .header("cache-control", "max-age=3600")
+                .header("date", &dated),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let miss = node.get("/dated", &[]).await;
+    assert_eq!(
+        header(&miss, "date"),
+        dated,
+        "passed on as the origin sent it"
+    );
+    let hit = node.get("/dated", &[]).await;
+    assert!(header(&hit, "cache-status").contains("hit"));
+    assert_eq!(header(&hit, "date"), dated, "a hit carries the stored Date");
+    let age: u64 = header(&hit, "age").parse().unwrap();
+    assert!(age >= 30, "Age counts from that Date: {age}");
+    // What the node writes itself still gets a Date.
+    let local = node
+        .client(&["nowhere.test"])
+        .get(node.url("nowhere.test", "/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(local.status(), 421);
+    assert!(!header(&local, "date").is_empty());
+}
