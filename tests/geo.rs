@@ -53,10 +53,7 @@ async fn world(trusted: bool) -> World {
     )
     .replace("[upstream]\n", "[upstream]\nserved_by_header = true\n");
     if trusted {
-        cfg = cfg.replace(
-            "admin = \"@ADMIN@\"\n",
-            "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
-        );
+        cfg = support::behind_trusted_proxy(&cfg);
     }
     let node = Node::start(&cfg).await;
     World {

@@ -334,10 +334,7 @@ async fn idle_keepalive_connections_close_and_a_stalled_body_gets_408() {
 async fn behind_a_trusted_proxy_the_rate_is_per_forwarded_client() {
     let origin = ok_origin().await;
     let limits = "[limits]\nrate_per_ip = 0.1\nrate_burst = 2\n";
-    let config = one_region(&[origin.addr()], limits).replace(
-        "admin = \"@ADMIN@\"",
-        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
-    );
+    let config = support::behind_trusted_proxy(&one_region(&[origin.addr()], limits));
     let node = Node::start(&config).await;
     let from = |client: &str| get("/", &format!("X-Forwarded-For: {client}\r\n"));
     for _ in 0..2 {
@@ -361,10 +358,7 @@ async fn behind_a_trusted_proxy_the_rate_is_per_forwarded_client() {
 async fn issue_13_ipv6_clients_share_a_rate_bucket_per_64() {
     let origin = ok_origin().await;
     let limits = "[limits]\nrate_per_ip = 0.1\nrate_burst = 2\n";
-    let config = one_region(&[origin.addr()], limits).replace(
-        "admin = \"@ADMIN@\"",
-        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
-    );
+    let config = support::behind_trusted_proxy(&one_region(&[origin.addr()], limits));
     let node = Node::start(&config).await;
     let from = |client: &str| get("/", &format!("X-Forwarded-For: {client}\r\n"));
     // Three addresses of one /64: one bucket of two.

@@ -189,10 +189,7 @@ async fn issue_13_the_access_log_records_the_trusted_client_beside_the_peer() {
         .route("/p", Reply::ok("p").header("cache-control", "no-store"))
         .start()
         .await;
-    let config = one_region(&[origin.addr()], "").replace(
-        "admin = \"@ADMIN@\"",
-        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
-    );
+    let config = support::behind_trusted_proxy(&one_region(&[origin.addr()], ""));
     let node = Node::start(&config).await;
     node.get("/p", &[("x-forwarded-for", "198.51.100.23")])
         .await;

@@ -55,16 +55,10 @@ pub struct BodyTransform {
     bytes_out: u64,
 }
 
-/// The decoded body collected for a [`DeferredJob`]: the chunks themselves (shared, not
-/// copied), joined on the pool.
+/// A [`DeferredJob`] being collected: the decoded chunks themselves (shared, not copied),
+/// up to `limit` bytes, joined on the pool.
 struct Deferred {
-    kind: Option<Kind>,
-    coding: Coding,
-    level: u32,
-    /// The header fields the refined body needs (its coding, a weak validator).
-    fields: Vec<(HeaderName, HeaderValue)>,
-    chunks: Vec<Bytes>,
-    len: usize,
+    job: DeferredJob,
     limit: usize,
     gave_up: bool,
 }
@@ -186,25 +180,17 @@ impl BodyTransform {
     /// the body was collected whole (a body past the object bound has none: it is not stored
     /// either).
     pub fn take_deferred(&mut self) -> Option<DeferredJob> {
-        let d = self.deferred.take().filter(|d| !d.gave_up)?;
-        Some(DeferredJob {
-            kind: d.kind,
-            coding: d.coding,
-            level: d.level,
-            fields: d.fields,
-            chunks: d.chunks,
-            len: d.len,
-        })
+        self.deferred.take().filter(|d| !d.gave_up).map(|d| d.job)
     }
 
     fn after_decode(&mut self, plain: Bytes) -> io::Result<Bytes> {
         if let Some(d) = self.deferred.as_mut().filter(|d| !d.gave_up) {
-            if d.len + plain.len() <= d.limit {
-                d.len += plain.len();
-                d.chunks.push(plain.clone());
+            if d.job.len + plain.len() <= d.limit {
+                d.job.len += plain.len();
+                d.job.chunks.push(plain.clone());
             } else {
                 d.gave_up = true;
-                d.chunks = Vec::new();
+                d.job.chunks = Vec::new();
             }
         }
         let Some(m) = self.minify.as_mut().filter(|m| !m.gave_up) else {
@@ -346,12 +332,14 @@ fn deferred_plan(
     weaken_etag_in(resp, &mut fields, pass_through);
     Ok(BodyTransform {
         deferred: better_later.then(|| Deferred {
-            kind: minify_kind,
-            coding: to,
-            level: fill_level,
-            fields,
-            chunks: Vec::new(),
-            len: 0,
+            job: DeferredJob {
+                kind: minify_kind,
+                coding: to,
+                level: fill_level,
+                fields,
+                chunks: Vec::new(),
+                len: 0,
+            },
             limit: wants.max_size,
             gave_up: false,
         }),

@@ -103,6 +103,15 @@ pub fn config(regions: &[(&str, f64, f64, &[SocketAddr])], extra: &str) -> Strin
     text
 }
 
+/// `config` with its node trusting `X-Forwarded-For` from loopback peers (the test client),
+/// as a node behind a load balancer does.
+pub fn behind_trusted_proxy(config: &str) -> String {
+    config.replace(
+        "admin = \"@ADMIN@\"",
+        "admin = \"@ADMIN@\"\ntrusted_proxies = [\"127.0.0.0/8\"]",
+    )
+}
+
 /// A config with one region of the given origins.
 pub fn one_region(origins: &[SocketAddr], extra: &str) -> String {
     config(&[("eu-west", 53.35, -6.26, origins)], extra)
