@@ -60,8 +60,10 @@ GATE_FILL_P99_RATIO = 2.0
 # Meridian's RSS may exceed its cache bound by at most this. Measured (fills of distinct 1 MiB
 # objects into the 64 MiB cache): 40 MiB at start (binary, libraries, runtime), then a plateau
 # of 114-121 MiB above the bound from 2x to 12x the bound in fills, no growth after 2x: the
-# allocator keeps the segments of evicted bodies for reuse rather than returning them.
-GATE_RSS_OVERHEAD_MIB = 128
+# allocator keeps the segments of evicted bodies for reuse rather than returning them. The
+# margin is that plateau plus 15 %, as the CPU ceilings are set (a clean-clone CI run read
+# 180.8 MiB, 116.8 over the bound).
+GATE_RSS_OVERHEAD_MIB = 140
 CACHE_MEMORY_MIB = 64
 # The memory check fills the cache to this many times its bound.
 GATE_FILL_FACTOR = 4
