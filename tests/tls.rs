@@ -389,3 +389,57 @@ async fn a_configured_ocsp_response_is_stapled() {
         "b staples nothing: {b}"
     );
 }
+
+#[tokio::test]
+async fn issue_13_cache_key_scheme_keys_https_apart_only_where_a_route_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    certificate(dir.path(), "a.test");
+    certificate(dir.path(), "b.test");
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok("hello").header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let https = support::node::free_addr();
+    let mut text = config(dir.path(), origin.addr(), "").replace("@HTTPS@", &https.to_string());
+    // Site b's route (the last one) keys on the scheme; site a's shares http and https.
+    let last = text.rfind("[[sites.routes]]\npath = \"/\"\n").unwrap();
+    text.insert_str(
+        last + "[[sites.routes]]\npath = \"/\"\n".len(),
+        "cache_key = { scheme = true }\n",
+    );
+    let node = Node::start(&text).await;
+    support::eventually("the HTTPS listener accepts", || async {
+        tokio::net::TcpStream::connect(https).await.is_ok()
+    })
+    .await;
+    let plain = |host: &'static str| {
+        let node = &node;
+        async move {
+            let r = node
+                .client(&[host])
+                .get(node.url(host, "/page"))
+                .send()
+                .await
+                .unwrap();
+            support::header(&r, "cache-status")
+        }
+    };
+    let (ok, headers, err) = curl(https, "a.test", None, &[]).await;
+    assert!(ok && headers.contains("stored"), "{headers} {err}");
+    assert!(
+        plain("a.test").await.contains("hit"),
+        "http shares https's object on a"
+    );
+    let (ok, headers, err) = curl(https, "b.test", None, &[]).await;
+    assert!(ok && headers.contains("stored"), "{headers} {err}");
+    assert!(
+        plain("b.test").await.contains("stored"),
+        "http is its own object on b"
+    );
+    let (_, again, _) = curl(https, "b.test", None, &[]).await;
+    assert!(again.contains("hit"), "{again}");
+    assert_eq!(origin.hits("/page"), 3, "a: one object; b: one per scheme");
+}
