@@ -2,11 +2,13 @@
 
 pub mod client;
 mod compression;
+mod decorate;
 mod early_hints;
 pub mod forwarded;
 mod generation;
 mod invalidate;
 mod limits;
+mod logging;
 pub mod request_line;
 pub mod respond;
 pub mod route;
@@ -14,31 +16,28 @@ mod selection;
 pub mod traceparent;
 pub mod upstream;
 
-use crate::access_log::{AccessEntry, AccessLog};
+use crate::access_log::AccessLog;
 use crate::cache::freshness::Storable;
 use crate::cache::policy::{self, BypassReason};
 use crate::cache::{CacheResult, LocalAnswer, MemoryStorage};
 use crate::guard::rate::RateLimiter;
 use crate::live::Live;
-use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind, UNKNOWN_SITE};
+use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind};
 use crate::regions::state::HealthView;
 use crate::transform::plan::BodyTransform;
 use crate::transform::pool::TransformPool;
 use crate::transform::Coding;
-use crate::url_path;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use generation::Generation;
-use http::header::VIA;
 use http::HeaderName;
 use pingora_cache::key::HashBinary;
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
 use pingora_cache::{
-    CacheKey, CacheMeta, CacheOptionOverrides, CachePhase, ForcedFreshness, NoCacheReason,
-    RespCacheable,
+    CacheKey, CacheMeta, CacheOptionOverrides, ForcedFreshness, NoCacheReason, RespCacheable,
 };
 use pingora_core::upstreams::peer::HttpPeer;
-use pingora_error::{Error, ErrorSource, ErrorType, Result};
+use pingora_error::{Error, ErrorSource, Result};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, ProxyWarnLogContext, Session};
 use route::{Reject, Resolved};
@@ -248,7 +247,7 @@ impl ProxyHttp for EdgeProxy {
         let resolved = if ambiguous {
             Err(Reject::AmbiguousFraming)
         } else {
-            route_request(&ctx.gen.rt, session.req_header_mut())
+            route::route_request(&ctx.gen.rt, session.req_header_mut())
         };
         match resolved {
             Ok(resolved) => {
@@ -401,56 +400,7 @@ impl ProxyHttp for EdgeProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        if ctx.cursor.attempts == 0 && ctx.client_order.is_none() {
-            ctx.client_order = self.client_region_order(ctx);
-        }
-        // Attempts are bounded in number (the cursor) and in time (here).
-        if ctx.cursor.attempts > 0 && ctx.started.elapsed() >= ctx.gen.rt.upstream.total_timeout {
-            return Err(Error::create(
-                ErrorType::ConnectTimedout,
-                ErrorSource::Upstream,
-                Some("upstream.total_timeout spent before an origin answered".into()),
-                None,
-            ));
-        }
-        // Taken out for the call: the cursor is borrowed mutably beside it.
-        let client_order = ctx.client_order.take();
-        // Borrowed from the generation, not through `ctx`, so the cursor can move beside it.
-        let gen = Arc::clone(&ctx.gen);
-        let route_order = ctx
-            .resolved
-            .and_then(|r| r.route(&gen.rt))
-            .map_or(&[][..], |route| route.region_order.as_slice());
-        let order = client_order.as_deref().unwrap_or(route_order);
-        let was_panic = ctx.cursor.panic;
-        let pick = ctx.cursor.next(
-            order,
-            &ctx.gen.rt.regions,
-            &self.balancers,
-            &self.view,
-            ctx.gen.rt.upstream.max_attempts,
-        );
-        ctx.client_order = client_order;
-        if ctx.cursor.panic && !was_panic {
-            self.site_metrics(ctx).panic.inc();
-        }
-        if ctx.cursor.attempts > 1 && pick.is_some() {
-            self.site_metrics(ctx).retries.inc();
-        }
-        let Some(pick) = pick else {
-            return Err(Error::create(
-                ErrorType::ConnectNoRoute,
-                ErrorSource::Upstream,
-                Some("no origin left to try; check the route's regions and their origins".into()),
-                None,
-            ));
-        };
-        ctx.pick = Some(pick);
-        Ok(upstream::http_peer(
-            pick.addr,
-            &ctx.gen.rt.upstream,
-            ctx.gen.rt.regions.get(pick.region),
-        ))
+        self.next_peer(ctx)
     }
 
     fn fail_to_connect(
@@ -583,48 +533,7 @@ impl ProxyHttp for EdgeProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let phase = session.cache.phase();
-        ctx.cache_result = CacheResult::from_phase(phase, ctx.bypass);
-        let stale_while_revalidate = phase == CachePhase::StaleUpdating;
-        let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
-        let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
-        if let Some(v) = ctx.gen.cache_status.value(
-            ctx.cache_result,
-            ctx.bypass,
-            collapsed,
-            stale_while_revalidate,
-            upstream_status,
-            ctx.not_stored,
-        ) {
-            resp.insert_header(CACHE_STATUS, v)?;
-        }
-        policy::strip_cache_only_headers(resp);
-        // Before the response leaves: a client that reads it and asks again must not get the
-        // invalidated copy.
-        self.invalidate_after_unsafe_method(session, resp, ctx);
-        resp.append_header(VIA, ctx.gen.rt.node.via.clone())?;
-        if let Some(hsts) = ctx
-            .resolved
-            .and_then(|r| ctx.gen.rt.sites.get(r.site))
-            .and_then(|site| site.hsts.as_ref())
-        {
-            // RFC 6797 §7.2: only over a secure transport.
-            if ctx.tls {
-                resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-            }
-        }
-        if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
-            if let Some(p) = ctx.pick {
-                let region = ctx
-                    .gen
-                    .rt
-                    .regions
-                    .get(p.region)
-                    .map_or("", |r| r.name.as_str());
-                resp.insert_header(SERVED_BY, format!("{region}/{}", p.addr))?;
-            }
-        }
-        Ok(())
+        self.decorate_response(session, resp, ctx)
     }
 
     async fn fail_to_proxy(
@@ -675,82 +584,12 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
-        if let Some(e) = e {
-            log::debug!("request failed: {e}");
-        }
-        let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let elapsed = ctx.started.elapsed();
-        self.site_metrics(ctx)
-            .observe(status, ctx.cache_result, elapsed.as_secs_f64());
-        if !self.access_log.is_enabled() {
-            return;
-        }
-        let site = ctx.resolved.and_then(|r| ctx.gen.rt.sites.get(r.site));
-        let req = session.req_header();
-        let trace_id = ctx.trace.as_ref().map(TraceParent::trace_id);
-        let raw_host = route::raw_host(req)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .unwrap_or("");
-        self.access_log.log(&AccessEntry {
-            time: SystemTime::now(),
-            client: ctx.client,
-            peer: ctx.peer,
-            site: site.map_or(UNKNOWN_SITE, |s| s.name.as_str()),
-            host: ctx.resolved.map_or(raw_host, |r| r.host(&ctx.gen.rt)),
-            method: req.method.as_str(),
-            proto: match req.version {
-                http::Version::HTTP_2 => "HTTP/2.0",
-                http::Version::HTTP_10 => "HTTP/1.0",
-                _ => "HTTP/1.1",
-            },
-            path: req.uri.path(),
-            status,
-            bytes: session.body_bytes_sent(),
-            duration_ms: elapsed.as_secs_f64() * 1000.0,
-            cache: ctx.cache_result.as_str(),
-            region: ctx
-                .pick
-                .and_then(|p| ctx.gen.rt.regions.get(p.region))
-                .map(|r| r.name.as_str()),
-            origin: ctx.pick.map(|p| p.addr),
-            trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),
-        });
+        self.log_request(session, e, ctx);
     }
 }
 
 /// The methods named in `Allow` when TRACE is refused (RFC 9110 §15.5.6).
 const ALLOWED_WITHOUT_TRACE: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
-
-/// Checks the request line, normalises the path (rewriting the target when it changes, so
-/// routing, the cache key, purges and the origin all see one spelling) and routes it.
-fn route_request(
-    rt: &crate::config::Runtime,
-    req: &mut RequestHeader,
-) -> std::result::Result<Resolved, Reject> {
-    request_line::check(req)?;
-    if req.uri.path() == "*" {
-        // `OPTIONS *` (the only method the check lets through with it) asks about the server
-        // as a whole: the site's root route answers it, and the origin gets it as sent.
-        return route::resolve(rt, req, "/");
-    }
-    let normalized = match url_path::normalize(req.uri.path()).map_err(Reject::BadPath)? {
-        std::borrow::Cow::Borrowed(_) => None,
-        std::borrow::Cow::Owned(path) => Some(path),
-    };
-    let path = normalized.as_deref().unwrap_or(req.uri.path());
-    let resolved = route::resolve(rt, req, path)?;
-    if let Some(mut target) = normalized {
-        if let Some(query) = req.uri.query() {
-            target.push('?');
-            target.push_str(query);
-        }
-        // The target was parsed from the request, and normalising only removes or decodes
-        // characters that are valid in a URI path.
-        let uri = http::Uri::try_from(target).map_err(|_| Reject::BadTarget)?;
-        req.set_uri(uri);
-    }
-    Ok(resolved)
-}
 
 /// Whether the client reached this node over TLS.
 fn is_tls(session: &Session) -> bool {

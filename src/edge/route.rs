@@ -133,6 +133,37 @@ pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b
     std::str::from_utf8(out).ok()
 }
 
+/// Checks the request line, normalises the path (rewriting the target when it changes, so
+/// routing, the cache key, purges and the origin all see one spelling) and routes it.
+pub fn route_request(
+    rt: &crate::config::Runtime,
+    req: &mut RequestHeader,
+) -> std::result::Result<Resolved, Reject> {
+    super::request_line::check(req)?;
+    if req.uri.path() == "*" {
+        // `OPTIONS *` (the only method the check lets through with it) asks about the server
+        // as a whole: the site's root route answers it, and the origin gets it as sent.
+        return resolve(rt, req, "/");
+    }
+    let normalized = match url_path::normalize(req.uri.path()).map_err(Reject::BadPath)? {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(path) => Some(path),
+    };
+    let path = normalized.as_deref().unwrap_or(req.uri.path());
+    let resolved = resolve(rt, req, path)?;
+    if let Some(mut target) = normalized {
+        if let Some(query) = req.uri.query() {
+            target.push('?');
+            target.push_str(query);
+        }
+        // The target was parsed from the request, and normalising only removes or decodes
+        // characters that are valid in a URI path.
+        let uri = http::Uri::try_from(target).map_err(|_| Reject::BadTarget)?;
+        req.set_uri(uri);
+    }
+    Ok(resolved)
+}
+
 /// Finds the site and route for a request whose path, normalised, is `path`
 /// ([`url_path::normalize`]).
 pub fn resolve(rt: &Runtime, req: &RequestHeader, path: &str) -> Result<Resolved, Reject> {

@@ -1,0 +1,65 @@
+//! The header fields every response gets on its way out, stored or not: `Cache-Status`
+//! (RFC 9211), `Via`, HSTS over TLS, `X-Served-By`; and cache-only fields removed.
+
+use super::{EdgeProxy, RequestCtx, CACHE_STATUS, SERVED_BY};
+use crate::cache::policy;
+use crate::cache::CacheResult;
+use http::header::VIA;
+use pingora_cache::CachePhase;
+use pingora_error::Result;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+impl EdgeProxy {
+    /// Decorates `resp` for the client; also the moment unsafe methods invalidate (before a
+    /// client that reads this response can ask again).
+    pub(super) fn decorate_response(
+        &self,
+        session: &Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let phase = session.cache.phase();
+        ctx.cache_result = CacheResult::from_phase(phase, ctx.bypass);
+        let stale_while_revalidate = phase == CachePhase::StaleUpdating;
+        let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
+        let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
+        if let Some(v) = ctx.gen.cache_status.value(
+            ctx.cache_result,
+            ctx.bypass,
+            collapsed,
+            stale_while_revalidate,
+            upstream_status,
+            ctx.not_stored,
+        ) {
+            resp.insert_header(CACHE_STATUS, v)?;
+        }
+        policy::strip_cache_only_headers(resp);
+        // Before the response leaves: a client that reads it and asks again must not get the
+        // invalidated copy.
+        self.invalidate_after_unsafe_method(session, resp, ctx);
+        resp.append_header(VIA, ctx.gen.rt.node.via.clone())?;
+        if let Some(hsts) = ctx
+            .resolved
+            .and_then(|r| ctx.gen.rt.sites.get(r.site))
+            .and_then(|site| site.hsts.as_ref())
+        {
+            // RFC 6797 §7.2: only over a secure transport.
+            if ctx.tls {
+                resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
+            }
+        }
+        if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
+            if let Some(p) = ctx.pick {
+                let region = ctx
+                    .gen
+                    .rt
+                    .regions
+                    .get(p.region)
+                    .map_or("", |r| r.name.as_str());
+                resp.insert_header(SERVED_BY, format!("{region}/{}", p.addr))?;
+            }
+        }
+        Ok(())
+    }
+}
