@@ -57,6 +57,14 @@ async fn curl(
 }
 
 async fn start(tls_table: &str) -> (Node, Origin, tempfile::TempDir) {
+    start_with(tls_table, |text| text).await
+}
+
+/// [`start`], with `edit` applied to the node's config text first.
+async fn start_with(
+    tls_table: &str,
+    edit: impl FnOnce(String) -> String,
+) -> (Node, Origin, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     certificate(dir.path(), "a.test");
     certificate(dir.path(), "b.test");
@@ -73,7 +81,7 @@ async fn start(tls_table: &str) -> (Node, Origin, tempfile::TempDir) {
         .await;
     let https = support::node::free_addr();
     let text = config(dir.path(), origin.addr(), tls_table).replace("@HTTPS@", &https.to_string());
-    let node = Node::start(&text).await;
+    let node = Node::start(&edit(text)).await;
     // The node is ready on HTTP; wait for the TLS listener too.
     support::eventually("the HTTPS listener accepts", || async {
         tokio::net::TcpStream::connect(https).await.is_ok()
@@ -392,29 +400,15 @@ async fn a_configured_ocsp_response_is_stapled() {
 
 #[tokio::test]
 async fn issue_13_cache_key_scheme_keys_https_apart_only_where_a_route_asks() {
-    let dir = tempfile::tempdir().unwrap();
-    certificate(dir.path(), "a.test");
-    certificate(dir.path(), "b.test");
-    let origin = Origin::builder()
-        .route(
-            "/page",
-            Reply::ok("hello").header("cache-control", "max-age=60"),
-        )
-        .start()
-        .await;
-    let https = support::node::free_addr();
-    let mut text = config(dir.path(), origin.addr(), "").replace("@HTTPS@", &https.to_string());
     // Site b's route (the last one) keys on the scheme; site a's shares http and https.
-    let last = text.rfind("[[sites.routes]]\npath = \"/\"\n").unwrap();
-    text.insert_str(
-        last + "[[sites.routes]]\npath = \"/\"\n".len(),
-        "cache_key = { scheme = true }\n",
-    );
-    let node = Node::start(&text).await;
-    support::eventually("the HTTPS listener accepts", || async {
-        tokio::net::TcpStream::connect(https).await.is_ok()
+    let (node, origin, dir) = start_with("", |mut text| {
+        let route = "[[sites.routes]]\npath = \"/\"\n";
+        let last = text.rfind(route).unwrap();
+        text.insert_str(last + route.len(), "cache_key = { scheme = true }\n");
+        text
     })
     .await;
+    let https = https_addr(dir.path());
     let plain = |host: &'static str| {
         let node = &node;
         async move {
