@@ -1,6 +1,7 @@
 //! Graceful binary upgrade (pingora's socket hand-over): a successor started with
 //! `serve --upgrade` takes the listening sockets when the running node gets SIGQUIT, and
-//! clients see no refused or failed request across the switch.
+//! clients see no refused or failed request across the switch; a graceful stop answers the
+//! connections it had accepted.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -9,6 +10,7 @@ mod support;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use support::{eventually, one_region, KillOnDrop, Node, Origin, Reply, HOST};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
 async fn a_successor_takes_the_sockets_over_without_a_failed_request() {
@@ -76,4 +78,45 @@ async fn a_successor_takes_the_sockets_over_without_a_failed_request() {
         "a request failed across the hand-over"
     );
     drop(successor);
+}
+
+/// The race behind a rare failed request across a hand-over, made certain: a connection the
+/// node accepted before it began to stop, whose request arrives after, is answered. (pingora
+/// alone closes it unanswered: shutdown aborts every connection still waiting for a request,
+/// fresh ones included.)
+#[tokio::test]
+async fn a_connection_accepted_before_a_stop_is_answered_after_it() {
+    let origin = Origin::builder()
+        .route("/", Reply::ok("ok").header("cache-control", "no-store"))
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    let mut early = tokio::net::TcpStream::connect(node.http).await.unwrap();
+    eventually("the node has accepted the connection", || async {
+        node.metric("meridian_connections_open").await >= 1.0
+    })
+    .await;
+
+    node.signal("TERM");
+    // The listener closes when the accept loops end, just before pingora's shutdown clean-up.
+    eventually("the node stops accepting", || async {
+        tokio::net::TcpStream::connect(node.http).await.is_err()
+    })
+    .await;
+    early
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(support::patience(), early.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        read.is_ok() && answer.starts_with("HTTP/1.1 200"),
+        "the early connection got {answer:?} ({read:?}):\n{}",
+        node.stderr()
+    );
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "a stopping node closes the connection after the answer: {answer:?}"
+    );
 }

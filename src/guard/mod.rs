@@ -71,7 +71,22 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for Guarded<A> {
                 .gate
                 .enter(ip, limits.max_connections, limits.max_connections_per_ip)
             {
-                Ok(permit) => Box::new(GuardedStream::new(stream, header_timeout, permit)),
+                Ok(permit) => {
+                    let mut guarded = GuardedStream::new(stream, header_timeout, permit);
+                    // Wait for the first request's bytes here, not in pingora: pingora aborts
+                    // every connection still waiting for a request when shutdown begins, so
+                    // a connection accepted just before a graceful upgrade hands the sockets
+                    // over would be closed unanswered. Bytes that arrive are read ahead and
+                    // served, as the client expects of a connection that was accepted.
+                    match guarded.read_ahead(1).await {
+                        Ok(true) => Box::new(guarded),
+                        Ok(false) => return None,
+                        Err(e) => {
+                            log::debug!("connection closed before its first request: {e}");
+                            return None;
+                        }
+                    }
+                }
                 Err(refusal) => {
                     self.refuse(stream, refusal).await;
                     return None;

@@ -1,15 +1,17 @@
 //! A client connection with a deadline on its request header (against slowloris: a client
 //! sending a byte every few seconds never trips a per-read timeout, so the whole header gets
-//! one), and the connection's place in the `ConnectionGate`.
+//! one), the connection's place in the `ConnectionGate`, and the bytes read ahead of pingora
+//! while a new connection's first request is awaited.
 
 use super::connections::Permit;
 use async_trait::async_trait;
+use bytes::{Buf, BytesMut};
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::tls::{SslDigest, ALPN};
 use pingora_core::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest};
 use pingora_core::protocols::{Peek, Shutdown, Ssl, Stream, UniqueID, UniqueIDType, IO};
 use pingora_core::protocols::{SocketDigest, TimingDigest};
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +23,9 @@ use tokio::time::{Instant, Sleep};
 
 /// The h2c connection preface: an HTTP/2 client, whose streams have their own timeouts.
 const H2_PREFACE_START: &[u8] = b"PRI * HTTP/2.0";
+
+/// How much one read ahead of pingora takes from the socket: a whole ordinary request header.
+const READ_AHEAD_CHUNK: usize = 4096;
 
 /// A downstream stream under a header deadline.
 #[derive(Debug)]
@@ -36,6 +41,9 @@ pub struct GuardedStream {
     start_on_first_byte: bool,
     /// Nothing has been read yet on this connection.
     fresh: bool,
+    /// Bytes already read from `inner` (under the header deadline) and not yet handed out:
+    /// reads and peeks return these first.
+    ahead: BytesMut,
     _permit: Permit,
 }
 
@@ -51,6 +59,7 @@ impl GuardedStream {
             deadline: (!h2).then(|| Box::pin(tokio::time::sleep(timeout))),
             start_on_first_byte: false,
             fresh: true,
+            ahead: BytesMut::new(),
             _permit: permit,
         }
     }
@@ -68,6 +77,21 @@ impl GuardedStream {
         self.armed.store(false, Ordering::Release);
     }
 
+    /// Waits until at least `want` bytes have arrived (under the header deadline) and keeps
+    /// them for the reads that follow. `Ok(false)`: the client closed before sending them.
+    pub async fn read_ahead(&mut self, want: usize) -> io::Result<bool> {
+        let mut chunk = [0u8; READ_AHEAD_CHUNK];
+        while self.ahead.len() < want {
+            let mut read = ReadBuf::new(&mut chunk);
+            poll_fn(|cx| self.poll_read_guarded(cx, &mut read)).await?;
+            if read.filled().is_empty() {
+                return Ok(false);
+            }
+            self.ahead.extend_from_slice(read.filled());
+        }
+        Ok(true)
+    }
+
     /// Disarms the guard of `stream` if it is one (streams of other services are not).
     pub fn disarm_stream(stream: &Stream) {
         if let Some(guarded) = IO::as_any(&**stream).downcast_ref::<GuardedStream>() {
@@ -76,13 +100,14 @@ impl GuardedStream {
     }
 }
 
-impl AsyncRead for GuardedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
+impl GuardedStream {
+    /// One read from the client, under the header deadline.
+    fn poll_read_guarded(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
+        let this = self;
         if this.armed.load(Ordering::Acquire) {
             if let Some(deadline) = this.deadline.as_mut() {
                 if deadline.as_mut().poll(cx).is_ready() {
@@ -110,6 +135,23 @@ impl AsyncRead for GuardedStream {
             }
         }
         read
+    }
+}
+
+impl AsyncRead for GuardedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if !this.ahead.is_empty() {
+            let n = this.ahead.len().min(buf.remaining());
+            buf.put_slice(&this.ahead[..n]);
+            this.ahead.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        this.poll_read_guarded(cx, buf)
     }
 }
 
@@ -206,23 +248,63 @@ impl GetSocketDigest for GuardedStream {
 
 #[async_trait]
 impl Peek for GuardedStream {
+    /// pingora peeks for the h2c preface before reading; the peeked bytes are read ahead
+    /// here (under the header deadline) rather than by the inner stream, so that bytes this
+    /// stream already holds come first, and peeking works over TLS too.
     async fn try_peek(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        // pingora peeks for the h2c preface before reading: the header deadline holds here too.
-        let deadline = self
-            .deadline
-            .as_ref()
-            .filter(|_| self.armed.load(Ordering::Acquire))
-            .map(|d| d.deadline());
-        match deadline {
-            Some(at) => tokio::time::timeout_at(at, self.inner.try_peek(buf))
-                .await
-                .map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no request within limits.header_timeout",
-                    )
-                })?,
-            None => self.inner.try_peek(buf).await,
+        if !self.read_ahead(buf.len()).await? {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before the bytes to peek at",
+            ));
         }
+        buf.copy_from_slice(&self.ahead[..buf.len()]);
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::connections::ConnectionGate;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A guarded stream over a real loopback connection, and the client's end.
+    async fn pair() -> (GuardedStream, tokio::net::TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let permit = Arc::new(ConnectionGate::default())
+            .enter(None, 1, 1)
+            .unwrap();
+        let inner: Stream = Box::new(pingora_core::protocols::l4::stream::Stream::from(accepted));
+        (
+            GuardedStream::new(inner, Duration::from_secs(30), permit),
+            client,
+        )
+    }
+
+    #[tokio::test]
+    async fn bytes_read_ahead_and_peeked_are_read_again_in_order() {
+        let (mut guarded, mut client) = pair().await;
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(guarded.read_ahead(1).await.unwrap());
+        let mut peeked = [0u8; 3];
+        assert!(guarded.try_peek(&mut peeked).await.unwrap());
+        assert_eq!(&peeked, b"GET");
+        client.write_all(b"\r\n").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut all = Vec::new();
+        guarded.read_to_end(&mut all).await.unwrap();
+        assert_eq!(all, b"GET / HTTP/1.1\r\n\r\n");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_closes_without_a_byte_reads_ahead_nothing() {
+        let (mut guarded, client) = pair().await;
+        drop(client);
+        assert!(!guarded.read_ahead(1).await.unwrap());
     }
 }
