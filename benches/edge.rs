@@ -8,7 +8,7 @@ use meridian::config;
 use meridian::edge::route::resolve;
 use meridian::edge::upstream::{Cursor, RegionBalancer};
 use meridian::regions::state::HealthView;
-use meridian::url_path::normalize;
+use meridian::vocab::url_path::normalize;
 use pingora_http::RequestHeader;
 use std::hint::black_box;
 use std::path::Path;

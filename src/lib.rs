@@ -12,13 +12,9 @@ pub mod dns;
 pub mod edge;
 pub mod geo;
 pub mod guard;
-pub mod live;
 pub mod metrics;
 pub mod node;
-#[cfg(test)]
-mod properties;
 pub mod regions;
-pub mod reload;
 pub mod tls;
 pub mod transform;
-pub mod url_path;
+pub mod vocab;

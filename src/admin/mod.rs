@@ -4,13 +4,13 @@
 pub mod purge;
 
 use crate::cache::{MemoryStorage, PurgeMode};
+use crate::config::live::Live;
+use crate::config::reload::Reload;
 use crate::config::runtime::RegionChoice;
 use crate::dns::LiveHandler;
 use crate::guard::connections::ConnectionGate;
-use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::regions::state::HealthView;
-use crate::reload::Reloader;
 use async_trait::async_trait;
 use http::{header, Method, Response, StatusCode};
 use pingora_core::apps::http_app::ServeHttp;
@@ -26,7 +26,7 @@ pub struct AdminApp {
     storage: &'static MemoryStorage,
     view: Arc<HealthView>,
     dns: Option<LiveHandler>,
-    reloader: Arc<Reloader>,
+    reloader: Arc<dyn Reload>,
     connections: Arc<ConnectionGate>,
     started: Instant,
 }
@@ -38,7 +38,7 @@ impl AdminApp {
         storage: &'static MemoryStorage,
         view: Arc<HealthView>,
         dns: Option<LiveHandler>,
-        reloader: Arc<Reloader>,
+        reloader: Arc<dyn Reload>,
         connections: Arc<ConnectionGate>,
     ) -> Self {
         AdminApp {

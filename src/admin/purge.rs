@@ -7,11 +7,11 @@
 //! rule applied; http and https name the same object unless the route sets
 //! `cache_key.scheme`.
 
-use crate::cache::policy::route_cache_url;
+use crate::cache::target::keyed_target;
 use crate::cache::PurgeMode;
 use crate::config::Runtime;
-use crate::edge::route::normalize_host;
-use crate::url_path;
+use crate::vocab::host::{normalize_host, MAX_HOST};
+use crate::vocab::url_path::{self, PathError};
 
 /// What a purge request selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +86,7 @@ fn cache_key_url(rt: &Runtime, url: &str, apply_rule: bool) -> Result<String, St
         Some(i) => rest.split_at(i),
         None => (rest, "/"),
     };
-    let mut buf = [0u8; 255];
+    let mut buf = [0u8; MAX_HOST];
     let host = normalize_host(authority.as_bytes(), &mut buf)
         .ok_or_else(|| format!("{url:?} has no valid host"))?;
     let (site, host_index) = rt
@@ -94,26 +94,17 @@ fn cache_key_url(rt: &Runtime, url: &str, apply_rule: bool) -> Result<String, St
         .ok_or_else(|| format!("no site serves host {host:?}"))?;
     let site = rt.sites.get(site).ok_or("site vanished")?;
     let host = site.hosts.get(host_index).map_or(host, String::as_str);
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (target, None),
-    };
-    let path =
-        url_path::normalize(path).map_err(|e| format!("{url:?}: {}", e.body().trim_end()))?;
+    let describe = |e: PathError| format!("{url:?}: {}", e.body().trim_end());
     if !apply_rule {
-        // A prefix is not a whole path: "/img/" must not lose its trailing slash.
+        // A prefix is not a whole path ("/img/" must keep its trailing slash): its path is
+        // normalised, and matched as written, without the query rule.
+        let path = target.split_once('?').map_or(target, |(p, _)| p);
+        let path = url_path::normalize(path).map_err(describe)?;
         return Ok(format!("http://{host}{path}"));
     }
-    let target = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.into_owned(),
-    };
-    Ok(route_cache_url(
-        site.route_for_path(&target),
-        https,
-        host,
-        &target,
-    ))
+    Ok(keyed_target(site, https, host, target)
+        .map_err(describe)?
+        .url)
 }
 
 /// Compares a presented bearer token with the configured one in constant time.

@@ -6,6 +6,7 @@ pub mod policy;
 pub mod status;
 pub mod storage;
 mod stored_meta;
+pub mod target;
 mod variants;
 
 pub use policy::BypassReason;

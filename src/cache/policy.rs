@@ -374,7 +374,7 @@ pub fn strip_cache_only_headers(resp: &mut ResponseHeader) {
 pub fn variance(
     meta: &CacheMeta,
     req: &RequestHeader,
-    negotiated: Option<crate::transform::Coding>,
+    negotiated: Option<crate::vocab::Coding>,
 ) -> Option<HashBinary> {
     let mut names: Vec<String> = meta
         .headers()
@@ -448,6 +448,7 @@ fn normalized_vary_value(name: &str, headers: &HeaderMap) -> Vec<u8> {
 mod tests {
     use super::*;
     use pingora_cache::key::CacheHashKey;
+    use proptest::prelude::*;
 
     fn resp(headers: &[(&str, &str)]) -> ResponseHeader {
         let mut r = ResponseHeader::build(200, None).unwrap();
@@ -730,7 +731,8 @@ mod tests {
 
     #[test]
     fn on_compressing_routes_the_negotiated_coding_is_the_variant() {
-        use crate::transform::{negotiate::negotiate, Coding};
+        use crate::transform::negotiate::negotiate;
+        use crate::vocab::Coding;
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "accept-encoding")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
         let pref = [Coding::Br, Coding::Zstd, Coding::Gzip];
@@ -794,5 +796,36 @@ mod tests {
             FreshnessDefaults::default(),
         );
         assert_eq!(variance(&no_vary.unwrap_meta(), &req(&[]), None), None);
+    }
+
+    fn query_rule() -> impl Strategy<Value = CacheKeyRule> {
+        (
+            prop_oneof![
+                Just(QueryRule::Keep),
+                Just(QueryRule::Sort),
+                Just(QueryRule::Ignore)
+            ],
+            proptest::collection::vec("[a-c]{1,2}", 0..3),
+        )
+            .prop_map(|(query, ignore_params)| CacheKeyRule {
+                query,
+                ignore_params,
+                headers: Vec::new(),
+                scheme: false,
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn query_normalisation_is_idempotent(
+            path in "/[a-z]{0,4}",
+            query in "([a-c]{1,2}(=[0-9]{0,2})?&?){0,5}",
+            rule in query_rule(),
+        ) {
+            let target = format!("{path}?{query}");
+            let once = cache_url("http", "h", &target, &rule);
+            let again = cache_url("http", "h", once.strip_prefix("http://h").unwrap_or("/"), &rule);
+            prop_assert_eq!(once, again);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The runtime model of `[dns]`: zones as typed DNS data, ready to index and answer from.
 
-use super::runtime::RegionId;
+use super::ids::RegionId;
 use hickory_proto::rr::{Name, RData};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;

@@ -6,6 +6,9 @@
 pub mod dns;
 pub mod error;
 pub mod file;
+pub mod ids;
+pub mod live;
+pub mod reload;
 pub mod runtime;
 pub mod validate;
 

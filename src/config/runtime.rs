@@ -9,10 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Index of a region in [`Runtime::regions`].
-pub type RegionId = usize;
-/// Index of a site in [`Runtime::sites`].
-pub type SiteId = usize;
+pub use super::ids::{RegionId, SiteId};
 
 /// A whole validated configuration.
 #[derive(Debug)]
@@ -395,7 +392,7 @@ pub struct Route {
 #[derive(Debug, Clone)]
 pub struct CompressionSettings {
     /// The server's preference among codings the client accepts.
-    pub preference: Vec<crate::transform::Coding>,
+    pub preference: Vec<crate::vocab::Coding>,
     /// Levels at cache fill.
     pub fill_levels: Levels,
     /// Levels on the fly.
@@ -415,12 +412,12 @@ pub struct Levels {
 }
 
 impl Levels {
-    pub fn of(&self, coding: crate::transform::Coding) -> u32 {
+    pub fn of(&self, coding: crate::vocab::Coding) -> u32 {
         match coding {
-            crate::transform::Coding::Br => self.br,
-            crate::transform::Coding::Zstd => self.zstd,
-            crate::transform::Coding::Gzip => self.gzip,
-            crate::transform::Coding::Identity => 0,
+            crate::vocab::Coding::Br => self.br,
+            crate::vocab::Coding::Zstd => self.zstd,
+            crate::vocab::Coding::Gzip => self.gzip,
+            crate::vocab::Coding::Identity => 0,
         }
     }
 }

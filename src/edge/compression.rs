@@ -9,7 +9,7 @@ use crate::metrics::transform::JobResult;
 use crate::transform::negotiate::negotiate;
 use crate::transform::plan::{plan, weaken_etag, DeferredJob, Wants};
 use crate::transform::pool::QueueFull;
-use crate::transform::Coding;
+use crate::vocab::Coding;
 use bytes::Bytes;
 use http::header::ACCEPT_ENCODING;
 use pingora_cache::key::CacheHashKey;

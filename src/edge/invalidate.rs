@@ -1,9 +1,7 @@
 //! RFC 9111 §4.4: successful unsafe requests invalidate what the cache holds for them.
 
 use super::{EdgeProxy, RequestCtx};
-use crate::cache::policy;
-use crate::cache::PurgeMode;
-use crate::url_path;
+use crate::cache::{policy, target, PurgeMode};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -35,28 +33,18 @@ impl EdgeProxy {
                 targets.push((t.https.unwrap_or(https), t.target));
             }
         }
-        let site = ctx.gen.rt.sites.get(resolved.site);
-        for (https, t) in targets {
+        let Some(site) = ctx.gen.rt.sites.get(resolved.site) else {
+            return;
+        };
+        for (https, target) in targets {
             // Each target is keyed by the rule of the route that serves it, on its normalised
-            // path (a Location may spell it differently).
-            let (path, query) = t
-                .split_once('?')
-                .map_or((t.as_str(), None), |(p, q)| (p, Some(q)));
-            let Ok(path) = url_path::normalize(path) else {
-                continue;
-            };
-            let Some(route) = site
-                .and_then(|s| s.route_for_path(&path))
-                .filter(|r| r.cache)
-            else {
-                continue;
-            };
-            let target = match query {
-                Some(q) => format!("{path}?{q}"),
-                None => path.into_owned(),
-            };
-            let url = policy::route_cache_url(Some(route), https, host, &target);
-            self.storage.purge_url(&url, PurgeMode::Hard);
+            // path (a Location may spell it differently); only caching routes hold anything.
+            match target::keyed_target(site, https, host, &target) {
+                Ok(keyed) if keyed.route.is_some_and(|r| r.cache) => {
+                    self.storage.purge_url(&keyed.url, PurgeMode::Hard);
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -1,12 +1,10 @@
 //! Host and path to route: which site a request is for and which of its routes serves it.
 
 use crate::config::runtime::{Route, Runtime, SiteId};
-use crate::url_path::{self, PathError};
+use crate::vocab::host::{normalize_host, MAX_HOST};
+use crate::vocab::url_path::{self, PathError};
 use pingora_http::authority::raw_target_authority;
 use pingora_http::RequestHeader;
-
-/// Longest host name DNS allows (RFC 1035 §2.3.4), plus room for an IPv6 literal.
-const MAX_HOST: usize = 255;
 
 /// Why a request gets no route; each maps to one status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,36 +99,6 @@ pub fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
         return Some(authority.as_str().as_bytes());
     }
     raw_target_authority(req.raw_path()).authority()
-}
-
-/// Lower-cases `raw` into `buf` and drops any port; `None` if it cannot be a host.
-pub fn normalize_host<'b>(raw: &[u8], buf: &'b mut [u8; MAX_HOST]) -> Option<&'b str> {
-    let raw = raw.trim_ascii();
-    // Userinfo in an authority ("user@host") is not part of the host.
-    let raw = match raw.iter().rposition(|&b| b == b'@') {
-        Some(at) => raw.get(at + 1..)?,
-        None => raw,
-    };
-    let host = if raw.first() == Some(&b'[') {
-        // IPv6 literal: keep the brackets, drop what follows the closing one.
-        let end = raw.iter().position(|&b| b == b']')?;
-        raw.get(..=end)?
-    } else {
-        match raw.iter().position(|&b| b == b':') {
-            Some(colon) => raw.get(..colon)?,
-            None => raw,
-        }
-    };
-    // A trailing dot names the same host (RFC 1034 §3.1).
-    let host = host.strip_suffix(b".").unwrap_or(host);
-    if host.is_empty() || host.len() > MAX_HOST {
-        return None;
-    }
-    let out = buf.get_mut(..host.len())?;
-    for (o, &b) in out.iter_mut().zip(host) {
-        *o = b.to_ascii_lowercase();
-    }
-    std::str::from_utf8(out).ok()
 }
 
 /// Checks the request line, normalises the path (rewriting the target when it changes, so
@@ -299,15 +267,5 @@ path = "/only/"
             resolve(&rt, &req("/static/x%2F..%2F..%2F..", a)),
             Err(Reject::BadPath(PathError::AboveRoot))
         );
-    }
-
-    #[test]
-    fn normalize_handles_ipv6_userinfo_and_rejects_garbage() {
-        let mut buf = [0u8; MAX_HOST];
-        assert_eq!(normalize_host(b"[::1]:8080", &mut buf), Some("[::1]"));
-        assert_eq!(normalize_host(b"u@A.test", &mut buf), Some("a.test"));
-        assert_eq!(normalize_host(b":80", &mut buf), None);
-        assert_eq!(normalize_host(&[b'a'; 300], &mut buf), None);
-        assert_eq!(normalize_host(b"\xff\xfe", &mut buf), None);
     }
 }

@@ -206,7 +206,9 @@ pub fn http_peer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::runtime::EjectionPolicy;
     use crate::regions::state::CheckState;
+    use proptest::prelude::*;
     use std::time::Duration;
 
     fn region(name: &str, ports: &[(u16, u32)]) -> Region {
@@ -316,5 +318,49 @@ mod tests {
         };
         let (a, b) = (first(&balancers), first(&balancers));
         assert_ne!(a, b);
+    }
+
+    proptest! {
+        #[test]
+        fn the_cursor_picks_only_usable_origins_unless_in_panic_and_respects_max_attempts(
+            sizes in proptest::collection::vec(1usize..4, 1..4),
+            down in proptest::collection::vec(any::<bool>(), 12),
+            max_attempts in 1usize..8,
+        ) {
+            let regions: Vec<Region> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let ports: Vec<(u16, u32)> = (0..n).map(|o| ((i * 10 + o) as u16 + 1, 1)).collect();
+                    Region::for_tests("r", 0.0, 0.0, &ports)
+                })
+                .collect();
+            let view = HealthView::new(&regions, EjectionPolicy {
+                after_failures: 0,
+                base: Duration::from_secs(1),
+                max: Duration::from_secs(1),
+                max_ejected_percent: 100,
+            });
+            let mut k = 0;
+            for (r, region) in regions.iter().enumerate() {
+                for o in 0..region.origins.len() {
+                    if down[k % down.len()] {
+                        view.set_check_state(r, o, CheckState::Down);
+                    }
+                    k += 1;
+                }
+            }
+            let balancers: Vec<RegionBalancer> = regions.iter().map(RegionBalancer::new).collect();
+            let order: Vec<usize> = (0..regions.len()).collect();
+            let mut cursor = Cursor::default();
+            let mut picks = 0;
+            while let Some(p) = cursor.next(&order, &regions, &balancers, &view, max_attempts) {
+                picks += 1;
+                prop_assert!(cursor.panic || view.is_usable(p.region, p.origin));
+            }
+            prop_assert!(picks <= max_attempts);
+            let any_usable = (0..regions.len()).any(|r| view.region_usable(r));
+            prop_assert_eq!(cursor.panic, !any_usable);
+        }
     }
 }

@@ -31,6 +31,7 @@ impl GeoPoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const DUBLIN: GeoPoint = GeoPoint {
         lat: 53.35,
@@ -48,7 +49,7 @@ mod tests {
     }
 
     #[test]
-    fn distance_is_symmetric_zero_to_itself_and_at_most_half_the_circumference() {
+    fn dublin_is_zero_from_itself_and_its_antipode_half_the_circumference_away() {
         assert_eq!(DUBLIN.distance_km(&DUBLIN), 0.0);
         assert_eq!(DUBLIN.distance_km(&ASHBURN), ASHBURN.distance_km(&DUBLIN));
         let antipode = GeoPoint::new(-53.35, 173.74).unwrap();
@@ -63,5 +64,19 @@ mod tests {
         assert!(GeoPoint::new(0.0, -180.5).is_none());
         assert!(GeoPoint::new(f64::NAN, 0.0).is_none());
         assert!(GeoPoint::new(-90.0, 180.0).is_some());
+    }
+
+    fn point() -> impl Strategy<Value = GeoPoint> {
+        (-90.0f64..=90.0, -180.0f64..=180.0).prop_map(|(lat, lon)| GeoPoint { lat, lon })
+    }
+
+    proptest! {
+        #[test]
+        fn any_distance_is_symmetric_zero_to_itself_and_at_most_half_the_circumference(a in point(), b in point()) {
+            let d = a.distance_km(&b);
+            prop_assert!((d - b.distance_km(&a)).abs() < 1e-6);
+            prop_assert_eq!(a.distance_km(&a), 0.0);
+            prop_assert!((0.0..=std::f64::consts::PI * EARTH_RADIUS_KM + 1e-6).contains(&d));
+        }
     }
 }

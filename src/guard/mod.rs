@@ -7,7 +7,7 @@ pub mod connections;
 pub mod rate;
 pub mod stream;
 
-use crate::live::Live;
+use crate::config::live::Live;
 use crate::metrics::Metrics;
 use async_trait::async_trait;
 use connections::{ConnectionGate, Refusal};

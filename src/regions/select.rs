@@ -20,6 +20,7 @@ pub fn nearest_first(regions: &[Region], ids: &[RegionId], from: GeoPoint) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn region(lat: f64, lon: f64, bias_km: f64) -> Region {
         Region {
@@ -56,5 +57,29 @@ mod tests {
             [0, 2],
             "only the given ids"
         );
+    }
+
+    fn point() -> impl Strategy<Value = GeoPoint> {
+        (-90.0f64..=90.0, -180.0f64..=180.0).prop_map(|(lat, lon)| GeoPoint { lat, lon })
+    }
+
+    proptest! {
+        #[test]
+        fn nearest_first_is_a_permutation_in_non_decreasing_biased_distance(
+            from in point(),
+            locations in proptest::collection::vec((point(), -1000.0f64..1000.0), 1..6),
+        ) {
+            let regions: Vec<Region> = locations
+                .iter()
+                .map(|(p, bias)| Region { bias_km: *bias, ..Region::for_tests("r", p.lat, p.lon, &[]) })
+                .collect();
+            let ids: Vec<usize> = (0..regions.len()).collect();
+            let order = nearest_first(&regions, &ids, from);
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            prop_assert_eq!(sorted, ids);
+            let d: Vec<f64> = order.iter().map(|&i| regions[i].biased_distance_km(&from)).collect();
+            prop_assert!(d.windows(2).all(|w| w[0] <= w[1]));
+        }
     }
 }

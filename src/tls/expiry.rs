@@ -4,15 +4,7 @@
 
 use crate::config::Runtime;
 use crate::metrics::Metrics;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// The leaf certificate's notAfter; none when the DER does not parse as X.509.
-pub fn not_after(leaf_der: &[u8]) -> Option<SystemTime> {
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf_der).ok()?;
-    let secs = cert.validity().not_after.timestamp();
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
-}
+use std::time::{Duration, SystemTime};
 
 /// Seconds from `now` to `at`, negative when `at` has passed.
 pub fn seconds_left(at: SystemTime, now: SystemTime) -> f64 {

@@ -1,7 +1,7 @@
 //! Streaming encoders and decoders for the codings Meridian produces and reads: each takes
 //! body chunks as they come and hands back the bytes it has produced so far.
 
-use super::Coding;
+use crate::vocab::Coding;
 use bytes::Bytes;
 use std::io::{self, Write};
 

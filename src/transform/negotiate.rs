@@ -1,7 +1,7 @@
 //! Content-coding negotiation (RFC 9110 §12.5.3): from a request's `Accept-Encoding` to the
 //! one coding the response will have, which is also its cache variant.
 
-use super::Coding;
+use crate::vocab::Coding;
 
 /// Picks the coding for a request: the first of `preference` that the client accepts (any
 /// q-value above 0, directly or through `*`), else identity. Without `Accept-Encoding` the

@@ -4,8 +4,8 @@
 
 use super::codec::{Decoder, Encoder};
 use super::minify::{self, Kind, Skipped};
-use super::Coding;
 use crate::config::runtime::CompressionSettings;
+use crate::vocab::Coding;
 use bytes::{Bytes, BytesMut};
 use http::header::{CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY};
 use http::{HeaderName, HeaderValue};

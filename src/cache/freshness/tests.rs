@@ -2,6 +2,7 @@
 
 use super::*;
 use http::HeaderValue;
+use proptest::prelude::*;
 
 const NOW_SECS: u64 = 1_800_000_000;
 
@@ -420,4 +421,22 @@ fn rfc5861_stale_windows_come_from_the_response_or_the_route_default() {
         (0, 0)
     );
     assert_eq!(ev("s-maxage=1, stale-while-revalidate=30"), (0, 0));
+}
+
+proptest! {
+    #[test]
+    fn freshness_never_panics_on_arbitrary_header_values(
+        status in 100u16..600,
+        cc in "[ -~]{0,40}",
+        expires in "[ -~]{0,30}",
+        age in "[ -~]{0,8}",
+    ) {
+        let mut h = http::HeaderMap::new();
+        for (name, value) in [("cache-control", &cc), ("expires", &expires), ("age", &age)] {
+            if let Ok(v) = http::HeaderValue::from_str(value) {
+                h.insert(name, v);
+            }
+        }
+        let _ = evaluate(&http::HeaderMap::new(), status, &h, SystemTime::now(), FreshnessDefaults::default());
+    }
 }

@@ -1,7 +1,7 @@
 //! `[compression]` and the route's `compress` key.
 
 use super::*;
-use crate::transform::Coding;
+use crate::vocab::Coding;
 
 #[test]
 fn compression_defaults_and_overrides_reach_the_runtime_model() {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::config::file::{CompressionFile, LevelsFile};
 use crate::config::runtime::{CompressionSettings, Levels};
-use crate::transform::Coding;
+use crate::vocab::Coding;
 
 /// High enough to beat nginx's gzip level 6 on size, since a fill pays it once; brotli 11
 /// and zstd 19 would take seconds on the largest objects the cache stores.

@@ -6,7 +6,7 @@ use crate::config::file::TlsFile;
 use pingora_rustls::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 impl Builder<'_> {
     /// The site's certificate, key and optional OCSP response, with the leaf's notAfter.
@@ -16,7 +16,7 @@ impl Builder<'_> {
         key: &str,
     ) -> Option<(Arc<CertifiedKey>, Option<SystemTime>)> {
         let certs = self.pem_certs(&t.cert, &format!("{key}.cert"))?;
-        let not_after = certs.first().and_then(|c| crate::tls::expiry::not_after(c));
+        let not_after = certs.first().and_then(|c| not_after(c));
         if let Some(at) = not_after {
             if at <= SystemTime::now() {
                 self.push_hint(
@@ -172,4 +172,13 @@ impl Builder<'_> {
             );
         }
     }
+}
+
+/// The leaf certificate's notAfter (read at load for the expiry check and the gauge); none
+/// when the DER does not parse as X.509.
+fn not_after(leaf_der: &[u8]) -> Option<SystemTime> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf_der).ok()?;
+    let secs = cert.validity().not_after.timestamp();
+    let secs = u64::try_from(secs).ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
 }

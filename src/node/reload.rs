@@ -2,37 +2,18 @@
 //! invalid one changes nothing. A valid one is put in force whole: new requests, handshakes
 //! and DNS queries use it, those in flight finish on the one they started with.
 //!
-//! What the process was built around (listeners, threads, cache size, regions and their
-//! health checks, the DNS listeners) cannot change in place: a reload that changes them is
-//! refused and names them, and a restart or a graceful upgrade (README) applies them.
+//! The node wires this across its services (TLS certificates, the DNS handler, the live
+//! configuration); what a reload may change and what it reports is `config::reload`.
 
+use crate::config::live::Live;
+use crate::config::reload::{restart_only_changes, Reload, ReloadError, Reloaded};
 use crate::config::{self, Runtime};
 use crate::dns::{DnsHandler, LiveHandler};
-use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::regions::state::HealthView;
 use crate::tls::SniResolver;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// Why a reload left the old configuration in force.
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error("{path}: {count} error(s); the previous configuration stays in force:\n{errors}")]
-    Invalid {
-        path: String,
-        count: usize,
-        errors: String,
-    },
-    #[error(
-        "{path}: {} changed, which takes a restart (or a graceful upgrade); nothing was applied",
-        keys.join(", ")
-    )]
-    NeedsRestart {
-        path: String,
-        keys: Vec<&'static str>,
-    },
-}
 
 /// Puts a new configuration in force for every service of the node.
 pub struct Reloader {
@@ -44,14 +25,6 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// One reload at a time (a signal and an admin call racing would interleave swaps).
     running: tokio::sync::Mutex<()>,
-}
-
-/// What a successful reload put in force.
-#[derive(Debug, serde::Serialize)]
-pub struct Reloaded {
-    pub config: String,
-    pub sites: usize,
-    pub dns_zones: usize,
 }
 
 impl Reloader {
@@ -140,54 +113,11 @@ impl Reloader {
     }
 }
 
-/// The keys whose change a running node cannot apply, by their config names.
-pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    let mut check = |changed: bool, key: &'static str| {
-        if changed {
-            keys.push(key);
-        }
-    };
-    check(old.listen.http != new.listen.http, "listen.http");
-    check(old.listen.https != new.listen.https, "listen.https");
-    check(old.listen.h2c != new.listen.h2c, "listen.h2c");
-    check(old.listen.admin != new.listen.admin, "listen.admin");
-    check(old.node.threads != new.node.threads, "node.threads");
-    check(
-        old.cache.memory_bytes != new.cache.memory_bytes,
-        "cache.memory",
-    );
-    check(
-        old.cache.lock_timeout != new.cache.lock_timeout,
-        "cache.lock_timeout",
-    );
-    check(
-        old.cache.max_variants != new.cache.max_variants,
-        "cache.max_variants",
-    );
-    check(old.transforms != new.transforms, "transforms");
-    check(
-        old.upstream.ejection != new.upstream.ejection,
-        "upstream.eject_*",
-    );
-    check(old.log.access != new.log.access, "log.access");
-    check(
-        old.demo.as_ref().map(|d| &d.origins) != new.demo.as_ref().map(|d| &d.origins),
-        "demo.origins",
-    );
-    // Regions carry the health view's shape and the running checks; compared through their
-    // full printed form, since this runs once per reload.
-    check(
-        format!("{:?}", old.regions) != format!("{:?}", new.regions),
-        "regions (or dns.edges)",
-    );
-    let dns_shape = |rt: &Runtime| {
-        rt.dns
-            .as_ref()
-            .map(|d| (d.listen.clone(), d.threads, d.tcp_idle_timeout))
-    };
-    check(dns_shape(old) != dns_shape(new), "dns.listen / dns.threads");
-    keys
+#[async_trait::async_trait]
+impl Reload for Reloader {
+    async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        Reloader::reload(self).await
+    }
 }
 
 /// Reloads on each SIGHUP (nginx's and HAProxy's reload signal); pingora leaves it unhandled.

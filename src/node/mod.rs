@@ -1,19 +1,20 @@
 //! Wires the services of one node (proxy, DNS, admin, demo origins) into one pingora `Server`.
 
+pub mod reload;
+
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
 use crate::cache::MemoryStorage;
+use crate::config::live::Live;
 use crate::config::Runtime;
 use crate::demo::DemoOrigin;
 use crate::dns::{DnsHandler, DnsService, LiveHandler, Sockets};
 use crate::edge::EdgeProxy;
 use crate::guard::connections::ConnectionGate;
 use crate::guard::Guarded;
-use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::regions::health::HealthChecker;
 use crate::regions::state::HealthView;
-use crate::reload::{ReloadOnHangup, Reloader};
 use arc_swap::ArcSwap;
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::{Opt, ServerConf};
@@ -21,6 +22,7 @@ use pingora_core::server::Server;
 use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 use pingora_proxy::HttpProxy;
+use reload::{ReloadOnHangup, Reloader};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
