@@ -2,6 +2,7 @@ use super::*;
 
 mod compression;
 mod dns;
+mod reference;
 mod tls;
 use runtime::{AccessLogTarget, HealthCheckKind, RegionChoice};
 use std::path::PathBuf;
