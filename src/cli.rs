@@ -5,7 +5,18 @@ use std::path::PathBuf;
 
 /// Meridian: an edge CDN node and multi-region load balancer.
 #[derive(Debug, Parser)]
-#[command(name = "meridian", version, about, long_about = None)]
+#[command(
+    name = "meridian",
+    version,
+    about,
+    long_about = "Meridian: an edge CDN node and multi-region load balancer. It caches, \
+                  minifies and compresses, routes each request to the nearest healthy region \
+                  of origins, and answers geo-DNS for the same names.\n\n\
+                  Signals to a running node: SIGHUP reloads the configuration, SIGTERM stops \
+                  gracefully, SIGQUIT hands the listening sockets to a successor started with \
+                  `serve --upgrade`.",
+    after_help = "Documentation: docs/ in the source tree (start with README.md)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -32,4 +43,11 @@ pub enum Command {
         #[arg(short, long, default_value = meridian::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// Print a shell completion script, e.g. `meridian completions bash > /etc/bash_completion.d/meridian`.
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `meridian manpage > meridian.1 && man ./meridian.1`.
+    Manpage,
 }

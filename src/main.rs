@@ -3,12 +3,12 @@
 mod cli;
 
 /// mimalloc rather than glibc malloc: allocation is a third of the proxy's userspace time,
-/// and the load benchmark measured mimalloc cheaper per request (see README, Benchmarks).
+/// and the load benchmark measured mimalloc cheaper per request (docs/benchmarks.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use std::process::ExitCode;
 
@@ -25,6 +25,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Completions { shell } => {
+            // Generated into memory (a Vec cannot fail to take bytes; clap_complete panics on
+            // a failed write), then written out with the error reported, as for any output.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "meridian", &mut script);
+            write_stdout(&script).context("cannot write the completion script")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Manpage => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            write_stdout(&page).context("cannot write the man page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { config } => match meridian::config::load(&config) {
             Ok(rt) => {
                 let zones = rt.dns.as_ref().map_or(0, |d| d.zones.len());
@@ -67,6 +83,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             server.run_forever()
         }
     }
+}
+
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    out.flush()
 }
 
 /// Tells a new user what is listening and what to try.

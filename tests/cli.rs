@@ -1,4 +1,5 @@
-//! The command line: `check`, `serve` refusing bad configs, `--version`, `--help`.
+//! The command line: `check` (the demo and the three example configurations), `serve`
+//! refusing bad configs, `--version`, `--help` per command, completions and the man page.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -127,4 +128,83 @@ fn version_and_help_describe_the_binary() {
     let h = meridian(&["--help"]);
     let text = String::from_utf8_lossy(&h.stdout);
     assert!(text.contains("serve") && text.contains("check"), "{text}");
+}
+
+#[test]
+fn the_three_example_configurations_pass_check_and_each_has_its_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(root.join("conf/examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["cdn-node.toml", "failover-router.toml", "front-door.toml"]
+    );
+    for name in &names {
+        let path = format!("conf/examples/{name}");
+        let out = meridian(&["check", "--config", &path]);
+        assert!(out.status.success(), "{path}: {}", stderr(&out));
+        let page = root
+            .join("docs/examples")
+            .join(name.replace(".toml", ".md"));
+        let text = std::fs::read_to_string(&page).unwrap();
+        assert!(
+            text.contains(&path),
+            "{} does not link {path}",
+            page.display()
+        );
+    }
+}
+
+#[test]
+fn each_command_has_help_naming_its_options() {
+    for (command, options) in [
+        ("serve", &["--config", "--upgrade", "--upgrade-sock"][..]),
+        ("check", &["--config"][..]),
+        ("completions", &["bash", "zsh", "fish"][..]),
+        ("manpage", &[][..]),
+    ] {
+        let out = meridian(&["help", command]);
+        assert!(out.status.success(), "help {command}: {}", stderr(&out));
+        let text = String::from_utf8_lossy(&out.stdout);
+        for option in options {
+            assert!(
+                text.contains(option),
+                "help {command} lacks {option}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_command_line_definition() {
+    for (shell, marker) in [
+        ("bash", "_meridian()"),
+        ("zsh", "#compdef meridian"),
+        ("fish", "complete -c meridian"),
+    ] {
+        let out = meridian(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(
+            script.contains("upgrade-sock") && script.contains("check"),
+            "{shell} completes every command and option"
+        );
+    }
+    let out = meridian(&["manpage"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains(".TH meridian 1"), "{page}");
+    for text in ["serve", "check", "SIGHUP"] {
+        assert!(page.contains(text), "the man page lacks {text}");
+    }
+    let bad = meridian(&["completions", "tcsh"]);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "an unknown shell is a usage error"
+    );
 }

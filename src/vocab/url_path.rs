@@ -1,7 +1,7 @@
 //! Normalises the path of a request target before routing, cache key, purge and forwarding,
 //! so that one resource has one spelling and no spelling escapes its route.
 //!
-//! What is done, in order (nginx's behaviour is the reference; see docs in the README):
+//! What is done, in order (nginx's behaviour is the reference; docs/https-and-limits.md):
 //! - percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 §2.3) are decoded,
 //!   and the hex digits of every other escape are upper-cased (§6.2.2.1);
 //! - dot-segments are removed (§5.2.4).
