@@ -1,5 +1,6 @@
 //! The HTTP cache: in-memory storage on moka, cache decisions, and `Cache-Status`.
 
+pub mod disk;
 pub mod freshness;
 mod index;
 pub mod policy;

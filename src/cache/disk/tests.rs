@@ -1,0 +1,238 @@
+//! The disk store on a temporary directory: what is committed comes back (after a reopen
+//! too), what is torn or damaged never does, purges hold across reopening, and the bytes on
+//! disk stay within the bound.
+
+use super::record::{Purge, Selector};
+use super::*;
+
+fn config(dir: &std::path::Path, size: u64) -> DiskConfig {
+    DiskConfig {
+        path: dir.to_path_buf(),
+        size,
+        max_object: size / 4,
+        segment_size: u32::try_from(size / 8).unwrap(),
+    }
+}
+
+fn key(i: u32) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..4].copy_from_slice(&i.to_le_bytes());
+    k
+}
+
+/// A body of `len` bytes that differs per `seed`.
+fn body(seed: u32, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32 ^ seed.wrapping_mul(31)) as u8)
+        .collect()
+}
+
+fn put(store: &Arc<DiskStore>, i: u32, len: usize, tags: &[&str]) {
+    let mut w = store.writer(
+        key(i),
+        format!("http://a.test/obj/{i}"),
+        tags.iter().map(|t| (*t).to_owned()).collect(),
+        format!("meta-{i}").into_bytes(),
+    );
+    let b = body(i, len);
+    // Written in odd-sized pieces, as a fill streams in.
+    for piece in b.chunks(7919) {
+        w.write(piece).unwrap();
+    }
+    assert!(w.commit().unwrap());
+}
+
+fn read_all(store: &DiskStore, object: &DiskObject) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, range) in object.fragments_for(0, object.body_len) {
+        out.extend_from_slice(&store.fragment(object, i).unwrap()[range]);
+    }
+    out
+}
+
+#[test]
+fn committed_objects_come_back_whole_before_and_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    put(&store, 1, 10, &[]);
+    put(&store, 2, 3 * FRAGMENT_BYTES + 5, &[]);
+    let o = store.lookup(&key(2)).unwrap();
+    assert_eq!(read_all(&store, &o), body(2, 3 * FRAGMENT_BYTES + 5));
+    assert_eq!(o.meta, b"meta-2");
+    drop((o, store));
+
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert_eq!(store.stats().objects, 2);
+    let o = store.lookup(&key(1)).unwrap();
+    assert_eq!(read_all(&store, &o), body(1, 10));
+    let o = store.lookup(&key(2)).unwrap();
+    assert_eq!(read_all(&store, &o), body(2, 3 * FRAGMENT_BYTES + 5));
+    assert!(store.lookup(&key(3)).is_none());
+}
+
+#[test]
+fn a_range_reads_only_the_fragments_it_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    let len = 4 * FRAGMENT_BYTES;
+    put(&store, 1, len, &[]);
+    let o = store.lookup(&key(1)).unwrap();
+    let start = (2 * FRAGMENT_BYTES + 10) as u64;
+    let parts = o.fragments_for(start, start + 20);
+    assert_eq!(parts, vec![(2, 10..30)]);
+    let data = store.fragment(&o, 2).unwrap();
+    assert_eq!(
+        &data[10..30],
+        &body(1, len)[start as usize..start as usize + 20]
+    );
+}
+
+#[test]
+fn an_uncommitted_fill_is_never_served_and_a_torn_tail_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    put(&store, 1, 100, &[]);
+    let mut w = store.writer(key(2), "http://a.test/2".into(), vec![], vec![]);
+    w.write(&body(2, 2 * FRAGMENT_BYTES)).unwrap();
+    drop(w); // the process died before the commit
+    assert!(store.lookup(&key(2)).is_none());
+    drop(store);
+
+    // A crash in the middle of a record: half a commit at the end of the log.
+    let seg = dir.path().join("0000000001.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let whole = bytes.len();
+    let half_commit = record::encode(Kind::Commit, &[9u8; 100]);
+    bytes.extend_from_slice(&half_commit[..60]);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert!(store.lookup(&key(2)).is_none());
+    assert!(store.lookup(&key(1)).is_some());
+    assert_eq!(
+        std::fs::metadata(&seg).unwrap().len(),
+        whole as u64,
+        "torn tail cut"
+    );
+    // Appends continue after the last whole record and are found after another reopen.
+    put(&store, 3, 50, &[]);
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert_eq!(
+        read_all(&store, &store.lookup(&key(3)).unwrap()),
+        body(3, 50)
+    );
+}
+
+#[test]
+fn a_damaged_body_is_dropped_and_counted_before_its_first_byte_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    put(&store, 1, 1000, &[]);
+    put(&store, 2, 1000, &[]);
+    drop(store);
+    // Flip a byte inside the first object's body, then fix up its fragment's CRC as a
+    // misdirected write would leave it: only the body CRC in the commit can tell.
+    let seg = dir.path().join("0000000001.seg");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let header = record::Header::parse(&bytes).unwrap();
+    let payload_end = record::HEADER_LEN + header.payload_len;
+    bytes[record::HEADER_LEN + 12 + 500] ^= 0xff;
+    let fixed = record::encode(Kind::Fragment, &bytes[record::HEADER_LEN..payload_end]);
+    bytes[..payload_end].copy_from_slice(&fixed);
+    std::fs::write(&seg, &bytes).unwrap();
+
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert!(
+        store.lookup(&key(1)).is_none(),
+        "a damaged body is never served"
+    );
+    assert_eq!(store.counters.damaged.load(Ordering::Relaxed), 1);
+    assert!(store.lookup(&key(2)).is_some());
+    assert_eq!(store.stats().objects, 1);
+}
+
+#[test]
+fn purges_hold_after_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    for i in 1..=6 {
+        put(
+            &store,
+            i,
+            100,
+            if i % 2 == 0 { &["even"] } else { &["odd"] },
+        );
+    }
+    let purge = |selector, soft| Purge { selector, soft };
+    assert_eq!(store.purge(purge(Selector::Key(key(1)), false)).unwrap(), 1);
+    store
+        .purge(purge(Selector::Tag("even".into()), false))
+        .unwrap();
+    store
+        .purge(purge(Selector::Prefix("https://a.test/obj/5".into()), true))
+        .unwrap();
+    // Stored after the purges: untouched by them.
+    put(&store, 8, 100, &["even"]);
+    let check = |store: &Arc<DiskStore>| {
+        assert!(store.lookup(&key(1)).is_none(), "key purge");
+        for i in [2, 4, 6] {
+            assert!(store.lookup(&key(i)).is_none(), "tag purge of {i}");
+        }
+        assert!(!store.lookup(&key(3)).unwrap().soft_purged);
+        assert!(
+            store.lookup(&key(5)).unwrap().soft_purged,
+            "soft prefix purge"
+        );
+        assert!(store.lookup(&key(8)).is_some(), "newer than the purge");
+    };
+    check(&store);
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    check(&store);
+    store.purge(purge(Selector::All, false)).unwrap();
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert_eq!(store.stats().objects, 0);
+    assert!(store.lookup(&key(8)).is_none());
+}
+
+#[test]
+fn bytes_on_disk_stay_within_size_plus_one_segment_and_the_oldest_go_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let cfg = config(dir.path(), size);
+    let segment = u64::from(cfg.segment_size);
+    let store = DiskStore::open(cfg).unwrap();
+    for i in 0..200 {
+        put(&store, i, 100_000 + (i as usize * 3001) % 50_000, &[]);
+        let on_disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(
+            on_disk <= size + segment,
+            "{on_disk} bytes on disk after {i}"
+        );
+    }
+    assert!(store.lookup(&key(0)).is_none(), "the oldest went");
+    assert!(store.lookup(&key(199)).is_some(), "the newest stays");
+    assert!(store.counters.evictions.load(Ordering::Relaxed) > 100);
+    let objects = store.stats().objects;
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), size)).unwrap();
+    assert_eq!(
+        store.stats().objects,
+        objects,
+        "the same objects after reopening"
+    );
+}
+
+#[test]
+fn a_body_over_max_object_is_refused_while_it_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 4 << 20)).unwrap();
+    let mut w = store.writer(key(1), "http://a.test/big".into(), vec![], vec![]);
+    let err = w.write(&vec![0u8; (1 << 20) + 1]).unwrap_err();
+    assert!(matches!(err, DiskError::TooLarge));
+}
