@@ -1,7 +1,9 @@
 //! The storage's handles on one object: a hit on a complete object, a hit that follows a fill
 //! as it is written, and the writer of a fill.
 
-use super::{join, Fill, FillState, MemoryStorage, StoredObject};
+use super::fills::{Fill, FillState};
+use super::object::{join, StoredObject};
+use super::MemoryStorage;
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_cache::key::HashBinary;

@@ -1,9 +1,10 @@
 //! Storage cases pingora's own `memory.rs` tests cover, and the memory bound.
 
 use super::*;
+use bytes::Bytes;
 use pingora_cache::storage::PurgeTarget;
 use pingora_http::ResponseHeader;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 fn leak(storage: MemoryStorage) -> &'static MemoryStorage {
     Box::leak(Box::new(storage))
