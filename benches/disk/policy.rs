@@ -9,6 +9,7 @@
 //!
 //! Policies:
 //! - `lru`: byte-bounded LRU over objects (what a per-object store could do; the baseline).
+//! - `lru+doorkeeper`: LRU admitting an object on its second miss (see below).
 //! - `fifo`: the log as it is: every miss appended, the oldest segment dropped whole.
 //! - `fifo+reinsert`: as `fifo`, but objects hit since they were written are appended again
 //!   when their segment goes (a second chance, as CLOCK), at the cost of rewriting them.
@@ -53,7 +54,8 @@ fn main() {
     for share in [0.01, 0.05, 0.1, 0.25] {
         let capacity = (catalogue as f64 * share) as u64;
         let results = [
-            ("lru", lru(&trace, &sizes, capacity)),
+            ("lru", lru(&trace, &sizes, capacity, false)),
+            ("lru+doorkeeper", lru(&trace, &sizes, capacity, true)),
             ("fifo", log(&trace, &sizes, capacity, false, false)),
             ("fifo+reinsert", log(&trace, &sizes, capacity, true, false)),
             (
@@ -102,8 +104,10 @@ struct Outcome {
     written: u64,
 }
 
-fn lru(trace: &[usize], sizes: &[u64], capacity: u64) -> Outcome {
+fn lru(trace: &[usize], sizes: &[u64], capacity: u64, doorkeeper: bool) -> Outcome {
     let mut out = Outcome::default();
+    let mut seen_once: HashSet<usize> = HashSet::new();
+    let doorkeeper_window = index_window(capacity, sizes);
     let mut last_use: HashMap<usize, u64> = HashMap::new();
     let mut by_age: BTreeMap<u64, usize> = BTreeMap::new();
     let mut used = 0;
@@ -118,6 +122,12 @@ fn lru(trace: &[usize], sizes: &[u64], capacity: u64) -> Outcome {
         last_use.remove(&k);
         if sizes[k] > capacity / SEGMENTS {
             continue; // the store's max_object: size / 16
+        }
+        if doorkeeper && seen_once.insert(k) {
+            if seen_once.len() > doorkeeper_window {
+                seen_once.clear();
+            }
+            continue;
         }
         out.written += sizes[k];
         used += sizes[k];

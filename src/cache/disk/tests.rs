@@ -236,3 +236,59 @@ fn a_body_over_max_object_is_refused_while_it_streams() {
     let err = w.write(&vec![0u8; (1 << 20) + 1]).unwrap_err();
     assert!(matches!(err, DiskError::TooLarge));
 }
+
+#[test]
+fn an_object_hit_since_its_write_survives_its_segment_and_one_never_hit_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 8 << 20;
+    let store = DiskStore::open(config(dir.path(), size)).unwrap();
+    put(&store, 0, 100_000, &[]); // hit below: written again when its segment goes
+    put(&store, 1, 100_000, &[]); // never hit: goes with its segment
+    put(&store, 2, 100_000, &["gone"]); // hit, but purged since: not written again
+    assert!(store.lookup(&key(0)).is_some());
+    assert!(store.lookup(&key(2)).is_some());
+    store
+        .purge(Purge {
+            selector: Selector::Tag("gone".into()),
+            soft: true,
+        })
+        .unwrap();
+    for i in 10..200 {
+        put(&store, i, 100_000, &[]);
+        // A popular object: asked for again and again, so each copy is hit before it goes.
+        if i % 20 == 0 {
+            assert!(
+                store.lookup(&key(0)).is_some(),
+                "the popular object went at {i}"
+            );
+        }
+    }
+    assert!(store.lookup(&key(1)).is_none(), "never hit: evicted");
+    assert!(
+        store.lookup(&key(2)).is_none(),
+        "purged since its write: not kept"
+    );
+    let kept = store.lookup(&key(0)).expect("hit: written again");
+    assert_eq!(read_all(&store, &kept), body(0, 100_000));
+    assert!(store.counters.reinserted.load(Ordering::Relaxed) >= 1);
+    drop((kept, store));
+    let store = DiskStore::open(config(dir.path(), size)).unwrap();
+    let kept = store
+        .lookup(&key(0))
+        .expect("the copy is found after reopening");
+    assert_eq!(read_all(&store, &kept), body(0, 100_000));
+}
+
+#[test]
+fn the_doorkeeper_admits_a_key_on_its_second_miss() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 8 << 20)).unwrap();
+    assert!(!store.admit(&key(1)), "first miss: not written");
+    assert!(!store.admit(&key(2)));
+    assert!(store.admit(&key(1)), "second miss: written");
+    assert!(
+        !store.admit(&key(1)),
+        "the doorkeeper forgot it once admitted"
+    );
+    assert_eq!(store.counters.not_admitted.load(Ordering::Relaxed), 3);
+}
