@@ -3,6 +3,7 @@
 //! Label values come from config (site names) or closed enums, never from a request, and
 //! handles are resolved once: `with_label_values` hashes and locks on every call.
 
+pub mod disk;
 pub mod dns;
 pub mod guard;
 pub mod minify;
@@ -69,6 +70,7 @@ pub struct Metrics {
     pub minify: std::sync::Arc<minify::MinifyMetrics>,
     pub transform: std::sync::Arc<transform::TransformMetrics>,
     pub guard: guard::GuardMetrics,
+    pub disk: disk::DiskMetrics,
 }
 
 /// One site's handles, resolved at startup.
@@ -243,6 +245,7 @@ impl Metrics {
         let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
         let transform = std::sync::Arc::new(transform::TransformMetrics::register(&registry)?);
         let guard = guard::GuardMetrics::register(&registry)?;
+        let disk = disk::DiskMetrics::register(&registry)?;
         Ok(Metrics {
             registry,
             requests,
@@ -262,6 +265,7 @@ impl Metrics {
             dns,
             minify,
             transform,
+            disk,
             guard,
         })
     }

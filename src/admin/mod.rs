@@ -3,7 +3,8 @@
 
 pub mod purge;
 
-use crate::cache::{MemoryStorage, PurgeMode};
+use crate::cache::tiered::TieredStorage;
+use crate::cache::PurgeMode;
 use crate::config::live::Live;
 use crate::config::reload::Reload;
 use crate::config::runtime::RegionChoice;
@@ -23,7 +24,7 @@ use std::time::Instant;
 pub struct AdminApp {
     live: Arc<Live>,
     metrics: Arc<Metrics>,
-    storage: &'static MemoryStorage,
+    storage: &'static TieredStorage,
     view: Arc<HealthView>,
     dns: Option<LiveHandler>,
     reloader: Arc<dyn Reload>,
@@ -35,7 +36,7 @@ impl AdminApp {
     pub fn new(
         live: Arc<Live>,
         metrics: Arc<Metrics>,
-        storage: &'static MemoryStorage,
+        storage: &'static TieredStorage,
         view: Arc<HealthView>,
         dns: Option<LiveHandler>,
         reloader: Arc<dyn Reload>,
@@ -72,7 +73,10 @@ impl AdminApp {
     }
 
     fn metrics_text(&self) -> Vec<u8> {
-        let stats = self.storage.stats();
+        let stats = self.storage.memory().stats();
+        if let Some(disk) = self.storage.disk() {
+            self.metrics.disk.observe(disk);
+        }
         self.metrics
             .cache_bytes
             .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
@@ -97,7 +101,24 @@ impl AdminApp {
 
     fn status_json(&self) -> Vec<u8> {
         let rt = &*self.live.load();
-        let stats = self.storage.stats();
+        let stats = self.storage.memory().stats();
+        let disk = match (self.storage.disk(), &rt.cache.disk) {
+            (Some(d), _) => {
+                let s = d.store.stats();
+                json!({
+                    "ready": true,
+                    "path": d.store.config().path.display().to_string(),
+                    "bytes": s.bytes,
+                    "objects": s.objects,
+                    "segments": s.segments,
+                    "size_bytes": d.store.config().size,
+                    "max_object_bytes": d.store.config().max_object,
+                })
+            }
+            // Configured, still opening (or failed to: the log says why).
+            (None, Some(d)) => json!({"ready": false, "path": d.path.display().to_string()}),
+            (None, None) => serde_json::Value::Null,
+        };
         let region_name = |id: &usize| rt.regions.get(*id).map(|r| r.name.as_str());
         let status = json!({
             "node": rt.node.name,
@@ -109,6 +130,7 @@ impl AdminApp {
                 "objects": stats.objects,
                 "memory_bytes": rt.cache.memory_bytes,
                 "max_object_bytes": rt.cache.max_object_bytes,
+                "disk": disk,
             },
             "regions": rt.regions.iter().enumerate().map(|(ri, r)| json!({
                 "name": r.name,

@@ -8,6 +8,7 @@ pub mod status;
 pub mod storage;
 mod stored_meta;
 pub mod target;
+pub mod tiered;
 mod variants;
 
 pub use policy::BypassReason;

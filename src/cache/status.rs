@@ -140,6 +140,7 @@ pub struct CacheStatusValues {
     name: String,
     local: [HeaderValue; LocalAnswer::COUNT],
     hit: HeaderValue,
+    disk_hit: HeaderValue,
     collapsed: HeaderValue,
     stale_if_error: HeaderValue,
     stale_while_revalidate: HeaderValue,
@@ -181,6 +182,7 @@ impl CacheStatusValues {
         CacheStatusValues {
             local,
             hit: v("hit"),
+            disk_hit: v("hit; detail=disk"),
             collapsed: v("fwd=uri-miss; collapsed"),
             stale_if_error: v("hit; detail=stale-if-error"),
             stale_while_revalidate: v("hit; detail=stale-while-revalidate"),
@@ -188,6 +190,11 @@ impl CacheStatusValues {
             bypass_method: v("fwd=bypass; detail=method"),
             name,
         }
+    }
+
+    /// The header for a hit the disk tier served.
+    pub fn disk_hit(&self) -> HeaderValue {
+        self.disk_hit.clone()
     }
 
     /// The header for a response the node wrote itself.

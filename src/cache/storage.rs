@@ -41,6 +41,24 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::watch;
 
+/// A complete object copied out of memory.
+pub struct StoredCopy {
+    pub meta: CacheMeta,
+    pub body: bytes::Bytes,
+    pub url: String,
+    pub tags: Vec<String>,
+}
+
+/// The URL a cache key was made from: its primary key's first line (added request headers
+/// follow on their own lines).
+pub fn primary_url(key: &CacheKey) -> Arc<str> {
+    String::from_utf8_lossy(key.primary_key())
+        .split('\n')
+        .next()
+        .unwrap_or("")
+        .into()
+}
+
 /// Whether a purge deletes objects or marks them stale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PurgeMode {
@@ -102,6 +120,36 @@ impl MemoryStorage {
             variants_replaced: AtomicU64::new(0),
             purge_epoch: AtomicU64::new(0),
         }
+    }
+
+    /// Puts a complete object read from the disk tier into memory (a promotion).
+    pub fn promote(&self, key: &CacheKey, meta: &CacheMeta, body: bytes::Bytes) {
+        let url = primary_url(key);
+        let obj = StoredObject::new(
+            StoredMeta::from_cache_meta(meta),
+            body,
+            url,
+            key.variance_bin().is_none(),
+            0,
+        );
+        self.commit(key.combined_bin(), obj);
+    }
+
+    /// Whether a complete object (not a fill in progress) is stored under `key`.
+    pub fn holds_complete(&self, key: &HashBinary) -> bool {
+        self.objects.contains_key(key)
+    }
+
+    /// A copy of the complete object under `key` (meta, body, URL, tags), for the disk tier
+    /// to store.
+    pub fn complete(&self, key: &HashBinary) -> Option<StoredCopy> {
+        let obj = self.objects.get(key)?;
+        Some(StoredCopy {
+            meta: obj.meta.to_cache_meta(),
+            body: obj.body.clone(),
+            url: obj.url.to_string(),
+            tags: obj.tags.iter().map(|t| t.to_string()).collect(),
+        })
     }
 
     /// Current size; runs moka's pending evictions first so the numbers are settled.
@@ -182,12 +230,7 @@ impl Storage for MemoryStorage {
         let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
         let fill = Arc::new(Fill {
             id,
-            // The URL is the key's first line; added request headers follow on their own.
-            url: String::from_utf8_lossy(key.primary_key())
-                .split('\n')
-                .next()
-                .unwrap_or("")
-                .into(),
+            url: primary_url(key),
             primary: key.variance_bin().is_none(),
             meta: StoredMeta::from_cache_meta(meta),
             chunks: RwLock::new(Vec::new()),

@@ -163,6 +163,20 @@ pub struct CacheFile {
     pub lock_timeout: Option<Spanned<String>>,
     /// Most variants (Vary) kept per URL; past it the oldest is replaced.
     pub max_variants: Option<Spanned<i64>>,
+    /// The disk tier beneath the memory cache.
+    pub disk: Option<CacheDiskFile>,
+}
+
+/// `[cache.disk]`: where the disk tier lives and how much it may hold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheDiskFile {
+    /// A directory Meridian owns.
+    pub path: Spanned<String>,
+    /// Bound on bytes on disk (bodies and metadata).
+    pub size: Spanned<String>,
+    /// Largest object kept on disk (default: size / 16).
+    pub max_object: Option<Spanned<String>>,
 }
 
 /// `[upstream]`: timeouts and attempts for requests to origins.

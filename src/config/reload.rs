@@ -67,6 +67,7 @@ pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
         old.cache.max_variants != new.cache.max_variants,
         "cache.max_variants",
     );
+    check(old.cache.disk != new.cache.disk, "cache.disk");
     check(old.transforms != new.transforms, "transforms");
     check(
         old.upstream.ejection != new.upstream.ejection,

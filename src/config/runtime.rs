@@ -127,6 +127,16 @@ pub struct CacheSettings {
     pub lock_timeout: Duration,
     /// Most variants stored per URL (`Vary` on open-ended headers cannot multiply objects).
     pub max_variants: usize,
+    /// The disk tier, when `[cache.disk]` is set.
+    pub disk: Option<DiskSettings>,
+}
+
+/// `[cache.disk]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSettings {
+    pub path: PathBuf,
+    pub size: u64,
+    pub max_object: u64,
 }
 
 /// `[upstream]`.

@@ -1,5 +1,6 @@
 use super::*;
 
+mod cache_disk;
 mod compression;
 mod dns;
 mod reference;

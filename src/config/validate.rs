@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
 
+mod cache_disk;
 mod compression;
 mod dns;
 mod edges;
@@ -480,11 +481,17 @@ impl Builder<'_> {
             1,
             1024,
         );
+        let disk = f
+            .cache
+            .disk
+            .as_ref()
+            .and_then(|d| self.cache_disk(d, max_object));
         CacheSettings {
             memory_bytes: memory,
             max_object_bytes: usize::try_from(max_object).unwrap_or(usize::MAX),
             lock_timeout,
             max_variants: usize::try_from(max_variants).unwrap_or(1),
+            disk,
         }
     }
 

@@ -53,12 +53,12 @@ impl EdgeProxy {
             return;
         };
         // Only the request writing the fill has a ticket: nothing is stored otherwise.
-        let Some(ticket) = self.storage.fill_ticket(&key.combined_bin()) else {
+        let Some(ticket) = self.storage.memory().fill_ticket(&key.combined_bin()) else {
             return;
         };
         let metrics = Arc::clone(&self.metrics.transform);
         let minify_metrics = Arc::clone(&self.minify_metrics);
-        let storage = self.storage;
+        let storage = self.storage.memory();
         let pool = Arc::clone(&self.pool);
         let submitted = self.pool.submit(job.cost(), move || job.run());
         metrics.queued_bytes.set(gauge(pool.queued_bytes()));

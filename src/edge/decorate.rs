@@ -3,6 +3,7 @@
 
 use super::{EdgeProxy, RequestCtx, CACHE_STATUS, SERVED_BY};
 use crate::cache::policy;
+use crate::cache::tiered::FromDisk;
 use crate::cache::CacheResult;
 use http::header::VIA;
 use pingora_cache::CachePhase;
@@ -24,14 +25,31 @@ impl EdgeProxy {
         let stale_while_revalidate = phase == CachePhase::StaleUpdating;
         let collapsed = session.cache.enabled() && session.cache.lock_duration().is_some();
         let upstream_status = ctx.upstream_status.unwrap_or(resp.status.as_u16());
-        if let Some(v) = ctx.gen.cache_status.value(
-            ctx.cache_result,
-            ctx.bypass,
-            collapsed,
-            stale_while_revalidate,
-            upstream_status,
-            ctx.not_stored,
-        ) {
+        // A hit the disk tier served says so (RFC 9211 detail), for operators and benchmarks.
+        let from_disk = ctx.cache_result == CacheResult::Hit
+            && !collapsed
+            && session.cache.enabled()
+            && session.cache.phase() == CachePhase::Hit
+            && session
+                .cache
+                .cache_meta()
+                .extensions()
+                .get::<FromDisk>()
+                .is_some();
+        ctx.from_disk = from_disk;
+        let value = if from_disk {
+            Some(ctx.gen.cache_status.disk_hit())
+        } else {
+            ctx.gen.cache_status.value(
+                ctx.cache_result,
+                ctx.bypass,
+                collapsed,
+                stale_while_revalidate,
+                upstream_status,
+                ctx.not_stored,
+            )
+        };
+        if let Some(v) = value {
             resp.insert_header(CACHE_STATUS, v)?;
         }
         policy::strip_cache_only_headers(resp);

@@ -42,7 +42,11 @@ impl EdgeProxy {
             status,
             bytes: session.body_bytes_sent(),
             duration_ms: elapsed.as_secs_f64() * 1000.0,
-            cache: ctx.cache_result.as_str(),
+            cache: if ctx.from_disk {
+                "hit-disk"
+            } else {
+                ctx.cache_result.as_str()
+            },
             region: ctx
                 .pick
                 .and_then(|p| ctx.gen.rt.regions.get(p.region))

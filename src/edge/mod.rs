@@ -19,7 +19,8 @@ pub mod upstream;
 use crate::access_log::AccessLog;
 use crate::cache::freshness::Storable;
 use crate::cache::policy::{self, BypassReason};
-use crate::cache::{CacheResult, LocalAnswer, MemoryStorage};
+use crate::cache::tiered::TieredStorage;
+use crate::cache::{CacheResult, LocalAnswer};
 use crate::config::live::Live;
 use crate::guard::rate::RateLimiter;
 use crate::metrics::{Metrics, SiteMetrics, UpstreamErrorKind};
@@ -62,7 +63,7 @@ pub struct EdgeProxy {
     /// `[region][origin]` ejection counters.
     ejections: Vec<Vec<prometheus::IntCounter>>,
     balancers: Vec<RegionBalancer>,
-    storage: &'static MemoryStorage,
+    storage: &'static TieredStorage,
     cache_lock: &'static CacheKeyLockImpl,
     access_log: Arc<AccessLog>,
     minify_metrics: Arc<crate::metrics::minify::MinifyMetrics>,
@@ -75,7 +76,7 @@ impl EdgeProxy {
     pub fn new(
         live: Arc<Live>,
         view: Arc<HealthView>,
-        storage: &'static MemoryStorage,
+        storage: &'static TieredStorage,
         metrics: Arc<Metrics>,
         access_log: Arc<AccessLog>,
     ) -> Self {
@@ -163,6 +164,8 @@ pub struct RequestCtx {
     upstream_status: Option<u16>,
     not_stored: Option<NoCacheReason>,
     cache_result: CacheResult,
+    /// The hit came from the disk tier (Cache-Status and the access log say so).
+    from_disk: bool,
     /// Whether and how long the origin's final response may be stored, decided once when
     /// it arrives (the body plan and the cache admission both read it).
     storable: Option<Storable>,
@@ -203,6 +206,7 @@ impl ProxyHttp for EdgeProxy {
             pick: None,
             upstream_status: None,
             not_stored: None,
+            from_disk: false,
             cache_result: CacheResult::None,
             storable: None,
             not_modified: None,
@@ -289,7 +293,7 @@ impl ProxyHttp for EdgeProxy {
             let mut overrides = CacheOptionOverrides::default();
             overrides.wait_timeout = Some(ctx.gen.rt.cache.lock_timeout);
             session.cache.enable(
-                self.storage,
+                self.storage.for_pingora(),
                 None,
                 None,
                 Some(self.cache_lock),

@@ -4,6 +4,7 @@ pub mod reload;
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
+use crate::cache::tiered::TieredStorage;
 use crate::cache::MemoryStorage;
 use crate::config::live::Live;
 use crate::config::Runtime;
@@ -91,10 +92,18 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
 
     let metrics = Arc::new(Metrics::new()?);
     // pingora's cache wants `'static` storage; one per process, made once at startup.
-    let storage: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(
+    let memory: &'static MemoryStorage = Box::leak(Box::new(MemoryStorage::new(
         rt.cache.memory_bytes,
         rt.cache.max_variants,
     )));
+    let storage: &'static TieredStorage = Box::leak(Box::new(TieredStorage::new(
+        memory,
+        rt.cache.disk.is_some(),
+    )));
+    if let Some(disk) = &rt.cache.disk {
+        let memory_max = u64::try_from(rt.cache.max_object_bytes).unwrap_or(u64::MAX);
+        storage.open_disk(disk.clone(), memory_max);
+    }
     let access_log = Arc::new(
         AccessLog::start(&rt.log.access, metrics.access_log_dropped.clone())
             .map_err(NodeError::AccessLog)?,

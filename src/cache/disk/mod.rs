@@ -22,7 +22,9 @@ mod segments;
 mod tests;
 
 use record::{Commit, Damage, FragmentRef, Kind, Position, Purge, Selector};
-use segments::{ReadError, Segments};
+use segments::Segments;
+
+pub use segments::ReadError;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -376,13 +378,7 @@ impl DiskStore {
         let mut commit = Commit::decode(&log.read(at, Kind::Commit).ok()?).ok()?;
         // A purge made since the object was written must keep applying: an object a later
         // rule selects (removed or marked stale) is let go rather than moved past the rule.
-        let selected = self
-            .rules
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .any(|(rule_at, purge)| *rule_at > at && selects(&purge.selector, &commit));
-        if selected {
+        if self.selected_since(at, &commit) {
             return None;
         }
         let fill = self.next_fill.fetch_add(1, Ordering::Relaxed);
@@ -408,6 +404,15 @@ impl DiskStore {
             .is_some_and(|e| e.verified.load(Ordering::Relaxed));
         self.file_commit(new_at, &commit, verified);
         Some(())
+    }
+
+    /// Whether a purge rule recorded after `at` selects `commit`.
+    fn selected_since(&self, at: Position, commit: &Commit) -> bool {
+        self.rules
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .any(|(rule_at, purge)| *rule_at > at && selects(&purge.selector, commit))
     }
 
     /// Drops what lived in an evicted segment: objects with a record there, and rules
@@ -611,6 +616,43 @@ impl DiskStore {
         }
     }
 
+    /// Whether an object is filed under `key` (no checks: for admission decisions).
+    pub fn contains(&self, key: &[u8; 16]) -> bool {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key)
+    }
+
+    /// Replaces the metadata of the object under `key` (a revalidation refreshed it): a new
+    /// commit record for the same fragments. False when nothing usable is stored there.
+    pub fn update_meta(&self, key: &[u8; 16], meta: Vec<u8>) -> Result<bool, DiskError> {
+        let found = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|e| (e.commit, e.verified.load(Ordering::Acquire)));
+        let Some((at, verified)) = found else {
+            return Ok(false);
+        };
+        let Some(mut commit) = self.read_commit(at, key) else {
+            return Ok(false);
+        };
+        // A new commit would come after purge rules made since: keep them applying.
+        if self.selected_since(at, &commit) {
+            return Ok(false);
+        }
+        commit.meta = meta;
+        let new_at = self.append(Kind::Commit, &commit.encode())?;
+        let oldest = self.log().oldest().unwrap_or(0);
+        if commit.fragments.iter().any(|f| f.at.segment < oldest) {
+            return Ok(false);
+        }
+        self.file_commit(new_at, &commit, verified);
+        Ok(true)
+    }
+
     /// The body length stored under `key`, if any (no checks: for sizing decisions).
     pub fn body_len(&self, key: &[u8; 16]) -> Option<u64> {
         self.index
@@ -626,6 +668,7 @@ fn selects(selector: &Selector, commit: &Commit) -> bool {
     match selector {
         Selector::Key(k) => *k == commit.key,
         Selector::Prefix(p) => without_scheme(&commit.url).starts_with(without_scheme(p)),
+        Selector::Url(u) => without_scheme(&commit.url) == without_scheme(u),
         Selector::Tag(t) => commit.tags.iter().any(|x| x == t),
         Selector::All => true,
     }

@@ -244,6 +244,8 @@ impl Commit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selector {
     Key([u8; 16]),
+    /// Every variant stored for one cache URL (scheme left out, as for prefixes).
+    Url(String),
     /// Cache URLs starting with this (scheme left out: prefixes match both schemes).
     Prefix(String),
     Tag(String),
@@ -274,6 +276,10 @@ impl Purge {
                 put_str(&mut p, s);
             }
             Selector::All => p.push(4),
+            Selector::Url(s) => {
+                p.push(5);
+                put_str(&mut p, s);
+            }
         }
         p
     }
@@ -290,6 +296,7 @@ impl Purge {
             2 => Selector::Prefix(r.string()?),
             3 => Selector::Tag(r.string()?),
             4 => Selector::All,
+            5 => Selector::Url(r.string()?),
             _ => return Err(Damage::Malformed),
         };
         if !r.0.is_empty() {
@@ -405,6 +412,7 @@ mod tests {
             Selector::Prefix("a.test/img/".into()),
             Selector::Tag("product-42".into()),
             Selector::All,
+            Selector::Url("a.test/x?y".into()),
         ] {
             for soft in [false, true] {
                 let purge = Purge {

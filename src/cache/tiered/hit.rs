@@ -1,0 +1,97 @@
+//! A hit served from the disk tier: the body streamed fragment by fragment, each read on the
+//! blocking pool (never on a proxy thread), and a range read from the fragments it covers.
+
+use crate::cache::disk::{DiskObject, DiskStore};
+use async_trait::async_trait;
+use bytes::Bytes;
+use pingora_cache::storage::{HandleHit, Storage};
+use pingora_cache::trace::SpanHandle;
+use pingora_cache::CacheKey;
+use pingora_error::{Error, ErrorType, Result};
+use std::any::Any;
+use std::ops::Range;
+use std::sync::Arc;
+
+pub struct DiskHit {
+    pub(super) store: Arc<DiskStore>,
+    pub(super) object: Arc<DiskObject>,
+    /// The fragments still to send, each with the part of it to send.
+    pub(super) parts: Vec<(usize, Range<usize>)>,
+    pub(super) next: usize,
+}
+
+impl DiskHit {
+    pub fn new(store: Arc<DiskStore>, object: DiskObject) -> DiskHit {
+        let parts = object.fragments_for(0, object.body_len);
+        DiskHit {
+            store,
+            object: Arc::new(object),
+            parts,
+            next: 0,
+        }
+    }
+}
+
+#[async_trait]
+impl HandleHit for DiskHit {
+    async fn read_body(&mut self) -> Result<Option<Bytes>> {
+        let Some((index, range)) = self.parts.get(self.next).cloned() else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let (store, object) = (self.store.clone(), self.object.clone());
+        let read = tokio::task::spawn_blocking(move || store.fragment(&object, index))
+            .await
+            .map_err(|e| Error::explain(ErrorType::InternalError, format!("disk read: {e}")))?;
+        let data = read.map_err(|e| {
+            Error::explain(ErrorType::InternalError, format!("disk cache read: {e}"))
+        })?;
+        if range.end > data.len() {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                "disk cache fragment shorter than indexed",
+            );
+        }
+        Ok(Some(Bytes::from(data).slice(range)))
+    }
+
+    async fn finish(
+        self: Box<Self>,
+        _storage: &'static (dyn Storage + Sync),
+        _key: &CacheKey,
+        _trace: &SpanHandle,
+    ) -> Result<()> {
+        Ok(())
+    }
+
+    fn can_seek(&self) -> bool {
+        true
+    }
+
+    fn seek(&mut self, start: usize, end: Option<usize>) -> Result<()> {
+        let len = self.object.body_len;
+        let start = start as u64;
+        if start >= len {
+            return Error::e_explain(
+                ErrorType::InternalError,
+                format!("seek start {start} is past the body's {len} bytes"),
+            );
+        }
+        let end = end.map_or(len, |e| (e as u64).min(len));
+        self.parts = self.object.fragments_for(start, end);
+        self.next = 0;
+        Ok(())
+    }
+
+    fn get_eviction_weight(&self) -> usize {
+        usize::try_from(self.object.body_len).unwrap_or(usize::MAX)
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync) {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut (dyn Any + Send + Sync) {
+        self
+    }
+}

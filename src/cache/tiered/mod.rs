@@ -1,0 +1,400 @@
+//! The cache's two tiers behind pingora's one `Storage`: memory first, the disk beneath.
+//!
+//! - A lookup tries memory; on a miss it tries the disk (on the blocking pool) and streams the
+//!   body from there. A key hit twice on disk within the doorkeeper's window is promoted
+//!   (read whole into memory) when it fits the memory tier's `max_object`.
+//! - The disk takes a key on its second request (TinyLFU's doorkeeper, chosen by measurement:
+//!   benches/results/2026-12-01-vm/disk-policy.md): a second miss streams its fill to disk
+//!   as it streams to the client; a memory hit on a key not yet on disk queues a copy of the
+//!   memory object. One-hit wonders never cost a disk write.
+//! - Every disk write goes through one writer thread ([`writer`]); purges go through it too,
+//!   so a purge always lands after the writes sent before it and stops fills it selects.
+//!
+//! Without `[cache.disk]` the memory storage is handed to pingora directly: the memory-only
+//! node pays nothing for the tiering. With it, the tier opens in the background and the node
+//! serves from memory until it is ready.
+
+pub mod hit;
+pub mod miss;
+pub mod writer;
+
+use super::disk::record::{Purge, Selector};
+use super::disk::{DiskConfig, DiskStore};
+use super::index::surrogate_keys;
+use super::storage::primary_url;
+use super::stored_meta::StoredMeta;
+use super::{MemoryStorage, PurgeMode};
+use crate::config::runtime::DiskSettings;
+use async_trait::async_trait;
+use hit::DiskHit;
+use miss::TieredMiss;
+use nix::fcntl::{Flock, FlockArg};
+use pingora_cache::key::CacheHashKey;
+use pingora_cache::storage::{
+    HitHandler, MissHandler, PurgeOutcome, PurgeTarget, PurgeType, Storage,
+};
+use pingora_cache::trace::SpanHandle;
+use pingora_cache::{CacheKey, CacheMeta};
+use pingora_error::Result;
+use std::any::Any;
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+use writer::DiskWriterHandle;
+
+/// Marks a hit served from the disk tier, for `Cache-Status` and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FromDisk;
+
+/// The disk tier: its store, its writer, and the promotion doorkeeper.
+pub struct DiskTier {
+    pub store: Arc<DiskStore>,
+    pub writer: DiskWriterHandle,
+    /// This process's exclusive hold on the directory (see [`TieredStorage::open_disk`]).
+    _lock: Option<Flock<File>>,
+    /// Keys (first 8 bytes) hit once on disk recently.
+    hit_once: Mutex<HashSet<u64>>,
+    memory_max_object: u64,
+    pub promotions: AtomicU64,
+}
+
+impl DiskTier {
+    pub fn new(store: Arc<DiskStore>, memory_max_object: u64) -> std::io::Result<DiskTier> {
+        Ok(DiskTier {
+            writer: DiskWriterHandle::start(store.clone())?,
+            store,
+            _lock: None,
+            hit_once: Mutex::new(HashSet::new()),
+            memory_max_object,
+            promotions: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether a disk hit on `key` should bring the object into memory: on its second hit.
+    fn promote(&self, key: &[u8; 16], body_len: u64) -> bool {
+        if body_len > self.memory_max_object {
+            return false;
+        }
+        let short = short_key(key);
+        let mut seen = self.hit_once.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.remove(&short) {
+            return true;
+        }
+        if seen.len() >= 65_536 {
+            seen.clear();
+        }
+        seen.insert(short);
+        false
+    }
+}
+
+/// Takes the directory (waiting while another process holds it), opens the store and starts
+/// its writer.
+fn open_tier(settings: &DiskSettings, memory_max_object: u64) -> Result<DiskTier, String> {
+    let lock_path = settings.path.join("lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+    let lock = Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+    let config = DiskConfig::new(settings.path.clone(), settings.size, settings.max_object);
+    let store = DiskStore::open(config).map_err(|e| e.to_string())?;
+    let mut tier = DiskTier::new(store, memory_max_object)
+        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    tier._lock = Some(lock);
+    Ok(tier)
+}
+
+fn short_key(key: &[u8; 16]) -> u64 {
+    u64::from_le_bytes([
+        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
+    ])
+}
+
+/// pingora's meta as the disk stores it: internal part length, internal part, header part.
+fn encode_meta(meta: &CacheMeta) -> Option<Vec<u8>> {
+    let (internal, header) = meta.serialize().ok()?;
+    let mut out = Vec::with_capacity(4 + internal.len() + header.len());
+    out.extend_from_slice(&u32::try_from(internal.len()).ok()?.to_le_bytes());
+    out.extend_from_slice(&internal);
+    out.extend_from_slice(&header);
+    Some(out)
+}
+
+fn decode_meta(bytes: &[u8]) -> Option<CacheMeta> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let internal = bytes.get(4..4 + len)?;
+    let header = bytes.get(4 + len..)?;
+    CacheMeta::deserialize(internal, header).ok()
+}
+
+/// The cache's storage: memory, and the disk tier when configured.
+pub struct TieredStorage {
+    memory: &'static MemoryStorage,
+    /// `[cache.disk]` is set: pingora is given this storage, not the memory one.
+    disk_configured: bool,
+    /// The disk tier once it is open (in the background: see [`open_disk`](Self::open_disk)).
+    disk: OnceLock<DiskTier>,
+}
+
+impl TieredStorage {
+    pub fn new(memory: &'static MemoryStorage, disk_configured: bool) -> TieredStorage {
+        TieredStorage {
+            memory,
+            disk_configured,
+            disk: OnceLock::new(),
+        }
+    }
+
+    /// Opens the disk tier on a thread of its own, and serves from memory alone until it is
+    /// ready: a node with a million objects on disk answers at once, and a process taking the
+    /// sockets over (graceful upgrade) waits for the old one to let go of the directory (an
+    /// exclusive `flock` on `path/lock`) without refusing a request meanwhile. A failure is
+    /// logged and leaves the node caching in memory.
+    pub fn open_disk(&'static self, settings: DiskSettings, memory_max_object: u64) {
+        let spawned = std::thread::Builder::new()
+            .name("disk-open".into())
+            .spawn(move || {
+                let path = settings.path.display().to_string();
+                match open_tier(&settings, memory_max_object) {
+                    Ok(tier) => {
+                        log::info!(
+                            "disk cache {path}: ready, {} objects",
+                            tier.store.stats().objects
+                        );
+                        let _ = self.disk.set(tier);
+                    }
+                    Err(e) => log::error!("disk cache {path}: {e}; caching in memory only"),
+                }
+            });
+        if let Err(e) = spawned {
+            log::error!("disk cache: cannot start opening it: {e}; caching in memory only");
+        }
+    }
+
+    pub fn memory(&self) -> &'static MemoryStorage {
+        self.memory
+    }
+
+    /// The disk tier, once it is open.
+    pub fn disk(&self) -> Option<&DiskTier> {
+        self.disk.get()
+    }
+
+    /// Whether `[cache.disk]` is configured (ready or not yet).
+    pub fn disk_configured(&self) -> bool {
+        self.disk_configured
+    }
+
+    /// What pingora is given: the memory storage itself when there is no disk tier.
+    pub fn for_pingora(&'static self) -> &'static (dyn Storage + Sync) {
+        if self.disk_configured {
+            self
+        } else {
+            self.memory
+        }
+    }
+
+    fn purge_disk(&self, selector: Selector, mode: PurgeMode) {
+        if let Some(disk) = self.disk() {
+            disk.writer.purge(Purge {
+                selector,
+                soft: mode == PurgeMode::Soft,
+            });
+        }
+    }
+
+    /// Purges every variant of `url` in both tiers; returns the memory objects purged (the
+    /// disk's are purged by a rule applied when they are looked up).
+    pub fn purge_url(&self, url: &str, mode: PurgeMode) -> usize {
+        self.purge_disk(Selector::Url(url.to_owned()), mode);
+        self.memory.purge_url(url, mode)
+    }
+
+    pub fn purge_prefix(&self, prefix: &str, mode: PurgeMode) -> usize {
+        self.purge_disk(Selector::Prefix(prefix.to_owned()), mode);
+        self.memory.purge_prefix(prefix, mode)
+    }
+
+    pub fn purge_tag(&self, tag: &str, mode: PurgeMode) -> usize {
+        self.purge_disk(Selector::Tag(tag.to_owned()), mode);
+        self.memory.purge_tag(tag, mode)
+    }
+
+    pub fn purge_all(&self, mode: PurgeMode) -> usize {
+        self.purge_disk(Selector::All, mode);
+        self.memory.purge_all(mode)
+    }
+
+    /// On a memory hit: a key asked for the second time and not yet on disk gets a copy
+    /// written there.
+    fn copy_to_disk(&self, key: &CacheKey) {
+        let Some(disk) = self.disk() else { return };
+        let hash = key.combined_bin();
+        // Only a complete object can be copied (a hit may follow a fill still being written):
+        // the doorkeeper is asked only then, so the second request is not spent on nothing.
+        if disk.store.contains(&hash)
+            || !self.memory.holds_complete(&hash)
+            || !disk.store.admit(&hash)
+        {
+            return;
+        }
+        let Some(copy) = self.memory.complete(&hash) else {
+            return;
+        };
+        if copy.body.len() as u64 > disk.store.config().max_object {
+            return;
+        }
+        if let Some(meta) = encode_meta(&copy.meta) {
+            disk.writer
+                .store(hash, copy.url, copy.tags, meta, copy.body);
+        }
+    }
+
+    async fn lookup_disk(
+        &'static self,
+        disk: &'static DiskTier,
+        key: &CacheKey,
+    ) -> Option<(CacheMeta, HitHandler)> {
+        let hash = key.combined_bin();
+        let store = disk.store.clone();
+        let object = tokio::task::spawn_blocking(move || store.lookup(&hash))
+            .await
+            .ok()??;
+        let mut meta = decode_meta(&object.meta)?;
+        if object.soft_purged {
+            let mut stored = StoredMeta::from_cache_meta(&meta);
+            stored.expire_at(SystemTime::now());
+            meta = stored.to_cache_meta();
+        }
+        meta.extensions_mut().insert(FromDisk);
+        if disk.promote(&hash, object.body_len) {
+            let store = disk.store.clone();
+            let whole = object.clone();
+            let body = tokio::task::spawn_blocking(move || {
+                let mut body = Vec::with_capacity(usize::try_from(whole.body_len).ok()?);
+                for (i, range) in whole.fragments_for(0, whole.body_len) {
+                    body.extend_from_slice(store.fragment(&whole, i).ok()?.get(range)?);
+                }
+                Some(bytes::Bytes::from(body))
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(body) = body {
+                self.memory.promote(key, &meta, body);
+                disk.promotions.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Some((meta, Box::new(DiskHit::new(disk.store.clone(), object))))
+    }
+}
+
+#[async_trait]
+impl Storage for TieredStorage {
+    async fn lookup(
+        &'static self,
+        key: &CacheKey,
+        trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        if let Some(hit) = self.memory.lookup(key, trace).await? {
+            self.copy_to_disk(key);
+            return Ok(Some(hit));
+        }
+        match self.disk() {
+            Some(disk) => Ok(self.lookup_disk(disk, key).await),
+            None => Ok(None),
+        }
+    }
+
+    async fn lookup_streaming_write(
+        &'static self,
+        key: &CacheKey,
+        streaming_write_tag: Option<&[u8]>,
+        trace: &SpanHandle,
+    ) -> Result<Option<(CacheMeta, HitHandler)>> {
+        // Fills are followed in memory.
+        self.memory
+            .lookup_streaming_write(key, streaming_write_tag, trace)
+            .await
+    }
+
+    async fn get_miss_handler(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        trace: &SpanHandle,
+    ) -> Result<MissHandler> {
+        let memory = self.memory.get_miss_handler(key, meta, trace).await?;
+        let disk = self.disk().and_then(|disk| {
+            let hash = key.combined_bin();
+            if !disk.store.admit(&hash) {
+                return None;
+            }
+            let meta_bytes = encode_meta(meta)?;
+            let tags = surrogate_keys(meta.headers())
+                .iter()
+                .map(|t| t.to_string())
+                .collect();
+            let fill = disk
+                .writer
+                .begin(hash, primary_url(key).to_string(), tags, meta_bytes);
+            Some((&disk.writer, fill))
+        });
+        Ok(Box::new(TieredMiss { memory, disk }))
+    }
+
+    async fn purge(
+        &'static self,
+        target: PurgeTarget<'_>,
+        purge_type: PurgeType,
+        trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        self.purge_disk(Selector::Key(hash), PurgeMode::Hard);
+        self.memory.purge(target, purge_type, trace).await
+    }
+
+    async fn expire(
+        &'static self,
+        target: PurgeTarget<'_>,
+        trace: &SpanHandle,
+    ) -> Result<PurgeOutcome> {
+        let hash = target.key().combined_bin();
+        self.purge_disk(Selector::Key(hash), PurgeMode::Soft);
+        self.memory.expire(target, trace).await
+    }
+
+    async fn update_meta(
+        &'static self,
+        key: &CacheKey,
+        meta: &CacheMeta,
+        trace: &SpanHandle,
+    ) -> Result<bool> {
+        let hash = key.combined_bin();
+        let mut updated = self.memory.update_meta(key, meta, trace).await?;
+        if let Some(disk) = self.disk() {
+            if disk.store.contains(&hash) {
+                if let Some(bytes) = encode_meta(meta) {
+                    disk.writer.update_meta(hash, bytes);
+                    updated = true;
+                }
+            }
+        }
+        Ok(updated)
+    }
+
+    fn support_streaming_partial_write(&self) -> bool {
+        true
+    }
+
+    fn as_any(&self) -> &(dyn Any + Send + Sync + 'static) {
+        self
+    }
+}

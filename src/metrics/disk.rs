@@ -1,0 +1,84 @@
+//! The disk tier: how full it is, and what happened to the objects it was offered and asked
+//! for. Set from the tier's own counters at each scrape (they only grow; the metrics catch up).
+
+use crate::cache::tiered::DiskTier;
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Event labels, in the order of [`DiskMetrics::events`].
+const EVENTS: [&str; 11] = [
+    "hit",
+    "miss",
+    "write",
+    "eviction",
+    "reinsert",
+    "not_admitted",
+    "promotion",
+    "damaged",
+    "read_error",
+    "write_error",
+    "abandoned",
+];
+
+/// Handles resolved once.
+pub struct DiskMetrics {
+    pub bytes: IntGauge,
+    pub objects: IntGauge,
+    events: [IntCounter; 11],
+}
+
+impl DiskMetrics {
+    pub(super) fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let bytes = IntGauge::new(
+            "meridian_disk_cache_bytes",
+            "Bytes the disk tier's segment files hold (bounded by cache.disk.size plus one segment)",
+        )?;
+        let objects = IntGauge::new("meridian_disk_cache_objects", "Objects the disk tier holds")?;
+        let vec = IntCounterVec::new(
+            Opts::new(
+                "meridian_disk_cache_events_total",
+                "Disk tier events: hits and misses of lookups that missed memory, objects \
+                 written, evicted, reinserted (hit since written), not admitted (first request), \
+                 promoted to memory, found damaged, read and write errors, fills abandoned \
+                 because the writer was behind",
+            ),
+            &["event"],
+        )?;
+        registry.register(Box::new(bytes.clone()))?;
+        registry.register(Box::new(objects.clone()))?;
+        registry.register(Box::new(vec.clone()))?;
+        let events = EVENTS.map(|e| vec.with_label_values(&[e]));
+        Ok(DiskMetrics {
+            bytes,
+            objects,
+            events,
+        })
+    }
+
+    /// Brings the metrics up to the tier's counters.
+    pub fn observe(&self, disk: &DiskTier) {
+        let stats = disk.store.stats();
+        self.bytes
+            .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
+        self.objects
+            .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
+        let c = &disk.store.counters;
+        let values: [&AtomicU64; 11] = [
+            &c.hits,
+            &c.misses,
+            &c.writes,
+            &c.evictions,
+            &c.reinserted,
+            &c.not_admitted,
+            &disk.promotions,
+            &c.damaged,
+            &c.read_errors,
+            &c.write_errors,
+            &disk.writer.abandoned,
+        ];
+        for (counter, value) in self.events.iter().zip(values) {
+            let now = value.load(Ordering::Relaxed);
+            counter.inc_by(now.saturating_sub(counter.get()));
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The disk tier end to end (issue 15): objects on disk are hits after a restart with no
+//! origin request, purges made before a restart still hold after it, and a node killed at
+//! any moment never serves a truncated or corrupted body afterwards.
+// Helpers outside #[test] functions unwrap too: a failure there is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use support::{eventually, header, one_region, Node, Origin, Reply};
+
+/// The test site on one origin, with a disk tier in `dir`.
+fn config(origin: &Origin, dir: &Path) -> String {
+    one_region(
+        &[origin.addr()],
+        &format!(
+            "[cache]\nmax_object = \"1MiB\"\n\n[cache.disk]\npath = {:?}\nsize = \"64MiB\"\n",
+            dir
+        ),
+    )
+}
+
+/// Asks for `path` until the disk tier holds `objects` objects: the disk takes a key on its
+/// second request once the first has completed in memory (a request that follows a fill
+/// still being written does not count).
+async fn store_on_disk(node: &Node, path: &str, objects: f64) {
+    eventually("the disk tier holds the object", || async {
+        assert_eq!(node.get(path, &[]).await.status(), 200);
+        node.metric("meridian_disk_cache_objects").await >= objects
+    })
+    .await;
+}
+
+/// Starts a node on `config` and waits until its disk tier is open (it opens in the
+/// background; until then the node serves from memory alone).
+async fn start_ready(config: &str) -> Node {
+    let node = Node::start(config).await;
+    eventually("the disk tier is ready", || async {
+        node.status().await["cache"]["disk"]["ready"] == true
+    })
+    .await;
+    node
+}
+
+async fn stop(mut node: Node) {
+    node.signal("TERM");
+    eventually("the node stops", || {
+        let exited = node.exited();
+        async move { exited }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn issue_15_an_object_on_disk_is_a_hit_after_a_restart_with_no_origin_request() {
+    let body = "on disk ".repeat(20_000); // 160 KB: several fragments' worth of chunks
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/page", 1.0).await;
+    assert_eq!(origin.hits("/page"), 1);
+    stop(node).await;
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    let resp = node.get("/page", &[]).await;
+    assert_eq!(resp.status(), 200);
+    let status = header(&resp, "cache-status");
+    assert_eq!(resp.text().await.unwrap(), body);
+    assert!(status.ends_with("hit; detail=disk"), "{status}");
+    assert_eq!(
+        origin.hits("/page"),
+        1,
+        "no origin request after the restart"
+    );
+    assert_eq!(
+        node.metric("meridian_disk_cache_events_total{event=\"hit\"}")
+            .await,
+        1.0
+    );
+    let disk = &node.status().await["cache"]["disk"];
+    assert_eq!(disk["objects"], 1, "{disk}");
+}
+
+#[tokio::test]
+async fn issue_15_purges_made_before_a_restart_still_hold_after_it() {
+    let origin = Origin::builder()
+        .route("/a", Reply::ok("a").header("cache-control", "max-age=3600"))
+        .route(
+            "/b",
+            Reply::ok("b")
+                .header("cache-control", "max-age=3600")
+                .header("surrogate-key", "group-b"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/a", 1.0).await;
+    store_on_disk(&node, "/b", 2.0).await;
+    let purge = |query: &str| {
+        support::plain_client()
+            .post(format!("http://{}/purge?{query}", node.admin))
+            .header("authorization", "Bearer test-token")
+            .send()
+    };
+    let url = format!("url=http://{}/a", support::HOST);
+    assert_eq!(purge(&url).await.unwrap().status(), 200);
+    assert_eq!(purge("tag=group-b").await.unwrap().status(), 200);
+    stop(node).await;
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    for path in ["/a", "/b"] {
+        let resp = node.get(path, &[]).await;
+        let status = header(&resp, "cache-status");
+        assert!(status.contains("fwd=uri-miss"), "{path} purged: {status}");
+    }
+    assert_eq!((origin.hits("/a"), origin.hits("/b")), (2, 2));
+}
+
+#[tokio::test]
+async fn issue_15_a_node_killed_mid_write_never_serves_a_damaged_body_after_a_restart() {
+    // Bodies a byte-exact check can tell apart; large enough that writes take a while.
+    let bodies: Vec<String> = (0..6)
+        .map(|i| format!("{i:03}-").repeat(50_000 + i * 7_001))
+        .collect();
+    let mut builder = Origin::builder();
+    for (i, b) in bodies.iter().enumerate() {
+        builder = builder.route(
+            &format!("/obj/{i}"),
+            Reply::ok(b.clone()).header("cache-control", "max-age=3600"),
+        );
+    }
+    let origin = builder.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..5 {
+        let mut node = start_ready(&config(&origin, dir.path())).await;
+        // Every object twice, concurrently, so copies are being written when the kill comes.
+        let client = node.client(&[support::HOST]);
+        let asks: Vec<_> = (0..bodies.len() * 2)
+            .map(|n| {
+                let url = node.url(support::HOST, &format!("/obj/{}", n % bodies.len()));
+                let client = client.clone();
+                tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+            })
+            .collect();
+        // A different moment in each round: after 0, 1, 2, ... of the answers.
+        for ask in asks.into_iter().take(round * 2) {
+            let _ = ask.await;
+        }
+        node.signal("KILL");
+        eventually("the node is gone", || {
+            let exited = node.exited();
+            async move { exited }
+        })
+        .await;
+        drop(node);
+
+        let node = start_ready(&config(&origin, dir.path())).await;
+        for (i, body) in bodies.iter().enumerate() {
+            let resp = node.get(&format!("/obj/{i}"), &[]).await;
+            assert_eq!(resp.status(), 200);
+            let got = resp.text().await.unwrap();
+            assert!(
+                got == *body,
+                "round {round}: /obj/{i} came back with {} bytes, not the {} written",
+                got.len(),
+                body.len()
+            );
+        }
+        stop(node).await;
+    }
+}
+
+#[tokio::test]
+async fn issue_15_a_disk_directory_removed_under_the_node_costs_no_request() {
+    let bodies: Vec<String> = (0..8).map(|i| format!("{i}").repeat(800_000)).collect();
+    let mut builder = Origin::builder();
+    for (i, b) in bodies.iter().enumerate() {
+        builder = builder.route(
+            &format!("/big/{i}"),
+            Reply::ok(b.clone()).header("cache-control", "max-age=3600"),
+        );
+    }
+    let origin = builder.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    // Enough bytes that the tier must start new segment files it can no longer create.
+    for round in 0..3 {
+        for (i, body) in bodies.iter().enumerate() {
+            let resp = node.get(&format!("/big/{i}"), &[]).await;
+            assert_eq!(resp.status(), 200, "round {round}, /big/{i}");
+            assert_eq!(resp.text().await.unwrap(), *body);
+        }
+    }
+    eventually("the write errors are counted", || async {
+        node.metric("meridian_disk_cache_events_total{event=\"write_error\"}")
+            .await
+            >= 1.0
+    })
+    .await;
+    assert!(
+        node.stderr().contains("serving from memory meanwhile"),
+        "the error is logged:\n{}",
+        node.stderr()
+    );
+}
