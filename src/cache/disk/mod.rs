@@ -236,25 +236,27 @@ impl DiskStore {
             .insert(commit.key, entry);
     }
 
+    /// Applies a purge to the index and the rules. Locks are taken one at a time (never
+    /// the index while holding the rules, or the other way), so lookups cannot deadlock
+    /// with purges.
     fn apply_purge(&self, at: Position, purge: Purge) {
-        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let rules = || self.rules.write().unwrap_or_else(PoisonError::into_inner);
         match (&purge.selector, purge.soft) {
             (Selector::Key(key), false) => {
-                index.remove(key);
+                self.index
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(key);
             }
             (Selector::All, false) => {
-                index.clear();
-                // Nothing older is left for an earlier rule to apply to.
-                self.rules
+                self.index
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clear();
+                // Nothing older is left for an earlier rule to apply to.
+                rules().clear();
             }
-            _ => self
-                .rules
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push((at, purge)),
+            _ => rules().push((at, purge)),
         }
     }
 
@@ -453,21 +455,24 @@ impl DiskStore {
                 return None;
             }
         };
-        let mut soft_purged = false;
-        for (rule_at, purge) in self
+        // The rules made after this object: any hard one removes it, a soft one marks it.
+        let (mut removed, mut soft_purged) = (false, false);
+        for (_, purge) in self
             .rules
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
+            .filter(|(rule_at, _)| *rule_at > at)
         {
-            if *rule_at > at && selects(&purge.selector, &commit) {
-                if !purge.soft {
-                    self.drop_entry(key, at);
-                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                    return None;
-                }
-                soft_purged = true;
+            if selects(&purge.selector, &commit) {
+                removed |= !purge.soft;
+                soft_purged |= purge.soft;
             }
+        }
+        if removed {
+            self.drop_entry(key, at);
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
         }
         let object = DiskObject {
             body_len: commit.body_len,
