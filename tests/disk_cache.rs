@@ -211,3 +211,78 @@ async fn issue_15_a_disk_directory_removed_under_the_node_costs_no_request() {
         node.stderr()
     );
 }
+
+#[tokio::test]
+async fn issue_15_a_range_of_a_disk_object_is_read_from_the_fragments_it_covers() {
+    // 700 KB: three fragments on disk; the range spans the first two's boundary.
+    let body: String = (0..700_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let origin = Origin::builder()
+        .route(
+            "/file",
+            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/file", 1.0).await;
+    stop(node).await;
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    let (start, end) = (262_000usize, 262_299usize);
+    let resp = node
+        .get("/file", &[("range", &format!("bytes={start}-{end}"))])
+        .await;
+    assert_eq!(resp.status(), 206);
+    assert!(header(&resp, "cache-status").ends_with("hit; detail=disk"));
+    assert_eq!(
+        header(&resp, "content-range"),
+        format!("bytes {start}-{end}/{}", body.len())
+    );
+    assert_eq!(resp.text().await.unwrap(), body[start..=end]);
+    assert_eq!(origin.hits("/file"), 1);
+}
+
+#[tokio::test]
+async fn issue_15_a_successor_takes_the_disk_tier_over_when_the_old_process_lets_go() {
+    let origin = Origin::builder()
+        .route(
+            "/kept",
+            Reply::ok("kept across the upgrade").header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/kept", 1.0).await;
+
+    let _successor = support::KillOnDrop(node.spawn_successor());
+    node.signal("QUIT");
+    // pingora's hand-over: the old process waits 5 s for the successor, then drains for its
+    // grace period before it exits (and lets go of the lock).
+    let deadline = std::time::Instant::now() + support::patience() * 3;
+    while !node.exited() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old process never exited:\n{}",
+            node.stderr()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The successor waited for the directory's lock, then opened the same log.
+    eventually("the successor's disk tier is ready", || async {
+        node.status().await["cache"]["disk"]["ready"] == true
+    })
+    .await;
+    let resp = node.get("/kept", &[]).await;
+    assert!(
+        header(&resp, "cache-status").ends_with("hit; detail=disk"),
+        "{}\nsuccessor:\n{}",
+        header(&resp, "cache-status"),
+        node.successor_log()
+    );
+    assert_eq!(resp.text().await.unwrap(), "kept across the upgrade");
+    assert_eq!(origin.hits("/kept"), 1);
+}
