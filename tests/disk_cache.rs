@@ -1,6 +1,7 @@
 //! The disk tier end to end (issue 15): objects on disk are hits after a restart with no
-//! origin request, purges made before a restart still hold after it, and a node killed at
-//! any moment never serves a truncated or corrupted body afterwards.
+//! origin request (ranges too), purges made before a restart still hold after it, a node
+//! killed at any moment never serves a truncated or corrupted body afterwards, a directory
+//! removed under the node costs no request, and a graceful upgrade hands the tier over.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
