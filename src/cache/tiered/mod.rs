@@ -39,7 +39,7 @@ use pingora_error::Result;
 use std::any::Any;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
@@ -141,6 +141,10 @@ pub struct TieredStorage {
     disk_configured: bool,
     /// The disk tier once it is open (in the background: see [`open_disk`](Self::open_disk)).
     disk: OnceLock<DiskTier>,
+    /// Purges made while the tier was opening, applied to it before it serves.
+    pending_purges: Mutex<Vec<Purge>>,
+    /// The tier could not be opened: the node caches in memory only.
+    disk_failed: AtomicBool,
 }
 
 impl TieredStorage {
@@ -149,6 +153,8 @@ impl TieredStorage {
             memory,
             disk_configured,
             disk: OnceLock::new(),
+            pending_purges: Mutex::new(Vec::new()),
+            disk_failed: AtomicBool::new(false),
         }
     }
 
@@ -168,9 +174,26 @@ impl TieredStorage {
                             "disk cache {path}: ready, {} objects",
                             tier.store.stats().objects
                         );
+                        // Under the lock purges take: none can slip between these and serving.
+                        let mut pending = self
+                            .pending_purges
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner);
+                        for purge in pending.drain(..) {
+                            if let Err(e) = tier.store.purge(purge) {
+                                log::error!("disk cache {path}: purge: {e}");
+                            }
+                        }
                         let _ = self.disk.set(tier);
                     }
-                    Err(e) => log::error!("disk cache {path}: {e}; caching in memory only"),
+                    Err(e) => {
+                        log::error!("disk cache {path}: {e}; caching in memory only");
+                        self.disk_failed.store(true, Ordering::Release);
+                        self.pending_purges
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clear();
+                    }
                 }
             });
         if let Err(e) = spawned {
@@ -202,11 +225,21 @@ impl TieredStorage {
     }
 
     fn purge_disk(&self, selector: Selector, mode: PurgeMode) {
-        if let Some(disk) = self.disk() {
-            disk.writer.purge(Purge {
-                selector,
-                soft: mode == PurgeMode::Soft,
-            });
+        if !self.disk_configured || self.disk_failed.load(Ordering::Acquire) {
+            return;
+        }
+        let purge = Purge {
+            selector,
+            soft: mode == PurgeMode::Soft,
+        };
+        let mut pending = self
+            .pending_purges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match self.disk() {
+            Some(disk) => disk.writer.purge(purge),
+            // Still opening (or failed to): kept for it, so a purge is never lost.
+            None => pending.push(purge),
         }
     }
 
