@@ -15,11 +15,14 @@
 //! serves from memory until it is ready.
 
 pub mod hit;
+mod meta;
 pub mod miss;
+mod tier;
 pub mod writer;
 
+pub use tier::DiskTier;
+
 use super::disk::record::{Purge, Selector};
-use super::disk::{DiskConfig, DiskStore};
 use super::index::surrogate_keys;
 use super::storage::primary_url;
 use super::stored_meta::StoredMeta;
@@ -27,8 +30,8 @@ use super::{MemoryStorage, PurgeMode};
 use crate::config::runtime::DiskSettings;
 use async_trait::async_trait;
 use hit::DiskHit;
+use meta::{decode_meta, encode_meta};
 use miss::TieredMiss;
-use nix::fcntl::{Flock, FlockArg};
 use pingora_cache::key::CacheHashKey;
 use pingora_cache::storage::{
     HitHandler, MissHandler, PurgeOutcome, PurgeTarget, PurgeType, Storage,
@@ -37,102 +40,15 @@ use pingora_cache::trace::SpanHandle;
 use pingora_cache::{CacheKey, CacheMeta};
 use pingora_error::Result;
 use std::any::Any;
-use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
-use writer::DiskWriterHandle;
+use tier::open_tier;
 
 /// Marks a hit served from the disk tier, for `Cache-Status` and the access log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FromDisk;
-
-/// The disk tier: its store, its writer, and the promotion doorkeeper.
-pub struct DiskTier {
-    pub store: Arc<DiskStore>,
-    pub writer: DiskWriterHandle,
-    /// This process's exclusive hold on the directory (see [`TieredStorage::open_disk`]).
-    _lock: Option<Flock<File>>,
-    /// Keys (first 8 bytes) hit once on disk recently.
-    hit_once: Mutex<HashSet<u64>>,
-    memory_max_object: u64,
-    pub promotions: AtomicU64,
-}
-
-impl DiskTier {
-    pub fn new(store: Arc<DiskStore>, memory_max_object: u64) -> std::io::Result<DiskTier> {
-        Ok(DiskTier {
-            writer: DiskWriterHandle::start(store.clone())?,
-            store,
-            _lock: None,
-            hit_once: Mutex::new(HashSet::new()),
-            memory_max_object,
-            promotions: AtomicU64::new(0),
-        })
-    }
-
-    /// Whether a disk hit on `key` should bring the object into memory: on its second hit.
-    fn promote(&self, key: &[u8; 16], body_len: u64) -> bool {
-        if body_len > self.memory_max_object {
-            return false;
-        }
-        let short = short_key(key);
-        let mut seen = self.hit_once.lock().unwrap_or_else(PoisonError::into_inner);
-        if seen.remove(&short) {
-            return true;
-        }
-        if seen.len() >= 65_536 {
-            seen.clear();
-        }
-        seen.insert(short);
-        false
-    }
-}
-
-/// Takes the directory (waiting while another process holds it), opens the store and starts
-/// its writer.
-fn open_tier(settings: &DiskSettings, memory_max_object: u64) -> Result<DiskTier, String> {
-    let lock_path = settings.path.join("lock");
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
-    let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
-    let config = DiskConfig::new(settings.path.clone(), settings.size, settings.max_object);
-    let store = DiskStore::open(config).map_err(|e| e.to_string())?;
-    let mut tier = DiskTier::new(store, memory_max_object)
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
-    tier._lock = Some(lock);
-    Ok(tier)
-}
-
-fn short_key(key: &[u8; 16]) -> u64 {
-    u64::from_le_bytes([
-        key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
-    ])
-}
-
-/// pingora's meta as the disk stores it: internal part length, internal part, header part.
-fn encode_meta(meta: &CacheMeta) -> Option<Vec<u8>> {
-    let (internal, header) = meta.serialize().ok()?;
-    let mut out = Vec::with_capacity(4 + internal.len() + header.len());
-    out.extend_from_slice(&u32::try_from(internal.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(&internal);
-    out.extend_from_slice(&header);
-    Some(out)
-}
-
-fn decode_meta(bytes: &[u8]) -> Option<CacheMeta> {
-    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    let internal = bytes.get(4..4 + len)?;
-    let header = bytes.get(4 + len..)?;
-    CacheMeta::deserialize(internal, header).ok()
-}
 
 /// The cache's storage: memory, and the disk tier when configured.
 pub struct TieredStorage {
