@@ -2,7 +2,7 @@
 //! the directory, and the doorkeeper that decides promotions to memory.
 
 use super::writer::DiskWriterHandle;
-use crate::cache::disk::{DiskConfig, DiskStore};
+use crate::cache::disk::{DiskConfig, DiskError, DiskStore};
 use crate::config::runtime::DiskSettings;
 use nix::fcntl::{Flock, FlockArg};
 use std::collections::HashSet;
@@ -57,22 +57,40 @@ impl DiskTier {
 pub(super) fn open_tier(
     settings: &DiskSettings,
     memory_max_object: u64,
-) -> Result<DiskTier, String> {
+) -> Result<DiskTier, OpenError> {
     let lock_path = settings.path.join("lock");
+    let lock_error = |source| OpenError::Lock {
+        path: lock_path.display().to_string(),
+        source,
+    };
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&lock_path)
-        .map_err(|e| format!("cannot open {}: {e}", lock_path.display()))?;
+        .map_err(lock_error)?;
     let lock = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| format!("cannot lock {}: {e}", lock_path.display()))?;
+        .map_err(|(_, errno)| lock_error(std::io::Error::from(errno)))?;
     let config = DiskConfig::new(settings.path.clone(), settings.size, settings.max_object);
-    let store = DiskStore::open(config).map_err(|e| e.to_string())?;
-    let mut tier = DiskTier::new(store, memory_max_object)
-        .map_err(|e| format!("cannot start the writer thread: {e}"))?;
+    let store = DiskStore::open(config)?;
+    let mut tier = DiskTier::new(store, memory_max_object).map_err(OpenError::Writer)?;
     tier._lock = Some(lock);
     Ok(tier)
+}
+
+/// Why the disk tier could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot take the directory's lock {path}: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] DiskError),
+    #[error("cannot start the writer thread: {0}")]
+    Writer(#[source] std::io::Error),
 }
 
 pub(super) fn short_key(key: &[u8; 16]) -> u64 {
