@@ -1,7 +1,9 @@
 //! The disk tier end to end (issue 15): objects on disk are hits after a restart with no
 //! origin request (ranges too), purges made before a restart still hold after it, a node
 //! killed at any moment never serves a truncated or corrupted body afterwards, a directory
-//! removed under the node costs no request, and a graceful upgrade hands the tier over.
+//! removed under the node costs no request, a full disk (a real tmpfs) degrades to memory
+//! caching until space returns, bytes that cannot be read back are fetched again, and a
+//! graceful upgrade hands the tier over.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -286,4 +288,155 @@ async fn issue_15_a_successor_takes_the_disk_tier_over_when_the_old_process_lets
     );
     assert_eq!(resp.text().await.unwrap(), "kept across the upgrade");
     assert_eq!(origin.hits("/kept"), 1);
+}
+
+/// Runs the node in a mount namespace of its own where `dir` is a tmpfs of `bytes` bytes:
+/// a disk that really fills up. The mount goes away with the process.
+fn on_a_small_tmpfs(dir: &Path, bytes: u64) -> Vec<String> {
+    let script = format!(
+        "mount -t tmpfs -o size={bytes} meridian-test '{}' && exec \"$@\"",
+        dir.display()
+    );
+    ["unshare", "--mount", "--propagation", "private", "sh", "-c"]
+        .into_iter()
+        .map(String::from)
+        .chain([script, "sh".to_string()])
+        .collect()
+}
+
+/// Writes into `path` until the filesystem has no byte left.
+fn fill_up(path: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path).unwrap();
+    let mut chunk = 1 << 20;
+    while chunk > 0 {
+        match file.write(&vec![0u8; chunk]) {
+            Ok(n) if n == chunk => {}
+            Ok(_) => chunk /= 2,
+            Err(e) => {
+                assert_eq!(e.raw_os_error(), Some(28), "ENOSPC expected: {e}");
+                chunk /= 2;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn issue_15_a_full_disk_degrades_to_memory_caching_and_writes_resume_when_space_returns() {
+    let bodies: Vec<String> = (0..12).map(|i| format!("{i:x}").repeat(200_000)).collect();
+    let mut builder = Origin::builder();
+    for (i, b) in bodies.iter().enumerate() {
+        builder = builder.route(
+            &format!("/obj/{i}"),
+            Reply::ok(b.clone()).header("cache-control", "max-age=3600"),
+        );
+    }
+    let origin = builder.start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = one_region(
+        &[origin.addr()],
+        &format!(
+            "[cache]\nmax_object = \"1MiB\"\n\n[cache.disk]\npath = {:?}\nsize = \"6MiB\"\n\
+             max_object = \"1MiB\"\n",
+            dir.path()
+        ),
+    );
+    let node = Node::start_wrapped(&config, &on_a_small_tmpfs(dir.path(), 8 << 20)).await;
+    eventually("the disk tier is ready", || async {
+        node.status().await["cache"]["disk"]["ready"] == true
+    })
+    .await;
+    store_on_disk(&node, "/obj/0", 1.0).await;
+
+    // The node's tmpfs, seen through its own mount namespace, filled by someone else.
+    let filler = Path::new(&format!("/proc/{}/root", node.pid()))
+        .join(dir.path().strip_prefix("/").unwrap())
+        .join("filler");
+    fill_up(&filler);
+    for round in 0..3 {
+        for (i, body) in bodies.iter().enumerate().take(6).skip(1) {
+            let resp = node.get(&format!("/obj/{i}"), &[]).await;
+            assert_eq!(resp.status(), 200, "round {round}, /obj/{i}");
+            let status = header(&resp, "cache-status");
+            assert_eq!(resp.text().await.unwrap(), *body, "round {round}");
+            if round > 0 {
+                assert!(status.ends_with("hit"), "memory still caches: {status}");
+            }
+        }
+    }
+    assert!(
+        node.metric("meridian_disk_cache_events_total{event=\"write_error\"}")
+            .await
+            >= 1.0,
+        "the failed writes are counted"
+    );
+    assert!(
+        node.stderr().contains("No space left on device")
+            && node.stderr().contains("serving from memory meanwhile"),
+        "the fault is logged:\n{}",
+        node.stderr()
+    );
+    // What was on disk before is still served from it.
+    assert_eq!(node.metric("meridian_disk_cache_objects").await, 1.0);
+
+    // Space comes back: after the pause, keys are written to disk again.
+    std::fs::remove_file(&filler).unwrap();
+    let deadline =
+        std::time::Instant::now() + support::within(std::time::Duration::from_secs(5)) * 3;
+    let mut i = 6;
+    while node.metric("meridian_disk_cache_objects").await < 2.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes never resumed:\n{}",
+            node.stderr()
+        );
+        let path = format!("/obj/{}", 6 + i % 6);
+        assert_eq!(node.get(&path, &[]).await.status(), 200);
+        i += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(node.metric("meridian_disk_cache_writable").await, 1.0);
+}
+
+#[tokio::test]
+async fn issue_15_a_disk_object_whose_bytes_cannot_be_read_is_fetched_again() {
+    let body = "readable ".repeat(40_000); // 360 KB: two fragments
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/page", 1.0).await;
+    stop(node).await;
+
+    // The restarted node has filed the object (its commit record was read); then its
+    // fragments' bytes go away under it.
+    let node = start_ready(&config(&origin, dir.path())).await;
+    assert_eq!(node.metric("meridian_disk_cache_objects").await, 1.0);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "seg") {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_len(100)
+                .unwrap();
+        }
+    }
+    let resp = node.get("/page", &[]).await;
+    assert_eq!(resp.status(), 200);
+    let status = header(&resp, "cache-status");
+    assert_eq!(resp.text().await.unwrap(), body);
+    assert!(status.contains("fwd=uri-miss"), "{status}");
+    assert_eq!(origin.hits("/page"), 2, "fetched again");
+    assert_eq!(
+        node.metric("meridian_disk_cache_events_total{event=\"damaged\"}")
+            .await,
+        1.0
+    );
 }

@@ -107,6 +107,7 @@ impl AdminApp {
                 let s = d.store.stats();
                 json!({
                     "ready": true,
+                    "writable": d.store.writable(),
                     "path": d.store.config().path.display().to_string(),
                     "bytes": s.bytes,
                     "objects": s.objects,

@@ -24,6 +24,8 @@ const EVENTS: [&str; 11] = [
 pub struct DiskMetrics {
     pub bytes: IntGauge,
     pub objects: IntGauge,
+    /// 0 while writes are paused after a failed one (the node caches in memory meanwhile).
+    pub writable: IntGauge,
     events: [IntCounter; 11],
 }
 
@@ -34,6 +36,11 @@ impl DiskMetrics {
             "Bytes the disk tier's segment files hold (bounded by cache.disk.size plus one segment)",
         )?;
         let objects = IntGauge::new("meridian_disk_cache_objects", "Objects the disk tier holds")?;
+        let writable = IntGauge::new(
+            "meridian_disk_cache_writable",
+            "1 when the disk tier takes writes, 0 while they are paused after a failed one \
+             (full disk, I/O error, directory gone): the node caches in memory meanwhile",
+        )?;
         let vec = IntCounterVec::new(
             Opts::new(
                 "meridian_disk_cache_events_total",
@@ -46,11 +53,13 @@ impl DiskMetrics {
         )?;
         registry.register(Box::new(bytes.clone()))?;
         registry.register(Box::new(objects.clone()))?;
+        registry.register(Box::new(writable.clone()))?;
         registry.register(Box::new(vec.clone()))?;
         let events = EVENTS.map(|e| vec.with_label_values(&[e]));
         Ok(DiskMetrics {
             bytes,
             objects,
+            writable,
             events,
         })
     }
@@ -62,6 +71,7 @@ impl DiskMetrics {
             .set(i64::try_from(stats.bytes).unwrap_or(i64::MAX));
         self.objects
             .set(i64::try_from(stats.objects).unwrap_or(i64::MAX));
+        self.writable.set(i64::from(disk.store.writable()));
         let c = &disk.store.counters;
         let values: [&AtomicU64; 11] = [
             &c.hits,

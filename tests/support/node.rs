@@ -47,6 +47,13 @@ impl Node {
     /// Starts the node on `config`, where `@HTTP@`, `@ADMIN@` and `@DNS@` stand for free
     /// addresses, and waits until its listeners answer.
     pub async fn start(config: &str) -> Node {
+        Node::start_wrapped(config, &[]).await
+    }
+
+    /// As [`start`](Self::start), with the binary run by `wrapper` (a command and its
+    /// arguments, to which the binary and its arguments are appended): a test that needs the
+    /// node in a namespace of its own (a small filesystem, say) says how.
+    pub async fn start_wrapped(config: &str, wrapper: &[String]) -> Node {
         // Distinct from each other and from any address the test already put in the config
         // (an HTTPS listener or an origin it chose with `free_addr`).
         let taken = |a: &SocketAddr| config.contains(&a.to_string());
@@ -71,7 +78,16 @@ impl Node {
         let path = dir.path().join("meridian.toml");
         std::fs::write(&path, text).unwrap();
         // Each node hands its sockets over on its own Unix socket (graceful upgrade).
-        let child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        let binary = env!("CARGO_BIN_EXE_meridian").to_string();
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .args(["serve", "--config"])
             .arg(&path)
             .arg("--upgrade-sock")
@@ -153,6 +169,11 @@ impl Node {
     }
 
     /// The process has exited (after SIGQUIT, say).
+    /// The node's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }

@@ -15,14 +15,18 @@
 //! committed before it, checked when the object is looked up, and forgotten once the
 //! segments holding such objects are gone.
 
+mod fault;
 pub mod record;
 mod segments;
 
 #[cfg(test)]
 mod tests;
 
+use fault::WriteFault;
 use record::{Commit, Damage, FragmentRef, Kind, Position, Purge, Selector};
 use segments::Segments;
+
+pub use fault::RETRY_AFTER;
 
 pub use segments::ReadError;
 use std::collections::{HashMap, HashSet};
@@ -72,6 +76,9 @@ pub enum DiskError {
     },
     #[error("body larger than the disk tier's max_object")]
     TooLarge,
+    /// A write failed a moment ago; writes resume after [`RETRY_AFTER`].
+    #[error("disk cache writes paused after a failed write")]
+    Paused,
 }
 
 /// What the index keeps per object: where its commit record is, and the oldest segment any
@@ -126,6 +133,7 @@ pub struct DiskStore {
     /// Keys (their first 8 bytes) that missed once recently: a fill is written only on a
     /// key's second miss, so objects requested once never cost a disk write.
     doorkeeper: Mutex<HashSet<u64>>,
+    fault: WriteFault,
     pub counters: DiskCounters,
 }
 
@@ -144,6 +152,7 @@ impl DiskStore {
             rules: RwLock::new(Vec::new()),
             next_fill: AtomicU64::new(1),
             doorkeeper: Mutex::new(HashSet::new()),
+            fault: WriteFault::new(),
             counters: DiskCounters::default(),
             config,
         };
@@ -270,6 +279,9 @@ impl DiskStore {
     /// with reinsertion, this matches LRU with the same admission and beats plain LRU, for a
     /// tenth of the bytes written.
     pub fn admit(&self, key: &[u8; 16]) -> bool {
+        if !self.writable() {
+            return false;
+        }
         let short = u64::from_le_bytes([
             key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
         ]);
@@ -323,11 +335,28 @@ impl DiskStore {
         }
     }
 
-    /// Appends a record and evicts the oldest segments past `size`.
+    /// Whether writes are being tried (none for [`RETRY_AFTER`] after a failed one).
+    pub fn writable(&self) -> bool {
+        self.fault.writable()
+    }
+
+    /// Appends a record and evicts the oldest segments past `size`. While writes are paused
+    /// only purges are tried: a purge must be recorded if it can be.
     fn append(&self, kind: Kind, payload: &[u8]) -> Result<Position, DiskError> {
+        if kind != Kind::Purge && !self.writable() {
+            return Err(DiskError::Paused);
+        }
         let mut log = self.log();
         let at = log.append(kind, payload).map_err(|source| {
             self.counters.write_errors.fetch_add(1, Ordering::Relaxed);
+            if self.fault.trip() {
+                log::error!(
+                    "disk cache {}: cannot write: {source}; serving from memory meanwhile, \
+                     writes tried again in {} s",
+                    self.config.path.display(),
+                    RETRY_AFTER.as_secs()
+                );
+            }
             DiskError::Io {
                 path: self.config.path.display().to_string(),
                 source,
@@ -588,8 +617,24 @@ impl DiskStore {
 
     /// Records a purge (so that it holds after a restart) and applies it. Returns how many
     /// objects a key purge removed; rules count nothing here (they apply at lookup).
+    ///
+    /// A purge that cannot be recorded (the disk is full or failing) empties the tier:
+    /// deleting its files needs no space, and no purged object can then come back, in this
+    /// process or after a restart. Rare (a disk fault and a purge together), and safe.
     pub fn purge(&self, purge: Purge) -> Result<usize, DiskError> {
-        let at = self.append(Kind::Purge, &purge.encode())?;
+        let at = match self.append(Kind::Purge, &purge.encode()) {
+            Ok(at) => at,
+            Err(e) => {
+                let removed = self.stats().objects as usize;
+                self.wipe();
+                log::error!(
+                    "disk cache {}: a purge could not be recorded ({e}): emptied the disk \
+                     tier so that nothing it selects can be served again",
+                    self.config.path.display()
+                );
+                return Ok(removed);
+            }
+        };
         let removed = match &purge.selector {
             Selector::Key(k) if !purge.soft => usize::from(
                 self.index
@@ -606,6 +651,29 @@ impl DiskStore {
         };
         self.apply_purge(at, purge);
         Ok(removed)
+    }
+
+    /// Deletes every segment and forgets every object and rule.
+    fn wipe(&self) {
+        let mut log = self.log();
+        if let Err(e) = log.delete_all() {
+            log::error!(
+                "disk cache {}: cannot delete segments: {e}",
+                self.config.path.display()
+            );
+        }
+        // Lock order: log, then index, then rules.
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        let evicted = index.len() as u64;
+        index.clear();
+        drop(index);
+        self.rules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.counters
+            .evictions
+            .fetch_add(evicted, Ordering::Relaxed);
     }
 
     pub fn stats(&self) -> DiskStats {

@@ -17,6 +17,9 @@ pub struct Segments {
     segment_size: u32,
     /// Open segments by number, with their length in bytes.
     files: BTreeMap<u32, (File, u32)>,
+    /// The highest number a segment ever had here: numbers only grow, even after every
+    /// segment is deleted, so a position in a deleted segment never names a new one.
+    last_number: u32,
 }
 
 impl Segments {
@@ -41,10 +44,12 @@ impl Segments {
             let len = u32::try_from(file.metadata()?.len()).unwrap_or(u32::MAX);
             files.insert(number, (file, len));
         }
+        let last_number = files.keys().next_back().copied().unwrap_or(0);
         Ok(Segments {
             dir: dir.to_path_buf(),
             segment_size,
             files,
+            last_number,
         })
     }
 
@@ -79,8 +84,7 @@ impl Segments {
         let current = self.files.iter().next_back().map(|(n, (_, l))| (*n, *l));
         let number = match current {
             Some((n, used)) if used.saturating_add(len) <= self.segment_size || used == 0 => n,
-            Some((n, _)) => self.create(n + 1)?,
-            None => self.create(1)?,
+            Some(_) | None => self.create(self.last_number + 1)?,
         };
         let (file, used) = self
             .files
@@ -102,6 +106,7 @@ impl Segments {
             .create_new(true)
             .open(self.path(number))?;
         self.files.insert(number, (file, 0));
+        self.last_number = self.last_number.max(number);
         Ok(number)
     }
 
@@ -129,8 +134,12 @@ impl Segments {
             return Err(ReadError::Damaged(Damage::Truncated));
         }
         let mut h = [0u8; HEADER_LEN];
+        // Fewer bytes than the log wrote (the file was cut under it) is damage, not a fault.
         file.read_exact_at(&mut h, u64::from(at.offset))
-            .map_err(ReadError::Io)?;
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => ReadError::Damaged(Damage::Truncated),
+                _ => ReadError::Io(e),
+            })?;
         let header = Header::parse(&h).map_err(ReadError::Damaged)?;
         if u64::from(at.offset) + (HEADER_LEN + header.payload_len) as u64 > u64::from(*len) {
             return Err(ReadError::Damaged(Damage::Truncated));
@@ -145,6 +154,21 @@ impl Segments {
             *used = len;
         }
         Ok(())
+    }
+
+    /// Deletes every segment (no space is needed for that, even on a full disk).
+    pub fn delete_all(&mut self) -> io::Result<()> {
+        let mut first_error = None;
+        for number in self.numbers() {
+            self.files.remove(&number);
+            match std::fs::remove_file(self.path(number)) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    first_error.get_or_insert(e);
+                }
+                _ => {}
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Deletes the oldest segment unless it is the one being appended to; returns its number.

@@ -292,3 +292,52 @@ fn the_doorkeeper_admits_a_key_on_its_second_miss() {
     );
     assert_eq!(store.counters.not_admitted.load(Ordering::Relaxed), 3);
 }
+
+#[test]
+fn a_failed_write_pauses_writes_and_a_purge_that_cannot_be_recorded_empties_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    // Small segments, so that the next records need a new file the removed directory
+    // cannot take (appends to the open file would still work).
+    let store = DiskStore::open(DiskConfig {
+        segment_size: 4096,
+        ..config(&path, 1 << 20)
+    })
+    .unwrap();
+    let tag = "t".repeat(2000);
+    put(&store, 1, 3000, &[&tag]);
+    assert!(store.writable());
+    std::fs::remove_dir_all(&path).unwrap();
+
+    let mut w = store.writer(key(2), "http://a.test/obj/2".into(), vec![], vec![]);
+    w.write(&body(2, 5000)).unwrap();
+    assert!(matches!(w.commit(), Err(DiskError::Io { .. })));
+    assert!(!store.writable(), "writes pause after a failed one");
+    assert_eq!(store.counters.write_errors.load(Ordering::Relaxed), 1);
+    assert!(
+        !store.admit(&key(3)) && !store.admit(&key(3)),
+        "no fill is admitted while paused"
+    );
+    let mut w = store.writer(key(4), "http://a.test/obj/4".into(), vec![], vec![]);
+    w.write(&body(4, 10)).unwrap();
+    assert!(matches!(w.commit(), Err(DiskError::Paused)));
+    assert_eq!(
+        store.counters.write_errors.load(Ordering::Relaxed),
+        1,
+        "nothing is tried meanwhile"
+    );
+    // What was written whole is still served (its file is open).
+    assert_eq!(
+        read_all(&store, &store.lookup(&key(1)).unwrap()),
+        body(1, 3000)
+    );
+
+    // This purge's record does not fit the open segment and no new one can be made.
+    let purge = Purge {
+        selector: Selector::Tag(tag),
+        soft: false,
+    };
+    assert_eq!(store.purge(purge).unwrap(), 1);
+    assert!(store.lookup(&key(1)).is_none(), "the purge holds");
+    assert_eq!(store.stats().objects, 0);
+}

@@ -4,7 +4,7 @@
 //! are bounded, and a fill that would pass the bound is abandoned (counted), never waited for.
 
 use crate::cache::disk::record::{Purge, Selector};
-use crate::cache::disk::{DiskError, DiskStore, DiskWriter};
+use crate::cache::disk::{DiskStore, DiskWriter};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -135,12 +135,8 @@ struct Open {
 
 fn run(store: &Arc<DiskStore>, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize) {
     let mut open: HashMap<u64, Open> = HashMap::new();
-    let path = store.config().path.display().to_string();
-    let report = |what: &str, e: &DiskError| {
-        if !matches!(e, DiskError::TooLarge) {
-            log::error!("disk cache {path}: {what}: {e}; serving from memory meanwhile");
-        }
-    };
+    // Errors are not logged here: the store logs a failed write once, when it pauses writes
+    // (see `DiskStore::writable`); an oversized body or a write refused meanwhile is no news.
     while let Ok(job) = jobs.recv() {
         match job {
             Job::Begin {
@@ -164,17 +160,14 @@ fn run(store: &Arc<DiskStore>, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize)
             Job::Data { fill, bytes } => {
                 queued.fetch_sub(bytes.len(), Ordering::AcqRel);
                 if let Some(o) = open.get_mut(&fill) {
-                    if let Err(e) = o.writer.write(&bytes) {
-                        report("write", &e);
+                    if o.writer.write(&bytes).is_err() {
                         open.remove(&fill);
                     }
                 }
             }
             Job::Commit { fill } => {
                 if let Some(o) = open.remove(&fill) {
-                    if let Err(e) = o.writer.commit() {
-                        report("commit", &e);
-                    }
+                    let _ = o.writer.commit();
                 }
             }
             Job::Abort { fill } => {
@@ -183,14 +176,10 @@ fn run(store: &Arc<DiskStore>, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize)
             Job::Purge(purge) => {
                 // A fill the purge selects must not commit after it.
                 open.retain(|_, o| !selects(&purge.selector, o));
-                if let Err(e) = store.purge(purge) {
-                    report("purge", &e);
-                }
+                let _ = store.purge(purge);
             }
             Job::UpdateMeta { key, meta } => {
-                if let Err(e) = store.update_meta(&key, meta) {
-                    report("metadata update", &e);
-                }
+                let _ = store.update_meta(&key, meta);
             }
         }
     }
