@@ -10,49 +10,8 @@
 mod support;
 
 use std::path::Path;
+use support::disk::{config, start_ready, stop, store_on_disk};
 use support::{eventually, header, one_region, Node, Origin, Reply};
-
-/// The test site on one origin, with a disk tier in `dir`.
-fn config(origin: &Origin, dir: &Path) -> String {
-    one_region(
-        &[origin.addr()],
-        &format!(
-            "[cache]\nmax_object = \"1MiB\"\n\n[cache.disk]\npath = {:?}\nsize = \"64MiB\"\n",
-            dir
-        ),
-    )
-}
-
-/// Asks for `path` until the disk tier holds `objects` objects: the disk takes a key on its
-/// second request once the first has completed in memory (a request that follows a fill
-/// still being written does not count).
-async fn store_on_disk(node: &Node, path: &str, objects: f64) {
-    eventually("the disk tier holds the object", || async {
-        assert_eq!(node.get(path, &[]).await.status(), 200);
-        node.metric("meridian_disk_cache_objects").await >= objects
-    })
-    .await;
-}
-
-/// Starts a node on `config` and waits until its disk tier is open (it opens in the
-/// background; until then the node serves from memory alone).
-async fn start_ready(config: &str) -> Node {
-    let node = Node::start(config).await;
-    eventually("the disk tier is ready", || async {
-        node.status().await["cache"]["disk"]["ready"] == true
-    })
-    .await;
-    node
-}
-
-async fn stop(mut node: Node) {
-    node.signal("TERM");
-    eventually("the node stops", || {
-        let exited = node.exited();
-        async move { exited }
-    })
-    .await;
-}
 
 #[tokio::test]
 async fn issue_15_an_object_on_disk_is_a_hit_after_a_restart_with_no_origin_request() {
@@ -342,10 +301,7 @@ async fn issue_15_a_full_disk_degrades_to_memory_caching_and_writes_resume_when_
         ),
     );
     let node = Node::start_wrapped(&config, &on_a_small_tmpfs(dir.path(), 8 << 20)).await;
-    eventually("the disk tier is ready", || async {
-        node.status().await["cache"]["disk"]["ready"] == true
-    })
-    .await;
+    support::disk::wait_ready(&node).await;
     store_on_disk(&node, "/obj/0", 1.0).await;
 
     // The node's tmpfs, seen through its own mount namespace, filled by someone else.

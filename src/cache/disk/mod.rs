@@ -409,7 +409,7 @@ impl DiskStore {
         let mut commit = Commit::decode(&log.read(at, Kind::Commit).ok()?).ok()?;
         // A purge made since the object was written must keep applying: an object a later
         // rule selects (removed or marked stale) is let go rather than moved past the rule.
-        if self.selected_since(at, &commit) {
+        if self.selected_since(at, &commit, true) {
             return None;
         }
         let fill = self.next_fill.fetch_add(1, Ordering::Relaxed);
@@ -437,13 +437,16 @@ impl DiskStore {
         Some(())
     }
 
-    /// Whether a purge rule recorded after `at` selects `commit`.
-    fn selected_since(&self, at: Position, commit: &Commit) -> bool {
+    /// Whether a purge rule recorded after `at` selects `commit` (soft ones too, with
+    /// `with_soft`).
+    fn selected_since(&self, at: Position, commit: &Commit, with_soft: bool) -> bool {
         self.rules
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .any(|(rule_at, purge)| *rule_at > at && selects(&purge.selector, commit))
+            .any(|(rule_at, purge)| {
+                *rule_at > at && (with_soft || !purge.soft) && selects(&purge.selector, commit)
+            })
     }
 
     /// Drops what lived in an evicted segment: objects with a record there, and rules
@@ -712,8 +715,9 @@ impl DiskStore {
         let Some(mut commit) = self.read_commit(at, key) else {
             return Ok(false);
         };
-        // A new commit would come after purge rules made since: keep them applying.
-        if self.selected_since(at, &commit) {
+        // A new commit comes after the rules made since the old one. A hard one must keep
+        // applying; a soft one is what this revalidation answered, and is done with.
+        if self.selected_since(at, &commit, false) {
             return Ok(false);
         }
         commit.meta = meta;

@@ -331,8 +331,15 @@ impl Storage for TieredStorage {
         if let Some(disk) = self.disk() {
             if disk.store.contains(&hash) {
                 if let Some(bytes) = encode_meta(meta) {
-                    disk.writer.update_meta(hash, bytes);
-                    updated = true;
+                    // Awaited (off the proxy threads), not queued: the next request must find
+                    // the object refreshed, or it would revalidate again. A purge queued
+                    // meanwhile still lands after this commit and applies to it.
+                    let store = disk.store.clone();
+                    updated |= tokio::task::spawn_blocking(move || store.update_meta(&hash, bytes))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                        .unwrap_or(false);
                 }
             }
         }

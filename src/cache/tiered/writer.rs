@@ -1,7 +1,7 @@
-//! The disk tier's writer: one thread that appends fills, copies, purges and metadata
-//! updates to the disk store in the order they were sent, so that no proxy thread ever waits
-//! on a disk write. Fills stream to it as they stream to the client; the bytes waiting for it
-//! are bounded, and a fill that would pass the bound is abandoned (counted), never waited for.
+//! The disk tier's writer: one thread that appends fills, copies and purges to the disk
+//! store in the order they were sent, so that no proxy thread ever waits on a disk write.
+//! Fills stream to it as they stream to the client; the bytes waiting for it are bounded,
+//! and a fill that would pass the bound is abandoned (counted), never waited for.
 
 use crate::cache::disk::record::{Purge, Selector};
 use crate::cache::disk::{DiskStore, DiskWriter};
@@ -34,10 +34,6 @@ enum Job {
         fill: u64,
     },
     Purge(Purge),
-    UpdateMeta {
-        key: [u8; 16],
-        meta: Vec<u8>,
-    },
 }
 
 /// The sending side, shared by the proxy threads.
@@ -119,10 +115,6 @@ impl DiskWriterHandle {
     pub fn purge(&self, purge: Purge) {
         self.send(Job::Purge(purge));
     }
-
-    pub fn update_meta(&self, key: [u8; 16], meta: Vec<u8>) {
-        self.send(Job::UpdateMeta { key, meta });
-    }
 }
 
 /// A fill the writer is appending, with what purges match it by.
@@ -177,9 +169,6 @@ fn run(store: &Arc<DiskStore>, jobs: &mpsc::Receiver<Job>, queued: &AtomicUsize)
                 // A fill the purge selects must not commit after it.
                 open.retain(|_, o| !selects(&purge.selector, o));
                 let _ = store.purge(purge);
-            }
-            Job::UpdateMeta { key, meta } => {
-                let _ = store.update_meta(&key, meta);
             }
         }
     }

@@ -1,0 +1,61 @@
+//! Nodes with a disk tier: a config for one, waiting until it is open, filling it, and
+//! stopping a node the way a restart does.
+
+use super::{eventually, one_region, Node, Origin};
+use std::path::Path;
+
+/// The test site on one origin with `extra` (routes), and a disk tier in `dir`.
+pub fn config_with(origin: &Origin, dir: &Path, extra: &str) -> String {
+    one_region(
+        &[origin.addr()],
+        &format!(
+            "{extra}\n[cache]\nmax_object = \"1MiB\"\n\n[cache.disk]\npath = {dir:?}\n\
+             size = \"64MiB\"\n"
+        ),
+    )
+}
+
+/// The test site on one origin, with a disk tier in `dir`.
+pub fn config(origin: &Origin, dir: &Path) -> String {
+    config_with(origin, dir, "")
+}
+
+/// Starts a node on `config` and waits until its disk tier is open (it opens in the
+/// background; until then the node serves from memory alone).
+pub async fn start_ready(config: &str) -> Node {
+    let node = Node::start(config).await;
+    wait_ready(&node).await;
+    node
+}
+
+pub async fn wait_ready(node: &Node) {
+    eventually("the disk tier is ready", || async {
+        node.status().await["cache"]["disk"]["ready"] == true
+    })
+    .await;
+}
+
+/// Asks for `path` (with `headers`) until the disk tier holds `objects` objects: the disk
+/// takes a key on its second request once the first has completed in memory (a request that
+/// follows a fill still being written does not count).
+pub async fn store_on_disk_with(node: &Node, path: &str, headers: &[(&str, &str)], objects: f64) {
+    eventually("the disk tier holds the object", || async {
+        assert_eq!(node.get(path, headers).await.status(), 200);
+        node.metric("meridian_disk_cache_objects").await >= objects
+    })
+    .await;
+}
+
+pub async fn store_on_disk(node: &Node, path: &str, objects: f64) {
+    store_on_disk_with(node, path, &[], objects).await;
+}
+
+/// SIGTERM, and waits until the node has exited.
+pub async fn stop(mut node: Node) {
+    node.signal("TERM");
+    eventually("the node stops", || {
+        let exited = node.exited();
+        async move { exited }
+    })
+    .await;
+}
