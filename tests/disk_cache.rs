@@ -396,3 +396,56 @@ async fn issue_15_a_disk_object_whose_bytes_cannot_be_read_is_fetched_again() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn issue_15_an_object_larger_than_memory_takes_is_kept_on_disk_alone() {
+    // Memory takes up to 1 MiB; the disk (64 MiB) up to its default size / 16 = 4 MiB.
+    let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let too_large = vec![b'x'; 5 << 20];
+    let origin = Origin::builder()
+        .route(
+            "/large",
+            Reply::ok(large.clone()).header("cache-control", "max-age=3600"),
+        )
+        .route(
+            "/too-large",
+            Reply::ok(too_large.clone()).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    // The first request is not admitted to disk, the second streams its fill there.
+    for _ in 0..2 {
+        let resp = node.get("/large", &[]).await;
+        assert_eq!(resp.status(), 200);
+        assert!(resp.bytes().await.unwrap() == large);
+    }
+    eventually("the large object is on disk", || async {
+        node.metric("meridian_disk_cache_objects").await >= 1.0
+    })
+    .await;
+    let resp = node.get("/large", &[]).await;
+    assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
+    assert!(resp.bytes().await.unwrap() == large);
+    let resp = node
+        .get("/large", &[("range", "bytes=2000000-2000099")])
+        .await;
+    assert_eq!(resp.status(), 206);
+    assert_eq!(resp.bytes().await.unwrap(), large[2_000_000..2_000_100]);
+    assert_eq!(origin.hits("/large"), 2);
+    assert_eq!(
+        node.metric("meridian_cache_objects").await,
+        0.0,
+        "never held in memory"
+    );
+
+    // Past the disk's max_object: passed through, stored nowhere.
+    for _ in 0..3 {
+        let resp = node.get("/too-large", &[]).await;
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.bytes().await.unwrap().len(), too_large.len());
+    }
+    assert_eq!(origin.hits("/too-large"), 3);
+    assert_eq!(node.metric("meridian_disk_cache_objects").await, 1.0);
+}

@@ -73,6 +73,8 @@ pub struct MemoryStorage {
     objects: moka::sync::Cache<HashBinary, Arc<StoredObject>>,
     indexes: Arc<Indexes>,
     fills: Mutex<HashMap<HashBinary, Arc<Fill>>>,
+    /// Pass-through fills by id, found only by their own writer's session.
+    passing: Mutex<HashMap<u64, Arc<Fill>>>,
     /// Number of entries in `fills`, so a lookup skips the mutex when nothing is being filled.
     active_fills: AtomicUsize,
     next_fill_id: AtomicU64,
@@ -115,6 +117,7 @@ impl MemoryStorage {
             objects,
             indexes,
             fills: Mutex::new(HashMap::new()),
+            passing: Mutex::new(HashMap::new()),
             active_fills: AtomicUsize::new(0),
             next_fill_id: AtomicU64::new(1),
             variants_replaced: AtomicU64::new(0),
@@ -133,6 +136,49 @@ impl MemoryStorage {
             0,
         );
         self.commit(key.combined_bin(), obj);
+    }
+
+    fn new_fill(&self, key: &CacheKey, meta: &CacheMeta, kept: bool) -> Arc<Fill> {
+        let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
+        Arc::new(Fill {
+            id: self.next_fill_id.fetch_add(1, Ordering::Relaxed),
+            url: primary_url(key),
+            primary: key.variance_bin().is_none(),
+            meta: StoredMeta::from_cache_meta(meta),
+            chunks: RwLock::new(Vec::new()),
+            state,
+            replacement: Mutex::new(None),
+            kept,
+        })
+    }
+
+    /// A fill that stores nothing in memory: for an object larger than the memory tier takes
+    /// (it goes to the disk tier, or nowhere). The writer's own session reads it back chunk
+    /// by chunk as pingora requires, each chunk freed once read, so the body is never held
+    /// whole; other requests do not follow it (they find no object and fetch it themselves).
+    pub fn pass_through_miss(&'static self, key: &CacheKey, meta: &CacheMeta) -> MissHandler {
+        let fill = self.new_fill(key, meta, false);
+        if let Ok(mut passing) = self.passing.lock() {
+            passing.insert(fill.id, fill.clone());
+        }
+        Box::new(MemoryMiss {
+            storage: self,
+            key: key.combined_bin(),
+            tag: fill.id.to_be_bytes(),
+            fill,
+            finished: false,
+        })
+    }
+
+    fn passing_fill(&self, id: u64) -> Option<Arc<Fill>> {
+        self.passing.lock().ok()?.get(&id).cloned()
+    }
+
+    /// Forgets pass-through fill `id`.
+    pub(super) fn end_pass_through(&self, id: u64) {
+        if let Ok(mut passing) = self.passing.lock() {
+            passing.remove(&id);
+        }
     }
 
     /// Whether a complete object (not a fill in progress) is stored under `key`.
@@ -212,6 +258,9 @@ impl Storage for MemoryStorage {
             return self.lookup(key, trace).await;
         };
         let id = u64::from_be_bytes(tag);
+        if let Some(fill) = self.passing_fill(id) {
+            return Self::partial_hit(fill);
+        }
         match self.fill_for(&key.combined_bin()) {
             Some(fill) if fill.id == id => Self::partial_hit(fill),
             // The write already finished (or was replaced): only that write may be returned.
@@ -226,17 +275,8 @@ impl Storage for MemoryStorage {
         _trace: &SpanHandle,
     ) -> Result<MissHandler> {
         let hash = key.combined_bin();
-        let id = self.next_fill_id.fetch_add(1, Ordering::Relaxed);
-        let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
-        let fill = Arc::new(Fill {
-            id,
-            url: primary_url(key),
-            primary: key.variance_bin().is_none(),
-            meta: StoredMeta::from_cache_meta(meta),
-            chunks: RwLock::new(Vec::new()),
-            state,
-            replacement: Mutex::new(None),
-        });
+        let fill = self.new_fill(key, meta, true);
+        let id = fill.id;
         {
             let mut fills = self
                 .fills

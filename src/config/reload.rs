@@ -68,6 +68,11 @@ pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
         "cache.max_variants",
     );
     check(old.cache.disk != new.cache.disk, "cache.disk");
+    // The disk tier takes what the memory tier does not: the line between them is fixed.
+    check(
+        old.cache.disk.is_some() && old.cache.max_object_bytes != new.cache.max_object_bytes,
+        "cache.max_object",
+    );
     check(old.transforms != new.transforms, "transforms");
     check(
         old.upstream.ejection != new.upstream.ejection,

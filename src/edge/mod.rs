@@ -299,9 +299,9 @@ impl ProxyHttp for EdgeProxy {
                 Some(self.cache_lock),
                 Some(overrides),
             );
-            session
-                .cache
-                .set_max_file_size_bytes(ctx.gen.rt.cache.max_object_bytes);
+            session.cache.set_max_file_size_bytes(
+                self.storage.max_object(ctx.gen.rt.cache.max_object_bytes),
+            );
         }
         Ok(())
     }
@@ -499,6 +499,19 @@ impl ProxyHttp for EdgeProxy {
             ctx.storable = Some(self.storable(session, upstream_response, ctx));
         }
         self.plan_body(upstream_response, ctx)?;
+        // Only a response whose length is known up front can be larger than the memory tier
+        // takes: it is routed to the disk alone before its first byte. One of unknown length
+        // is held to the memory tier's bound (pingora stops storing it past that).
+        if session.cache.enabled()
+            && upstream_response
+                .headers
+                .get(http::header::CONTENT_LENGTH)
+                .is_none()
+        {
+            session
+                .cache
+                .set_max_file_size_bytes(ctx.gen.rt.cache.max_object_bytes);
+        }
         // pingora merges only a few fields of a 304 into the stored response; keep them all
         // for `response_cache_filter` (RFC 9111 §4.3.4).
         if upstream_response.status == http::StatusCode::NOT_MODIFIED {

@@ -99,10 +99,10 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
     let storage: &'static TieredStorage = Box::leak(Box::new(TieredStorage::new(
         memory,
         rt.cache.disk.is_some(),
+        u64::try_from(rt.cache.max_object_bytes).unwrap_or(u64::MAX),
     )));
     if let Some(disk) = &rt.cache.disk {
-        let memory_max = u64::try_from(rt.cache.max_object_bytes).unwrap_or(u64::MAX);
-        storage.open_disk(disk.clone(), memory_max);
+        storage.open_disk(disk.clone());
     }
     let access_log = Arc::new(
         AccessLog::start(&rt.log.access, metrics.access_log_dropped.clone())

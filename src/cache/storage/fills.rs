@@ -40,11 +40,19 @@ pub(super) struct Fill {
     /// A refinement (see [`MemoryStorage::refine`]) that arrived before the fill committed:
     /// committed instead of the chunks.
     pub(super) replacement: Mutex<Option<Refinement>>,
+    /// False for a pass-through fill (see [`MemoryStorage::pass_through_miss`]): its one
+    /// reader takes each chunk, and nothing is committed.
+    pub(super) kept: bool,
 }
 
 impl Fill {
+    /// Chunk `i`; a pass-through fill's chunk is handed over, not kept.
     pub(super) fn chunk(&self, i: usize) -> Option<Bytes> {
-        self.chunks.read().ok()?.get(i).cloned()
+        if self.kept {
+            self.chunks.read().ok()?.get(i).cloned()
+        } else {
+            self.chunks.write().ok()?.get_mut(i).map(std::mem::take)
+        }
     }
 }
 

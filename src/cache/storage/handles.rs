@@ -178,6 +178,12 @@ impl HandleMiss for MemoryMiss {
 
     async fn finish(mut self: Box<Self>) -> Result<MissFinishType> {
         self.finished = true;
+        if !self.fill.kept {
+            let chunks = self.fill.chunks.read().map_or(0, |c| c.len());
+            self.publish(FillState::Done { chunks });
+            self.storage.end_pass_through(self.fill.id);
+            return Ok(MissFinishType::Created(0));
+        }
         let body = {
             let chunks = self
                 .fill
@@ -214,8 +220,13 @@ impl HandleMiss for MemoryMiss {
 
 impl Drop for MemoryMiss {
     fn drop(&mut self) {
+        if !self.fill.kept {
+            self.storage.end_pass_through(self.fill.id);
+        }
         if !self.finished {
-            self.storage.unregister_fill(&self.key, self.fill.id);
+            if self.fill.kept {
+                self.storage.unregister_fill(&self.key, self.fill.id);
+            }
             let chunks = self.fill.chunks.read().map_or(0, |c| c.len());
             self.publish(FillState::Aborted { chunks });
         }

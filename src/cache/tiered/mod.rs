@@ -61,16 +61,34 @@ pub struct TieredStorage {
     pending_purges: Mutex<Vec<Purge>>,
     /// The tier could not be opened: the node caches in memory only.
     disk_failed: AtomicBool,
+    /// The memory tier's largest object (`cache.max_object`); larger ones go to disk only.
+    memory_max_object: u64,
 }
 
 impl TieredStorage {
-    pub fn new(memory: &'static MemoryStorage, disk_configured: bool) -> TieredStorage {
+    pub fn new(
+        memory: &'static MemoryStorage,
+        disk_configured: bool,
+        memory_max_object: u64,
+    ) -> TieredStorage {
         TieredStorage {
             memory,
             disk_configured,
             disk: OnceLock::new(),
             pending_purges: Mutex::new(Vec::new()),
             disk_failed: AtomicBool::new(false),
+            memory_max_object,
+        }
+    }
+
+    /// The largest response the cache takes: the disk tier's `max_object` once it is open,
+    /// else the memory tier's (`memory_max`, from the configuration in force).
+    pub fn max_object(&self, memory_max: usize) -> usize {
+        match self.disk() {
+            Some(disk) if disk.store.writable() => {
+                usize::try_from(disk.store.config().max_object).unwrap_or(usize::MAX)
+            }
+            _ => memory_max,
         }
     }
 
@@ -79,12 +97,12 @@ impl TieredStorage {
     /// sockets over (graceful upgrade) waits for the old one to let go of the directory (an
     /// exclusive `flock` on `path/lock`) without refusing a request meanwhile. A failure is
     /// logged and leaves the node caching in memory.
-    pub fn open_disk(&'static self, settings: DiskSettings, memory_max_object: u64) {
+    pub fn open_disk(&'static self, settings: DiskSettings) {
         let spawned = std::thread::Builder::new()
             .name("disk-open".into())
             .spawn(move || {
                 let path = settings.path.display().to_string();
-                match open_tier(&settings, memory_max_object) {
+                match open_tier(&settings, self.memory_max_object) {
                     Ok(tier) => {
                         log::info!(
                             "disk cache {path}: ready, {} objects",
@@ -245,6 +263,16 @@ impl TieredStorage {
     }
 }
 
+/// The body length a response's header states.
+fn content_length(meta: &CacheMeta) -> Option<u64> {
+    meta.headers()
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 #[async_trait]
 impl Storage for TieredStorage {
     async fn lookup(
@@ -280,7 +308,14 @@ impl Storage for TieredStorage {
         meta: &CacheMeta,
         trace: &SpanHandle,
     ) -> Result<MissHandler> {
-        let memory = self.memory.get_miss_handler(key, meta, trace).await?;
+        // Larger than the memory tier takes (the origin said how large): disk only. pingora
+        // lets such a response be cached only while the disk tier is open (`max_object`).
+        let large = content_length(meta).is_some_and(|len| len > self.memory_max_object);
+        let memory = if large {
+            self.memory.pass_through_miss(key, meta)
+        } else {
+            self.memory.get_miss_handler(key, meta, trace).await?
+        };
         let disk = self.disk().and_then(|disk| {
             let hash = key.combined_bin();
             if !disk.store.admit(&hash) {

@@ -63,3 +63,16 @@ fn a_disk_max_object_below_the_memory_one_is_refused() {
     assert_eq!(e.key, "cache.disk.max_object");
     assert!(e.reason.contains("less than cache.max_object"), "{e:?}");
 }
+
+#[test]
+fn with_a_disk_tier_the_memory_max_object_takes_a_restart_and_without_one_it_reloads() {
+    use crate::config::reload::restart_only_changes;
+    let dir = tempfile::tempdir().unwrap();
+    let disk = format!("path = {:?}\nsize = \"256MiB\"", dir.path());
+    let old = parse_str(&with_disk(&disk)).unwrap();
+    let new = parse_str(&with_disk(&disk).replace("\"8MiB\"", "\"4MiB\"")).unwrap();
+    assert_eq!(restart_only_changes(&old, &new), ["cache.max_object"]);
+    let memory_only = |v: &str| parse_str(&format!("{MINIMAL}\n[cache]\nmax_object = \"{v}\"\n"));
+    let (old, new) = (memory_only("8MiB").unwrap(), memory_only("4MiB").unwrap());
+    assert!(restart_only_changes(&old, &new).is_empty());
+}
