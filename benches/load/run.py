@@ -331,11 +331,13 @@ def to_ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(url, conns, seconds, extra_headers=()):
+def run_wrk(url, conns, seconds, extra_headers=(), script=None):
     args = ["taskset", "-c", "1", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
             "-H", f"Host: {HOST}"]
     for h in extra_headers:
         args += ["-H", h]
+    if script:
+        args += ["-s", script]
     args.append(url)
     start = time.monotonic()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -365,10 +367,10 @@ class ServerDied(Exception):
     pass
 
 
-def measure(server, url, server_pids, conns, seconds, extra_headers=()):
+def measure(server, url, server_pids, conns, seconds, extra_headers=(), script=None):
     main_pid = server_pids[0]
     before = cpu_ticks(server_pids)
-    r = run_wrk(url, conns, seconds, extra_headers)
+    r = run_wrk(url, conns, seconds, extra_headers, script)
     after = cpu_ticks(server_pids)
     if main_pid not in after:
         raise ServerDied(f"{server} exited during the run")

@@ -28,7 +28,7 @@ use segments::Segments;
 
 pub use fault::RETRY_AFTER;
 
-pub use segments::ReadError;
+pub use segments::{ReadError, ReadMode};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
@@ -64,6 +64,10 @@ impl DiskConfig {
         }
     }
 }
+
+/// A read that does not wait found what it needs not in memory: ask again with waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WouldBlock;
 
 /// Why the store failed an operation.
 #[derive(Debug, thiserror::Error)]
@@ -469,6 +473,21 @@ impl DiskStore {
     /// marked), and a body not yet checked since the store was opened is read and checked
     /// against its length and CRC first (a damaged one is dropped and counted).
     pub fn lookup(&self, key: &[u8; 16]) -> Option<DiskObject> {
+        self.lookup_with(key, ReadMode::Wait).unwrap_or(None)
+    }
+
+    /// [`lookup`](Self::lookup) from what the page cache holds, without waiting: for a
+    /// proxy thread. `Err(WouldBlock)` when it would have to wait (then ask [`lookup`]
+    /// on the blocking pool); nothing is counted or dropped then.
+    pub fn lookup_now(&self, key: &[u8; 16]) -> Result<Option<DiskObject>, WouldBlock> {
+        self.lookup_with(key, ReadMode::NoWait)
+    }
+
+    fn lookup_with(
+        &self,
+        key: &[u8; 16],
+        mode: ReadMode,
+    ) -> Result<Option<DiskObject>, WouldBlock> {
         let found = self
             .index
             .read()
@@ -477,15 +496,12 @@ impl DiskStore {
             .map(|e| (e.commit, e.verified.load(Ordering::Acquire)));
         let Some((at, verified)) = found else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Ok(None);
         };
-        let commit = match self.read_commit(at, key) {
-            Some(c) => c,
-            None => {
-                self.drop_entry(key, at);
-                self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                return None;
-            }
+        let Some(commit) = self.read_commit(at, key, mode)? else {
+            self.drop_entry(key, at);
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return Ok(None);
         };
         // The rules made after this object: any hard one removes it, a soft one marks it.
         let (mut removed, mut soft_purged) = (false, false);
@@ -504,28 +520,29 @@ impl DiskStore {
         if removed {
             self.drop_entry(key, at);
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
-            return None;
+            return Ok(None);
         }
+        let body_crc = commit.body_crc;
         let object = DiskObject {
             body_len: commit.body_len,
             fill: commit.fill,
-            fragments: commit.fragments.clone(),
-            url: commit.url.clone(),
-            tags: commit.tags.clone(),
-            meta: commit.meta.clone(),
+            fragments: commit.fragments,
+            url: commit.url,
+            tags: commit.tags,
+            meta: commit.meta,
             soft_purged,
         };
         if !verified {
-            if let Err(damage) = self.verify(&object, commit.body_crc) {
+            if let Err(damage) = self.verify(&object, body_crc, mode)? {
                 log::warn!(
                     "disk cache {}: dropped {} ({damage})",
                     self.config.path.display(),
-                    commit.url
+                    object.url
                 );
                 self.count_damaged();
                 self.drop_entry(key, at);
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return Ok(None);
             }
             if let Some(e) = self
                 .index
@@ -546,23 +563,44 @@ impl DiskStore {
             e.hit.store(true, Ordering::Relaxed);
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
-        Some(object)
+        Ok(Some(object))
     }
 
-    fn read_commit(&self, at: Position, key: &[u8; 16]) -> Option<Commit> {
-        let payload = match self.log().read(at, Kind::Commit) {
+    /// Reads the record at `at`; the log's lock is held only to find the segment (and,
+    /// without waiting, not even waited for).
+    fn read_record(&self, at: Position, kind: Kind, mode: ReadMode) -> Result<Vec<u8>, ReadError> {
+        let reader = match mode {
+            ReadMode::Wait => self.log().reader(at.segment),
+            ReadMode::NoWait => match self.log.try_lock() {
+                Ok(log) => log.reader(at.segment),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().reader(at.segment),
+                Err(std::sync::TryLockError::WouldBlock) => return Err(ReadError::WouldBlock),
+            },
+        };
+        reader.ok_or(ReadError::Gone)?.read(at.offset, kind, mode)
+    }
+
+    /// The commit record at `at` if it is `key`'s; `None` when it cannot be read (counted).
+    fn read_commit(
+        &self,
+        at: Position,
+        key: &[u8; 16],
+        mode: ReadMode,
+    ) -> Result<Option<Commit>, WouldBlock> {
+        let payload = match self.read_record(at, Kind::Commit, mode) {
             Ok(p) => p,
+            Err(ReadError::WouldBlock) => return Err(WouldBlock),
             Err(e) => {
                 self.note_read_failure(&e);
-                return None;
+                return Ok(None);
             }
         };
-        Commit::decode(&payload).ok().filter(|c| &c.key == key)
+        Ok(Commit::decode(&payload).ok().filter(|c| &c.key == key))
     }
 
     fn note_read_failure(&self, e: &ReadError) {
         match e {
-            ReadError::Gone => {}
+            ReadError::Gone | ReadError::WouldBlock => {}
             ReadError::Damaged(_) => self.count_damaged(),
             ReadError::Io(err) => {
                 self.counters.read_errors.fetch_add(1, Ordering::Relaxed);
@@ -575,39 +613,64 @@ impl DiskStore {
     }
 
     /// Reads the whole body once, fragment by fragment, against its length and CRC.
-    fn verify(&self, object: &DiskObject, body_crc: u32) -> Result<(), Damage> {
+    fn verify(
+        &self,
+        object: &DiskObject,
+        body_crc: u32,
+        mode: ReadMode,
+    ) -> Result<Result<(), Damage>, WouldBlock> {
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0u64;
         for i in 0..object.fragments.len() {
-            let data = self.fragment(object, i).map_err(|e| match e {
-                ReadError::Damaged(d) => d,
-                _ => Damage::Truncated,
-            })?;
+            let data = match self.fragment_with(object, i, mode) {
+                Ok(data) => data,
+                Err(ReadError::WouldBlock) => return Err(WouldBlock),
+                Err(ReadError::Damaged(d)) => return Ok(Err(d)),
+                Err(_) => return Ok(Err(Damage::Truncated)),
+            };
             len += data.len() as u64;
             crc.update(&data);
         }
         if len != object.body_len {
-            return Err(Damage::Truncated);
+            return Ok(Err(Damage::Truncated));
         }
         if crc.finalize() != body_crc {
-            return Err(Damage::Checksum);
+            return Ok(Err(Damage::Checksum));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// The body bytes of fragment `i` of `object`, checked against its record's CRC.
-    pub fn fragment(&self, object: &DiskObject, i: usize) -> Result<Vec<u8>, ReadError> {
+    pub fn fragment(&self, object: &DiskObject, i: usize) -> Result<bytes::Bytes, ReadError> {
+        self.fragment_with(object, i, ReadMode::Wait)
+    }
+
+    /// [`fragment`](Self::fragment) from the page cache without waiting, or
+    /// [`ReadError::WouldBlock`].
+    pub fn fragment_now(&self, object: &DiskObject, i: usize) -> Result<bytes::Bytes, ReadError> {
+        self.fragment_with(object, i, ReadMode::NoWait)
+    }
+
+    fn fragment_with(
+        &self,
+        object: &DiskObject,
+        i: usize,
+        mode: ReadMode,
+    ) -> Result<bytes::Bytes, ReadError> {
         let f = object
             .fragments
             .get(i)
             .ok_or(ReadError::Damaged(Damage::Malformed))?;
-        let payload = self.log().read(f.at, Kind::Fragment)?;
-        let data =
-            record::fragment_data(&payload, object.fill, i as u32).map_err(ReadError::Damaged)?;
-        if data.len() != f.len as usize {
+        let payload = self.read_record(f.at, Kind::Fragment, mode)?;
+        let data_len = record::fragment_data(&payload, object.fill, i as u32)
+            .map_err(ReadError::Damaged)?
+            .len();
+        if data_len != f.len as usize {
             return Err(ReadError::Damaged(Damage::Malformed));
         }
-        Ok(data.to_vec())
+        // The data is the payload's tail: a view of it, not a copy.
+        let head = payload.len() - data_len;
+        Ok(bytes::Bytes::from(payload).slice(head..))
     }
 
     /// Removes `key`'s entry if it still points at `at`.
@@ -712,7 +775,7 @@ impl DiskStore {
         let Some((at, verified)) = found else {
             return Ok(false);
         };
-        let Some(mut commit) = self.read_commit(at, key) else {
+        let Ok(Some(mut commit)) = self.read_commit(at, key, ReadMode::Wait) else {
             return Ok(false);
         };
         // A new commit comes after the rules made since the old one. A hard one must keep

@@ -7,6 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const SUFFIX: &str = ".seg";
 
@@ -15,8 +16,9 @@ const SUFFIX: &str = ".seg";
 pub struct Segments {
     dir: PathBuf,
     segment_size: u32,
-    /// Open segments by number, with their length in bytes.
-    files: BTreeMap<u32, (File, u32)>,
+    /// Open segments by number, with their length in bytes. Shared, so that a read holds
+    /// the log's lock only to find its file, not while it reads.
+    files: BTreeMap<u32, (Arc<File>, u32)>,
     /// The highest number a segment ever had here: numbers only grow, even after every
     /// segment is deleted, so a position in a deleted segment never names a new one.
     last_number: u32,
@@ -42,7 +44,7 @@ impl Segments {
                 .write(true)
                 .open(entry.path())?;
             let len = u32::try_from(file.metadata()?.len()).unwrap_or(u32::MAX);
-            files.insert(number, (file, len));
+            files.insert(number, (Arc::new(file), len));
         }
         let last_number = files.keys().next_back().copied().unwrap_or(0);
         Ok(Segments {
@@ -105,46 +107,32 @@ impl Segments {
             .write(true)
             .create_new(true)
             .open(self.path(number))?;
-        self.files.insert(number, (file, 0));
+        self.files.insert(number, (Arc::new(file), 0));
         self.last_number = self.last_number.max(number);
         Ok(number)
     }
 
+    /// A handle on segment `number` as it is now, for reading without the log's lock.
+    pub fn reader(&self, number: u32) -> Option<SegmentReader> {
+        let (file, len) = self.files.get(&number)?;
+        Some(SegmentReader {
+            file: file.clone(),
+            len: *len,
+        })
+    }
+
     /// The verified payload of the record at `at`, if it is of `kind`.
     pub fn read(&self, at: Position, kind: Kind) -> Result<Vec<u8>, ReadError> {
-        let header = self.read_header(at)?;
-        if header.kind != kind {
-            return Err(ReadError::Damaged(Damage::NotARecord));
-        }
-        let (file, _) = self.files.get(&at.segment).ok_or(ReadError::Gone)?;
-        let mut payload = vec![0u8; header.payload_len];
-        file.read_exact_at(&mut payload, u64::from(at.offset) + HEADER_LEN as u64)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => ReadError::Damaged(Damage::Truncated),
-                _ => ReadError::Io(e),
-            })?;
-        header.verify(&payload).map_err(ReadError::Damaged)?;
-        Ok(payload)
+        self.reader(at.segment)
+            .ok_or(ReadError::Gone)?
+            .read(at.offset, kind, ReadMode::Wait)
     }
 
     /// The header of the record at `at`, if the whole record lies within its segment.
     pub fn read_header(&self, at: Position) -> Result<Header, ReadError> {
-        let (file, len) = self.files.get(&at.segment).ok_or(ReadError::Gone)?;
-        if u64::from(at.offset) + HEADER_LEN as u64 > u64::from(*len) {
-            return Err(ReadError::Damaged(Damage::Truncated));
-        }
-        let mut h = [0u8; HEADER_LEN];
-        // Fewer bytes than the log wrote (the file was cut under it) is damage, not a fault.
-        file.read_exact_at(&mut h, u64::from(at.offset))
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => ReadError::Damaged(Damage::Truncated),
-                _ => ReadError::Io(e),
-            })?;
-        let header = Header::parse(&h).map_err(ReadError::Damaged)?;
-        if u64::from(at.offset) + (HEADER_LEN + header.payload_len) as u64 > u64::from(*len) {
-            return Err(ReadError::Damaged(Damage::Truncated));
-        }
-        Ok(header)
+        self.reader(at.segment)
+            .ok_or(ReadError::Gone)?
+            .read_header(at.offset, ReadMode::Wait)
     }
 
     /// Cuts segment `number` at `len` bytes (a torn tail found at recovery).
@@ -188,9 +176,84 @@ impl Segments {
     }
 }
 
+/// Whether a read may wait for the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadMode {
+    /// An ordinary read (on the blocking pool).
+    Wait,
+    /// Only what the page cache holds, at once (on a proxy thread); anything else is
+    /// [`ReadError::WouldBlock`], to be read again on the blocking pool.
+    NoWait,
+}
+
+/// One segment file and its length when the handle was taken. Readable after the segment
+/// is deleted (the open file keeps its bytes), so a read never races an eviction.
+#[derive(Debug, Clone)]
+pub struct SegmentReader {
+    file: Arc<File>,
+    len: u32,
+}
+
+impl SegmentReader {
+    /// The verified payload of the record at `offset`, if it is of `kind`.
+    pub fn read(&self, offset: u32, kind: Kind, mode: ReadMode) -> Result<Vec<u8>, ReadError> {
+        let header = self.read_header(offset, mode)?;
+        if header.kind != kind {
+            return Err(ReadError::Damaged(Damage::NotARecord));
+        }
+        let mut payload = vec![0u8; header.payload_len];
+        self.read_exact(&mut payload, u64::from(offset) + HEADER_LEN as u64, mode)?;
+        header.verify(&payload).map_err(ReadError::Damaged)?;
+        Ok(payload)
+    }
+
+    /// The header of the record at `offset`, if the whole record lies within the segment.
+    pub fn read_header(&self, offset: u32, mode: ReadMode) -> Result<Header, ReadError> {
+        if u64::from(offset) + HEADER_LEN as u64 > u64::from(self.len) {
+            return Err(ReadError::Damaged(Damage::Truncated));
+        }
+        let mut h = [0u8; HEADER_LEN];
+        self.read_exact(&mut h, u64::from(offset), mode)?;
+        let header = Header::parse(&h).map_err(ReadError::Damaged)?;
+        if u64::from(offset) + (HEADER_LEN + header.payload_len) as u64 > u64::from(self.len) {
+            return Err(ReadError::Damaged(Damage::Truncated));
+        }
+        Ok(header)
+    }
+
+    fn read_exact(&self, buf: &mut [u8], offset: u64, mode: ReadMode) -> Result<(), ReadError> {
+        match mode {
+            // Fewer bytes than the log wrote (the file was cut under it) is damage.
+            ReadMode::Wait => self
+                .file
+                .read_exact_at(buf, offset)
+                .map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => ReadError::Damaged(Damage::Truncated),
+                    _ => ReadError::Io(e),
+                }),
+            // One call: a short read (part of the range not cached, or the end of a cut
+            // file) is left to the waiting read to sort out.
+            ReadMode::NoWait => {
+                let mut bufs = [io::IoSliceMut::new(buf)];
+                match rustix::io::preadv2(
+                    &*self.file,
+                    &mut bufs,
+                    offset,
+                    rustix::io::ReadWriteFlags::NOWAIT,
+                ) {
+                    Ok(n) if n == bufs[0].len() => Ok(()),
+                    _ => Err(ReadError::WouldBlock),
+                }
+            }
+        }
+    }
+}
+
 /// Why a record could not be read.
 #[derive(Debug)]
 pub enum ReadError {
+    /// A [`ReadMode::NoWait`] read found the bytes not in memory (or the log busy).
+    WouldBlock,
     /// Its segment was evicted.
     Gone,
     /// The bytes are not a whole, intact record of the expected kind.
@@ -201,6 +264,7 @@ pub enum ReadError {
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ReadError::WouldBlock => f.write_str("not in the page cache"),
             ReadError::Gone => f.write_str("segment evicted"),
             ReadError::Damaged(d) => d.fmt(f),
             ReadError::Io(e) => e.fmt(f),

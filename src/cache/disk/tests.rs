@@ -341,3 +341,48 @@ fn a_failed_write_pauses_writes_and_a_purge_that_cannot_be_recorded_empties_the_
     assert!(store.lookup(&key(1)).is_none(), "the purge holds");
     assert_eq!(store.stats().objects, 0);
 }
+
+/// Drops the store's files from the page cache (written back first, so the pages can go).
+fn evict_page_cache(dir: &std::path::Path) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "seg") {
+            let file = std::fs::File::open(&path).unwrap();
+            file.sync_all().unwrap();
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_read_that_would_wait_for_the_device_is_refused_without_waiting_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    put(&store, 1, 2 * FRAGMENT_BYTES + 10, &[]);
+    // Just written: in the page cache, read at once.
+    let object = store.lookup_now(&key(1)).unwrap().unwrap();
+    let mut body = Vec::new();
+    for (i, range) in object.fragments_for(0, object.body_len) {
+        body.extend_from_slice(&store.fragment_now(&object, i).unwrap()[range]);
+    }
+    assert_eq!(body, self::body(1, 2 * FRAGMENT_BYTES + 10));
+
+    evict_page_cache(dir.path());
+    let (hits, misses) = (
+        store.counters.hits.load(Ordering::Relaxed),
+        store.counters.misses.load(Ordering::Relaxed),
+    );
+    assert!(matches!(store.fragment_now(&object, 1), Err(ReadError::WouldBlock)));
+    assert!(store.lookup_now(&key(1)).is_err(), "the lookup would wait");
+    assert_eq!(
+        (
+            store.counters.hits.load(Ordering::Relaxed),
+            store.counters.misses.load(Ordering::Relaxed),
+            store.stats().objects
+        ),
+        (hits, misses, 1),
+        "a refused read counts nothing and drops nothing"
+    );
+    // The waiting read (on the blocking pool, in the node) still finds it whole.
+    assert_eq!(read_all(&store, &store.lookup(&key(1)).unwrap()), body);
+}

@@ -1,7 +1,8 @@
-//! A hit served from the disk tier: the body streamed fragment by fragment, each read on the
-//! blocking pool (never on a proxy thread), and a range read from the fragments it covers.
+//! A hit served from the disk tier: the body streamed fragment by fragment, each read at once
+//! when the page cache holds it (`RWF_NOWAIT`: a proxy thread never waits for the device)
+//! and on the blocking pool when it does not, and a range read from the fragments it covers.
 
-use crate::cache::disk::{DiskObject, DiskStore};
+use crate::cache::disk::{DiskObject, DiskStore, ReadError};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_cache::storage::{HandleHit, Storage};
@@ -39,10 +40,18 @@ impl HandleHit for DiskHit {
             return Ok(None);
         };
         self.next += 1;
-        let (store, object) = (self.store.clone(), self.object.clone());
-        let read = tokio::task::spawn_blocking(move || store.fragment(&object, index))
-            .await
-            .map_err(|e| Error::explain(ErrorType::InternalError, format!("disk read: {e}")))?;
+        // From the page cache at once when it is there; else on the blocking pool.
+        let read = match self.store.fragment_now(&self.object, index) {
+            Err(ReadError::WouldBlock) => {
+                let (store, object) = (self.store.clone(), self.object.clone());
+                tokio::task::spawn_blocking(move || store.fragment(&object, index))
+                    .await
+                    .map_err(|e| {
+                        Error::explain(ErrorType::InternalError, format!("disk read: {e}"))
+                    })?
+            }
+            done => done,
+        };
         let data = read.map_err(|e| {
             Error::explain(ErrorType::InternalError, format!("disk cache read: {e}"))
         })?;
@@ -52,7 +61,7 @@ impl HandleHit for DiskHit {
                 "disk cache fragment shorter than indexed",
             );
         }
-        Ok(Some(Bytes::from(data).slice(range)))
+        Ok(Some(data.slice(range)))
     }
 
     async fn finish(

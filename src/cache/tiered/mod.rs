@@ -230,10 +230,17 @@ impl TieredStorage {
         key: &CacheKey,
     ) -> Option<(CacheMeta, HitHandler)> {
         let hash = key.combined_bin();
-        let store = disk.store.clone();
-        let object = tokio::task::spawn_blocking(move || store.lookup(&hash))
-            .await
-            .ok()??;
+        // From the page cache at once when it is there (the usual case for a hot tier);
+        // only what would wait for the device goes to the blocking pool.
+        let object = match disk.store.lookup_now(&hash) {
+            Ok(found) => found?,
+            Err(_would_block) => {
+                let store = disk.store.clone();
+                tokio::task::spawn_blocking(move || store.lookup(&hash))
+                    .await
+                    .ok()??
+            }
+        };
         let mut meta = decode_meta(&object.meta)?;
         if object.soft_purged {
             let mut stored = StoredMeta::from_cache_meta(&meta);
