@@ -449,3 +449,50 @@ async fn issue_15_an_object_larger_than_memory_takes_is_kept_on_disk_alone() {
     assert_eq!(origin.hits("/too-large"), 3);
     assert_eq!(node.metric("meridian_disk_cache_objects").await, 1.0);
 }
+
+#[tokio::test]
+async fn issue_15_a_key_hit_twice_on_disk_is_promoted_to_memory_and_a_range_is_not() {
+    let body: String = (0..400_000u32)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    let origin = Origin::builder()
+        .route(
+            "/p",
+            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/p", 1.0).await;
+    stop(node).await;
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    let status = |resp: &reqwest::Response| header(resp, "cache-status");
+    let first = node.get("/p", &[]).await;
+    assert_eq!(status(&first), "edge-test; hit; detail=disk");
+    // A range is not the whole body: no promotion from it.
+    let range = node.get("/p", &[("range", "bytes=10-20")]).await;
+    assert_eq!(status(&range), "edge-test; hit; detail=disk");
+    assert_eq!(range.text().await.unwrap(), body[10..=20]);
+    assert_eq!(
+        node.metric("meridian_disk_cache_events_total{event=\"promotion\"}")
+            .await,
+        0.0
+    );
+    // The second whole read is promoted from the bytes it streams.
+    let second = node.get("/p", &[]).await;
+    assert_eq!(status(&second), "edge-test; hit; detail=disk");
+    assert_eq!(second.text().await.unwrap(), body);
+    eventually("the object is promoted", || async {
+        node.metric("meridian_disk_cache_events_total{event=\"promotion\"}")
+            .await
+            == 1.0
+    })
+    .await;
+    let third = node.get("/p", &[]).await;
+    assert_eq!(status(&third), "edge-test; hit", "served from memory");
+    assert_eq!(third.text().await.unwrap(), body);
+    assert_eq!(origin.hits("/p"), 1);
+    drop(first);
+}

@@ -126,15 +126,9 @@ impl MemoryStorage {
     }
 
     /// Puts a complete object read from the disk tier into memory (a promotion).
-    pub fn promote(&self, key: &CacheKey, meta: &CacheMeta, body: bytes::Bytes) {
+    pub(crate) fn promote(&self, key: &CacheKey, meta: StoredMeta, body: bytes::Bytes) {
         let url = primary_url(key);
-        let obj = StoredObject::new(
-            StoredMeta::from_cache_meta(meta),
-            body,
-            url,
-            key.variance_bin().is_none(),
-            0,
-        );
+        let obj = StoredObject::new(meta, body, url, key.variance_bin().is_none(), 0);
         self.commit(key.combined_bin(), obj);
     }
 

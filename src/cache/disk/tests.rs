@@ -372,7 +372,10 @@ fn a_read_that_would_wait_for_the_device_is_refused_without_waiting_and_nothing_
         store.counters.hits.load(Ordering::Relaxed),
         store.counters.misses.load(Ordering::Relaxed),
     );
-    assert!(matches!(store.fragment_now(&object, 1), Err(ReadError::WouldBlock)));
+    assert!(matches!(
+        store.fragment_now(&object, 1),
+        Err(ReadError::WouldBlock)
+    ));
     assert!(store.lookup_now(&key(1)).is_err(), "the lookup would wait");
     assert_eq!(
         (

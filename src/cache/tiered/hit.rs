@@ -2,15 +2,20 @@
 //! when the page cache holds it (`RWF_NOWAIT`: a proxy thread never waits for the device)
 //! and on the blocking pool when it does not, and a range read from the fragments it covers.
 
+use super::DiskTier;
 use crate::cache::disk::{DiskObject, DiskStore, ReadError};
+use crate::cache::stored_meta::StoredMeta;
+use crate::cache::MemoryStorage;
 use async_trait::async_trait;
 use bytes::Bytes;
+use pingora_cache::key::CacheHashKey;
 use pingora_cache::storage::{HandleHit, Storage};
 use pingora_cache::trace::SpanHandle;
 use pingora_cache::CacheKey;
 use pingora_error::{Error, ErrorType, Result};
 use std::any::Any;
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub struct DiskHit {
@@ -19,6 +24,16 @@ pub struct DiskHit {
     /// The fragments still to send, each with the part of it to send.
     pub(super) parts: Vec<(usize, Range<usize>)>,
     pub(super) next: usize,
+    /// Where the whole body goes once sent, with what was sent so far.
+    promotion: Option<(Promotion, Vec<Bytes>)>,
+}
+
+/// A disk object's way into the memory tier: put there once its body has streamed whole.
+pub(crate) struct Promotion {
+    pub(crate) memory: &'static MemoryStorage,
+    pub(crate) tier: &'static DiskTier,
+    pub(crate) key: CacheKey,
+    pub(crate) meta: StoredMeta,
 }
 
 impl DiskHit {
@@ -29,6 +44,31 @@ impl DiskHit {
             object: Arc::new(object),
             parts,
             next: 0,
+            promotion: None,
+        }
+    }
+
+    pub fn body_len(&self) -> u64 {
+        self.object.body_len
+    }
+
+    /// Keeps the body as it streams and puts it in memory at its end (not after a seek: a
+    /// range is not the whole body).
+    pub(crate) fn promote_into(&mut self, promotion: Promotion) {
+        self.promotion = Some((promotion, Vec::with_capacity(self.parts.len())));
+    }
+
+    fn promote(&mut self) {
+        let Some((p, chunks)) = self.promotion.take() else {
+            return;
+        };
+        let mut body = Vec::with_capacity(usize::try_from(self.object.body_len).unwrap_or(0));
+        for chunk in &chunks {
+            body.extend_from_slice(chunk);
+        }
+        if body.len() as u64 == self.object.body_len {
+            p.memory.promote(&p.key, p.meta, Bytes::from(body));
+            p.tier.promotions.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -37,6 +77,7 @@ impl DiskHit {
 impl HandleHit for DiskHit {
     async fn read_body(&mut self) -> Result<Option<Bytes>> {
         let Some((index, range)) = self.parts.get(self.next).cloned() else {
+            self.promote();
             return Ok(None);
         };
         self.next += 1;
@@ -61,7 +102,11 @@ impl HandleHit for DiskHit {
                 "disk cache fragment shorter than indexed",
             );
         }
-        Ok(Some(data.slice(range)))
+        let chunk = data.slice(range);
+        if let Some((_, chunks)) = &mut self.promotion {
+            chunks.push(chunk.clone());
+        }
+        Ok(Some(chunk))
     }
 
     async fn finish(
@@ -89,6 +134,10 @@ impl HandleHit for DiskHit {
         let end = end.map_or(len, |e| (e as u64).min(len));
         self.parts = self.object.fragments_for(start, end);
         self.next = 0;
+        // A range is not the whole body: the next whole read of the key promotes it.
+        if let Some((p, _)) = self.promotion.take() {
+            p.tier.hit_once(&p.key.combined_bin());
+        }
         Ok(())
     }
 

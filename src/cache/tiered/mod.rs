@@ -1,8 +1,9 @@
 //! The cache's two tiers behind pingora's one `Storage`: memory first, the disk beneath.
 //!
-//! - A lookup tries memory; on a miss it tries the disk (on the blocking pool) and streams the
-//!   body from there. A key hit twice on disk within the doorkeeper's window is promoted
-//!   (read whole into memory) when it fits the memory tier's `max_object`.
+//! - A lookup tries memory; on a miss it tries the disk (from the page cache at once, else on
+//!   the blocking pool) and streams the body from there. A key hit twice on disk within the
+//!   doorkeeper's window is promoted (the body it streams is kept in memory) when it fits the
+//!   memory tier's `max_object`.
 //! - The disk takes a key on its second request (TinyLFU's doorkeeper, chosen by measurement:
 //!   benches/results/2026-12-01-vm/disk-policy.md): a second miss streams its fill to disk
 //!   as it streams to the client; a memory hit on a key not yet on disk queues a copy of the
@@ -29,7 +30,7 @@ use super::stored_meta::StoredMeta;
 use super::{MemoryStorage, PurgeMode};
 use crate::config::runtime::DiskSettings;
 use async_trait::async_trait;
-use hit::DiskHit;
+use hit::{DiskHit, Promotion};
 use meta::{decode_meta, encode_meta};
 use miss::TieredMiss;
 use pingora_cache::key::CacheHashKey;
@@ -248,25 +249,17 @@ impl TieredStorage {
             meta = stored.to_cache_meta();
         }
         meta.extensions_mut().insert(FromDisk);
-        if disk.promote(&hash, object.body_len) {
-            let store = disk.store.clone();
-            let whole = object.clone();
-            let body = tokio::task::spawn_blocking(move || {
-                let mut body = Vec::with_capacity(usize::try_from(whole.body_len).ok()?);
-                for (i, range) in whole.fragments_for(0, whole.body_len) {
-                    body.extend_from_slice(store.fragment(&whole, i).ok()?.get(range)?);
-                }
-                Some(bytes::Bytes::from(body))
-            })
-            .await
-            .ok()
-            .flatten();
-            if let Some(body) = body {
-                self.memory.promote(key, &meta, body);
-                disk.promotions.fetch_add(1, Ordering::Relaxed);
-            }
+        let mut hit = DiskHit::new(disk.store.clone(), object);
+        if disk.promote(&hash, hit.body_len()) {
+            // Promoted from the bytes this hit streams anyway: no second read.
+            hit.promote_into(Promotion {
+                memory: self.memory,
+                tier: disk,
+                key: key.clone(),
+                meta: StoredMeta::from_cache_meta(&meta),
+            });
         }
-        Some((meta, Box::new(DiskHit::new(disk.store.clone(), object))))
+        Some((meta, Box::new(hit)))
     }
 }
 

@@ -50,6 +50,13 @@ impl DiskTier {
         seen.insert(short);
         false
     }
+
+    /// Counts one disk hit on `key` toward its promotion again (a hit that was to promote it
+    /// turned out to be a range).
+    pub(super) fn hit_once(&self, key: &[u8; 16]) {
+        let mut seen = self.hit_once.lock().unwrap_or_else(PoisonError::into_inner);
+        seen.insert(short_key(key));
+    }
 }
 
 /// Takes the directory (waiting while another process holds it), opens the store and starts
