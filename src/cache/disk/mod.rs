@@ -568,7 +568,13 @@ impl DiskStore {
 
     /// Reads the record at `at`; the log's lock is held only to find the segment (and,
     /// without waiting, not even waited for).
-    fn read_record(&self, at: Position, kind: Kind, mode: ReadMode) -> Result<Vec<u8>, ReadError> {
+    fn read_record(
+        &self,
+        at: Position,
+        kind: Kind,
+        mode: ReadMode,
+        check_crc: bool,
+    ) -> Result<Vec<u8>, ReadError> {
         let reader = match mode {
             ReadMode::Wait => self.log().reader(at.segment),
             ReadMode::NoWait => match self.log.try_lock() {
@@ -577,7 +583,9 @@ impl DiskStore {
                 Err(std::sync::TryLockError::WouldBlock) => return Err(ReadError::WouldBlock),
             },
         };
-        reader.ok_or(ReadError::Gone)?.read(at.offset, kind, mode)
+        reader
+            .ok_or(ReadError::Gone)?
+            .read(at.offset, kind, mode, check_crc)
     }
 
     /// The commit record at `at` if it is `key`'s; `None` when it cannot be read (counted).
@@ -587,7 +595,7 @@ impl DiskStore {
         key: &[u8; 16],
         mode: ReadMode,
     ) -> Result<Option<Commit>, WouldBlock> {
-        let payload = match self.read_record(at, Kind::Commit, mode) {
+        let payload = match self.read_record(at, Kind::Commit, mode, true) {
             Ok(p) => p,
             Err(ReadError::WouldBlock) => return Err(WouldBlock),
             Err(e) => {
@@ -622,7 +630,7 @@ impl DiskStore {
         let mut crc = crc32fast::Hasher::new();
         let mut len = 0u64;
         for i in 0..object.fragments.len() {
-            let data = match self.fragment_with(object, i, mode) {
+            let data = match self.fragment_with(object, i, mode, true) {
                 Ok(data) => data,
                 Err(ReadError::WouldBlock) => return Err(WouldBlock),
                 Err(ReadError::Damaged(d)) => return Ok(Err(d)),
@@ -640,15 +648,18 @@ impl DiskStore {
         Ok(Ok(()))
     }
 
-    /// The body bytes of fragment `i` of `object`, checked against its record's CRC.
+    /// The body bytes of fragment `i` of `object`. An object comes from
+    /// [`lookup`](Self::lookup), which checked its whole body against its CRC since the
+    /// store opened: its fragments are not checked record by record again (their fill id
+    /// and sequence number still are, so a wrong record is never served).
     pub fn fragment(&self, object: &DiskObject, i: usize) -> Result<bytes::Bytes, ReadError> {
-        self.fragment_with(object, i, ReadMode::Wait)
+        self.fragment_with(object, i, ReadMode::Wait, false)
     }
 
     /// [`fragment`](Self::fragment) from the page cache without waiting, or
     /// [`ReadError::WouldBlock`].
     pub fn fragment_now(&self, object: &DiskObject, i: usize) -> Result<bytes::Bytes, ReadError> {
-        self.fragment_with(object, i, ReadMode::NoWait)
+        self.fragment_with(object, i, ReadMode::NoWait, false)
     }
 
     fn fragment_with(
@@ -656,12 +667,13 @@ impl DiskStore {
         object: &DiskObject,
         i: usize,
         mode: ReadMode,
+        check_crc: bool,
     ) -> Result<bytes::Bytes, ReadError> {
         let f = object
             .fragments
             .get(i)
             .ok_or(ReadError::Damaged(Damage::Malformed))?;
-        let payload = self.read_record(f.at, Kind::Fragment, mode)?;
+        let payload = self.read_record(f.at, Kind::Fragment, mode, check_crc)?;
         let data_len = record::fragment_data(&payload, object.fill, i as u32)
             .map_err(ReadError::Damaged)?
             .len();

@@ -62,12 +62,20 @@ impl DiskHit {
         let Some((p, chunks)) = self.promotion.take() else {
             return;
         };
-        let mut body = Vec::with_capacity(usize::try_from(self.object.body_len).unwrap_or(0));
-        for chunk in &chunks {
-            body.extend_from_slice(chunk);
-        }
+        // One fragment (most objects) is kept as it is; more are joined.
+        let body = match chunks.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let mut body =
+                    Vec::with_capacity(usize::try_from(self.object.body_len).unwrap_or(0));
+                for chunk in many {
+                    body.extend_from_slice(chunk);
+                }
+                Bytes::from(body)
+            }
+        };
         if body.len() as u64 == self.object.body_len {
-            p.memory.promote(&p.key, p.meta, Bytes::from(body));
+            p.memory.promote(&p.key, p.meta, body);
             p.tier.promotions.fetch_add(1, Ordering::Relaxed);
         }
     }
