@@ -211,14 +211,14 @@ mod tests {
         assert_eq!(pool.submit(1000, || 7).unwrap().await, Some(7));
     }
 
-    /// Yields until `check` holds, a bounded number of times.
+    /// Polls until `check` holds, for at most 10 s: the pool's workers are OS threads, which
+    /// a loaded machine (the whole suite runs at once) may not schedule for a while, so a
+    /// count of yields is no bound.
     async fn until(check: impl Fn() -> bool) {
-        for _ in 0..10_000 {
-            if check() {
-                return;
-            }
-            tokio::task::yield_now().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "condition never held");
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        panic!("condition never held");
     }
 }
