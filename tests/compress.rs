@@ -5,7 +5,9 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use support::coding::decode;
+
+use std::io::Write;
 use support::{header, one_region, Node, Origin, Reply};
 
 /// A page of realistic, repetitive markup, about 40 KiB.
@@ -26,26 +28,6 @@ fn catalogue(products: usize) -> String {
     }
     html.push_str("</body></html>\n");
     html
-}
-
-fn decode(coding: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match coding {
-        "br" => {
-            brotli::Decompressor::new(body, 4096)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "zstd" => out = zstd::stream::decode_all(body).unwrap(),
-        "gzip" => {
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "" => out = body.to_vec(),
-        other => panic!("unexpected coding {other}"),
-    }
-    out
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {

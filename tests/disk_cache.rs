@@ -10,26 +10,16 @@
 mod support;
 
 use std::path::Path;
-use support::disk::{config, start_ready, stop, store_on_disk};
+use support::disk::{
+    alphabet, config, restarted_with, start_ready, stop, store_on_disk, Restarted,
+};
 use support::{eventually, header, one_region, Node, Origin, Reply};
 
 #[tokio::test]
 async fn issue_15_an_object_on_disk_is_a_hit_after_a_restart_with_no_origin_request() {
     let body = "on disk ".repeat(20_000); // 160 KB: several fragments' worth of chunks
-    let origin = Origin::builder()
-        .route(
-            "/page",
-            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = start_ready(&config(&origin, dir.path())).await;
-    store_on_disk(&node, "/page", 1.0).await;
-    assert_eq!(origin.hits("/page"), 1);
-    stop(node).await;
-
-    let node = start_ready(&config(&origin, dir.path())).await;
+    let reply = Reply::ok(body.clone()).header("cache-control", "max-age=3600");
+    let Restarted { origin, node, .. } = restarted_with("/page", reply).await;
     let resp = node.get("/page", &[]).await;
     assert_eq!(resp.status(), 200);
     let status = header(&resp, "cache-status");
@@ -177,22 +167,9 @@ async fn issue_15_a_disk_directory_removed_under_the_node_costs_no_request() {
 #[tokio::test]
 async fn issue_15_a_range_of_a_disk_object_is_read_from_the_fragments_it_covers() {
     // 700 KB: three fragments on disk; the range spans the first two's boundary.
-    let body: String = (0..700_000u32)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
-    let origin = Origin::builder()
-        .route(
-            "/file",
-            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = start_ready(&config(&origin, dir.path())).await;
-    store_on_disk(&node, "/file", 1.0).await;
-    stop(node).await;
-
-    let node = start_ready(&config(&origin, dir.path())).await;
+    let body = alphabet(700_000);
+    let reply = Reply::ok(body.clone()).header("cache-control", "max-age=3600");
+    let Restarted { origin, node, .. } = restarted_with("/file", reply).await;
     let (start, end) = (262_000usize, 262_299usize);
     let resp = node
         .get("/file", &[("range", &format!("bytes={start}-{end}"))])
@@ -357,21 +334,10 @@ async fn issue_15_a_full_disk_degrades_to_memory_caching_and_writes_resume_when_
 #[tokio::test]
 async fn issue_15_a_disk_object_whose_bytes_cannot_be_read_is_fetched_again() {
     let body = "readable ".repeat(40_000); // 360 KB: two fragments
-    let origin = Origin::builder()
-        .route(
-            "/page",
-            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = start_ready(&config(&origin, dir.path())).await;
-    store_on_disk(&node, "/page", 1.0).await;
-    stop(node).await;
-
+    let reply = Reply::ok(body.clone()).header("cache-control", "max-age=3600");
     // The restarted node has filed the object (its commit record was read); then its
     // fragments' bytes go away under it.
-    let node = start_ready(&config(&origin, dir.path())).await;
+    let Restarted { origin, dir, node } = restarted_with("/page", reply).await;
     assert_eq!(node.metric("meridian_disk_cache_objects").await, 1.0);
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
@@ -452,22 +418,9 @@ async fn issue_15_an_object_larger_than_memory_takes_is_kept_on_disk_alone() {
 
 #[tokio::test]
 async fn issue_15_a_key_hit_twice_on_disk_is_promoted_to_memory_and_a_range_is_not() {
-    let body: String = (0..400_000u32)
-        .map(|i| char::from(b'a' + (i % 26) as u8))
-        .collect();
-    let origin = Origin::builder()
-        .route(
-            "/p",
-            Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = start_ready(&config(&origin, dir.path())).await;
-    store_on_disk(&node, "/p", 1.0).await;
-    stop(node).await;
-
-    let node = start_ready(&config(&origin, dir.path())).await;
+    let body = alphabet(400_000);
+    let reply = Reply::ok(body.clone()).header("cache-control", "max-age=3600");
+    let Restarted { origin, node, .. } = restarted_with("/p", reply).await;
     let status = |resp: &reqwest::Response| header(resp, "cache-status");
     let first = node.get("/p", &[]).await;
     assert_eq!(status(&first), "edge-test; hit; detail=disk");

@@ -8,8 +8,12 @@
 
 mod support;
 
-use std::io::Read;
-use support::disk::{config, config_with, start_ready, stop, store_on_disk, store_on_disk_with};
+use support::coding::decode;
+
+use support::disk::{
+    config, config_with, restarted_with, start_ready, stop, store_on_disk, store_on_disk_with,
+    Restarted,
+};
 use support::{header, Origin, Reply, HOST};
 
 #[tokio::test]
@@ -55,21 +59,10 @@ async fn issue_15_a_soft_purge_holds_across_a_restart_and_the_304_refreshes_the_
 
 #[tokio::test]
 async fn issue_15_a_stale_disk_object_is_served_while_the_origin_is_down() {
-    let origin = Origin::builder()
-        .route(
-            "/sie",
-            Reply::ok("kept".repeat(1000))
-                .header("cache-control", "max-age=1, stale-if-error=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let node = start_ready(&config(&origin, dir.path())).await;
-    store_on_disk(&node, "/sie", 1.0).await;
-    stop(node).await;
+    let reply =
+        Reply::ok("kept".repeat(1000)).header("cache-control", "max-age=1, stale-if-error=3600");
+    let Restarted { origin, node, .. } = restarted_with("/sie", reply).await;
     origin.stop();
-
-    let node = start_ready(&config(&origin, dir.path())).await;
     let deadline = std::time::Instant::now() + support::patience();
     loop {
         let resp = node.get("/sie", &[]).await;
@@ -96,25 +89,6 @@ fn page() -> String {
     }
     html.push_str("  </body>\n</html>\n");
     html
-}
-
-fn decode(coding: &str, body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    match coding {
-        "br" => {
-            brotli::Decompressor::new(body, 4096)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "gzip" => {
-            flate2::read::GzDecoder::new(body)
-                .read_to_end(&mut out)
-                .unwrap();
-        }
-        "" => out = body.to_vec(),
-        other => panic!("unexpected coding {other}"),
-    }
-    out
 }
 
 #[tokio::test]

@@ -6,8 +6,9 @@
 
 mod support;
 
+use support::coding::decode;
+
 use meridian::transform::minify::{minify, Kind};
-use std::io::Read;
 use support::{header, one_region, Node, Origin, Reply};
 
 const PAGE: &str = include_str!("../benches/minify/corpus/catalogue.html");
@@ -16,14 +17,6 @@ const BOOTSTRAP: &str = include_str!("../benches/minify/corpus/bootstrap-5.3.3.c
 
 const ROUTES: &str = "compress = true\nminify = true\n\n\
     [[sites.routes]]\npath = \"/live/\"\ncache = false\ncompress = true\nminify = true\n";
-
-fn brotli_decode(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    brotli::Decompressor::new(body, 4096)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
 
 fn origin_route(path: &str, body: &str, content_type: &str) -> (String, Reply) {
     (
@@ -82,7 +75,7 @@ async fn stored_html_css_and_js_are_what_the_minifiers_give_in_every_coding() {
                 let is_hit = header(&hit, "cache-status").contains("hit");
                 let refined = header(&hit, "content-encoding") == coding;
                 let bytes = hit.bytes().await.unwrap().to_vec();
-                let done = is_hit && refined && decoded(coding, &bytes) == expected;
+                let done = is_hit && refined && decode(coding, &bytes) == expected;
                 *stored.lock().unwrap() = bytes;
                 done
             })
@@ -106,13 +99,6 @@ async fn stored_html_css_and_js_are_what_the_minifiers_give_in_every_coding() {
         refined, 6.0,
         "three files, two variants each, refined off the proxy threads"
     );
-}
-
-fn decoded(coding: &str, body: &[u8]) -> Vec<u8> {
-    match coding {
-        "br" => brotli_decode(body),
-        _ => body.to_vec(),
-    }
 }
 
 #[tokio::test]

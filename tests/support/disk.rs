@@ -1,7 +1,7 @@
 //! Nodes with a disk tier: a config for one, waiting until it is open, filling it, and
 //! stopping a node the way a restart does.
 
-use super::{eventually, one_region, Node, Origin};
+use super::{eventually, one_region, Node, Origin, Reply};
 use std::path::Path;
 
 /// The test site on one origin with `extra` (routes), and a disk tier in `dir`.
@@ -58,4 +58,30 @@ pub async fn stop(mut node: Node) {
         async move { exited }
     })
     .await;
+}
+
+/// One object on a disk tier, and a node started again on it (its memory empty).
+pub struct Restarted {
+    pub origin: Origin,
+    pub dir: tempfile::TempDir,
+    pub node: Node,
+}
+
+/// An origin serving `reply` at `path`; a node that stored it on disk, stopped; and a node
+/// started again on the same directory, ready.
+pub async fn restarted_with(path: &str, reply: Reply) -> Restarted {
+    let origin = Origin::builder().route(path, reply).start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, path, 1.0).await;
+    stop(node).await;
+    let node = start_ready(&config(&origin, dir.path())).await;
+    Restarted { origin, dir, node }
+}
+
+/// `len` letters of the alphabet, over and over: every range of it is recognisable.
+pub fn alphabet(len: u32) -> String {
+    (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect()
 }

@@ -4,6 +4,7 @@
 // The harness runs only inside tests: a failed setup step should fail the test, loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod coding;
 pub mod disk;
 pub mod dns;
 pub mod geoip;
