@@ -449,3 +449,28 @@ async fn issue_15_a_key_hit_twice_on_disk_is_promoted_to_memory_and_a_range_is_n
     assert_eq!(origin.hits("/p"), 1);
     drop(first);
 }
+
+#[tokio::test]
+async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads_once() {
+    let origin = Origin::builder()
+        .route(
+            "/c",
+            Reply::ok("c".repeat(5000)).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("index.ckpt");
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/c", 1.0).await;
+    assert!(!checkpoint.exists());
+    stop(node).await;
+    assert!(checkpoint.exists(), "written as the node stopped");
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    assert!(!checkpoint.exists(), "read once, then removed");
+    let resp = node.get("/c", &[]).await;
+    assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
+    assert_eq!(resp.text().await.unwrap(), "c".repeat(5000));
+    assert_eq!(origin.hits("/c"), 1);
+}

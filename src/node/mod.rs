@@ -4,7 +4,7 @@ pub mod reload;
 
 use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
-use crate::cache::tiered::TieredStorage;
+use crate::cache::tiered::{DiskCheckpoints, TieredStorage};
 use crate::cache::MemoryStorage;
 use crate::config::live::Live;
 use crate::config::Runtime;
@@ -103,6 +103,10 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
     )));
     if let Some(disk) = &rt.cache.disk {
         storage.open_disk(disk.clone());
+        server.add_service(background_service(
+            "disk cache checkpoints",
+            DiskCheckpoints(storage),
+        ));
     }
     let access_log = Arc::new(
         AccessLog::start(&rt.log.access, metrics.access_log_dropped.clone())

@@ -15,6 +15,7 @@
 //! committed before it, checked when the object is looked up, and forgotten once the
 //! segments holding such objects are gone.
 
+mod checkpoint;
 mod fault;
 pub mod record;
 mod segments;
@@ -172,17 +173,103 @@ impl DiskStore {
         self.log.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reads every segment's records in order: commits enter the index, purges apply, and a
-    /// torn tail of the last segment is cut off so appends continue after the last whole
-    /// record.
+    /// Rebuilds the index: from the last checkpoint and the log written after it when there
+    /// is a usable one, else from every record of the log.
     fn recover(&self) -> io::Result<()> {
         let mut log = self.log();
-        let numbers = log.numbers();
-        let last = numbers.last().copied();
+        if let Some(snapshot) = checkpoint::take(&self.config.path) {
+            if self.restore(&log, &snapshot) {
+                let max_fill = self.scan(&mut log, snapshot.at)?;
+                self.next_fill
+                    .store(max_fill.max(snapshot.next_fill), Ordering::Relaxed);
+                return Ok(());
+            }
+            log::warn!(
+                "disk cache {}: its checkpoint does not match the log; reading the whole log",
+                self.config.path.display()
+            );
+            self.index
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+            self.rules
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clear();
+        }
+        let from = Position {
+            segment: 0,
+            offset: 0,
+        };
+        let max_fill = self.scan(&mut log, from)?;
+        self.next_fill.store(max_fill + 1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Files a checkpoint's entries and rules, but those in segments evicted since. False
+    /// when the log is shorter than the checkpoint says it was (bytes before its position
+    /// were lost): then only a full scan is right.
+    fn restore(&self, log: &Segments, snapshot: &checkpoint::Snapshot) -> bool {
+        let empty = Position {
+            segment: 0,
+            offset: 0,
+        };
+        let in_log = snapshot.at == empty
+            || log
+                .len_of(snapshot.at.segment)
+                .is_some_and(|len| len >= snapshot.at.offset);
+        if !in_log {
+            return false;
+        }
+        let oldest = log.oldest().unwrap_or(u32::MAX);
+        let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
+        for e in &snapshot.entries {
+            if e.first_segment >= oldest && log.len_of(e.commit.segment).is_some() {
+                index.insert(
+                    e.key,
+                    Entry {
+                        commit: e.commit,
+                        first_segment: e.first_segment,
+                        body_len: e.body_len,
+                        // Checked before its first serve, as after a full scan.
+                        verified: AtomicBool::new(false),
+                        hit: AtomicBool::new(false),
+                    },
+                );
+            }
+        }
+        drop(index);
+        self.rules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(
+                snapshot
+                    .rules
+                    .iter()
+                    .filter(|(at, _)| at.segment >= oldest)
+                    .cloned(),
+            );
+        true
+    }
+
+    /// Reads the log's records from `from` on, in order: commits enter the index, purges
+    /// apply, and a torn tail of the last segment is cut off so appends continue after the
+    /// last whole record. Returns the highest fill id seen.
+    fn scan(&self, log: &mut Segments, from: Position) -> io::Result<u64> {
+        let numbers: Vec<u32> = log
+            .numbers()
+            .into_iter()
+            .filter(|n| *n >= from.segment)
+            .collect();
+        let last = log.numbers().last().copied();
         let mut max_fill = 0;
         for number in numbers {
             let len = log.len_of(number).unwrap_or(0);
-            let mut offset = 0u32;
+            let mut offset = if number == from.segment {
+                from.offset
+            } else {
+                0
+            };
             while offset < len {
                 let at = Position {
                     segment: number,
@@ -223,8 +310,45 @@ impl DiskStore {
                 log.truncate(number, offset)?;
             }
         }
-        self.next_fill.store(max_fill + 1, Ordering::Relaxed);
-        Ok(())
+        Ok(max_fill)
+    }
+
+    /// Writes a checkpoint of the index and rules as of the log's end, so that the next open
+    /// reads it and only the log written after it. Taken under the log's lock (writes wait
+    /// for the copy of the index, not for the file), written beside the segments.
+    pub fn checkpoint(&self) -> Result<(), DiskError> {
+        let snapshot = {
+            // Lock order: log, then index, then rules.
+            let log = self.log();
+            let at = log.end();
+            let entries = self
+                .index
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(key, e)| checkpoint::SavedEntry {
+                    key: *key,
+                    commit: e.commit,
+                    first_segment: e.first_segment,
+                    body_len: e.body_len,
+                })
+                .collect();
+            let rules = self
+                .rules
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            checkpoint::Snapshot {
+                at,
+                next_fill: self.next_fill.load(Ordering::Relaxed),
+                entries,
+                rules,
+            }
+        };
+        checkpoint::write(&self.config.path, &snapshot).map_err(|source| DiskError::Io {
+            path: self.config.path.display().to_string(),
+            source,
+        })
     }
 
     /// Puts a committed object in the index (replacing an older one under its key).
@@ -734,6 +858,7 @@ impl DiskStore {
     /// Deletes every segment and forgets every object and rule.
     fn wipe(&self) {
         let mut log = self.log();
+        checkpoint::remove(&self.config.path);
         if let Err(e) = log.delete_all() {
             log::error!(
                 "disk cache {}: cannot delete segments: {e}",

@@ -73,6 +73,21 @@ impl Segments {
         self.files.values().map(|(_, len)| u64::from(*len)).sum()
     }
 
+    /// Where the next record would go in the current segment (its end; the start of the log
+    /// when there is no segment yet).
+    pub fn end(&self) -> Position {
+        self.files.iter().next_back().map_or(
+            Position {
+                segment: 0,
+                offset: 0,
+            },
+            |(n, (_, len))| Position {
+                segment: *n,
+                offset: *len,
+            },
+        )
+    }
+
     pub fn len_of(&self, number: u32) -> Option<u32> {
         self.files.get(&number).map(|(_, len)| *len)
     }

@@ -389,3 +389,119 @@ fn a_read_that_would_wait_for_the_device_is_refused_without_waiting_and_nothing_
     // The waiting read (on the blocking pool, in the node) still finds it whole.
     assert_eq!(read_all(&store, &store.lookup(&key(1)).unwrap()), body);
 }
+
+#[test]
+fn a_checkpoint_restores_the_index_and_what_the_log_holds_after_it_is_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    for i in 1..=6 {
+        put(
+            &store,
+            i,
+            100,
+            if i % 2 == 0 { &["even"] } else { &["odd"] },
+        );
+    }
+    let purge = |selector, soft| Purge { selector, soft };
+    store
+        .purge(purge(Selector::Prefix("https://a.test/obj/5".into()), true))
+        .unwrap();
+    store.checkpoint().unwrap();
+    // After the checkpoint: a key purge, a tag rule, a new object.
+    store.purge(purge(Selector::Key(key(1)), false)).unwrap();
+    store
+        .purge(purge(Selector::Tag("even".into()), false))
+        .unwrap();
+    put(&store, 8, 100, &["even"]);
+    let check = |store: &Arc<DiskStore>| {
+        assert!(
+            store.lookup(&key(1)).is_none(),
+            "key purge after the checkpoint"
+        );
+        for i in [2, 4, 6] {
+            assert!(store.lookup(&key(i)).is_none(), "tag purge of {i}");
+        }
+        assert_eq!(
+            read_all(store, &store.lookup(&key(3)).unwrap()),
+            body(3, 100)
+        );
+        assert!(
+            store.lookup(&key(5)).unwrap().soft_purged,
+            "a rule from the checkpoint"
+        );
+        assert!(
+            store.lookup(&key(8)).is_some(),
+            "written after the checkpoint"
+        );
+        assert_eq!(store.stats().objects, 3);
+    };
+    drop(store);
+    assert!(dir.path().join("index.ckpt").exists());
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert!(
+        !dir.path().join("index.ckpt").exists(),
+        "a checkpoint is used once"
+    );
+    check(&store);
+    drop(store);
+    // Without it, the whole log says the same.
+    check(&DiskStore::open(config(dir.path(), 64 << 20)).unwrap());
+}
+
+#[test]
+fn a_checkpoint_the_log_no_longer_matches_is_ignored_for_a_full_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    put(&store, 1, 100, &[]);
+    put(&store, 2, 100, &[]);
+    store.checkpoint().unwrap();
+    drop(store);
+    // The log lost its end (the checkpoint's position is past it): object 2 is gone.
+    let segment = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let len = std::fs::metadata(&segment).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&segment)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    assert!(store.lookup(&key(1)).is_some());
+    assert!(
+        store.lookup(&key(2)).is_none(),
+        "not taken from the checkpoint"
+    );
+    assert_eq!(store.stats().objects, 1);
+}
+
+#[test]
+fn objects_evicted_after_a_checkpoint_are_not_restored_from_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 4 << 20;
+    let store = DiskStore::open(config(dir.path(), size)).unwrap();
+    for i in 0..8 {
+        put(&store, i, 200_000, &[]);
+    }
+    store.checkpoint().unwrap();
+    // Enough more that the oldest segments go.
+    for i in 100..140 {
+        put(&store, i, 200_000, &[]);
+    }
+    let live: Vec<u32> = (0..8)
+        .chain(100..140)
+        .filter(|i| store.contains(&key(*i)))
+        .collect();
+    assert!(!store.contains(&key(0)), "the oldest were evicted");
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), size)).unwrap();
+    for i in (0..8).chain(100..140) {
+        assert_eq!(store.contains(&key(i)), live.contains(&i), "object {i}");
+        if let Some(o) = store.lookup(&key(i)) {
+            assert_eq!(read_all(&store, &o), body(i, 200_000));
+        }
+    }
+}

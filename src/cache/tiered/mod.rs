@@ -15,12 +15,14 @@
 //! node pays nothing for the tiering. With it, the tier opens in the background and the node
 //! serves from memory until it is ready.
 
+mod checkpoints;
 pub mod hit;
 mod meta;
 pub mod miss;
 mod tier;
 pub mod writer;
 
+pub use checkpoints::DiskCheckpoints;
 pub use tier::DiskTier;
 
 use super::disk::record::{Purge, Selector};
