@@ -62,21 +62,26 @@ impl DiskHit {
         let Some((p, chunks)) = self.promotion.take() else {
             return;
         };
-        // One fragment (most objects) is kept as it is; more are joined.
-        let body = match chunks.as_slice() {
-            [one] => one.clone(),
-            many => {
-                let mut body =
-                    Vec::with_capacity(usize::try_from(self.object.body_len).unwrap_or(0));
-                for chunk in many {
-                    body.extend_from_slice(chunk);
-                }
-                Bytes::from(body)
+        let body_len = self.object.body_len;
+        let put = move |body: Bytes| {
+            if body.len() as u64 == body_len {
+                p.memory.promote(&p.key, p.meta, body);
+                p.tier.promotions.fetch_add(1, Ordering::Relaxed);
             }
         };
-        if body.len() as u64 == self.object.body_len {
-            p.memory.promote(&p.key, p.meta, body);
-            p.tier.promotions.fetch_add(1, Ordering::Relaxed);
+        match <[Bytes; 1]>::try_from(chunks) {
+            // One fragment (most objects) is kept as it is.
+            Ok([one]) => put(one),
+            // More are joined off the proxy thread (up to cache.max_object of copying).
+            Err(many) => {
+                tokio::task::spawn_blocking(move || {
+                    let mut body = Vec::with_capacity(usize::try_from(body_len).unwrap_or(0));
+                    for chunk in &many {
+                        body.extend_from_slice(chunk);
+                    }
+                    put(Bytes::from(body));
+                });
+            }
         }
     }
 }
