@@ -612,12 +612,7 @@ impl DiskStore {
         key: &[u8; 16],
         mode: ReadMode,
     ) -> Result<Option<DiskObject>, WouldBlock> {
-        let found = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .map(|e| (e.commit, e.verified.load(Ordering::Acquire)));
+        let found = self.filed(key);
         let Some((at, verified)) = found else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
@@ -892,6 +887,16 @@ impl DiskStore {
         }
     }
 
+    /// Where `key`'s commit record is, and whether its body was checked since the store
+    /// opened.
+    fn filed(&self, key: &[u8; 16]) -> Option<(Position, bool)> {
+        self.index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|e| (e.commit, e.verified.load(Ordering::Acquire)))
+    }
+
     /// Whether an object is filed under `key` (no checks: for admission decisions).
     pub fn contains(&self, key: &[u8; 16]) -> bool {
         self.index
@@ -903,12 +908,7 @@ impl DiskStore {
     /// Replaces the metadata of the object under `key` (a revalidation refreshed it): a new
     /// commit record for the same fragments. False when nothing usable is stored there.
     pub fn update_meta(&self, key: &[u8; 16], meta: Vec<u8>) -> Result<bool, DiskError> {
-        let found = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .map(|e| (e.commit, e.verified.load(Ordering::Acquire)));
+        let found = self.filed(key);
         let Some((at, verified)) = found else {
             return Ok(false);
         };
