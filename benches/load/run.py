@@ -49,10 +49,13 @@ SCENARIOS = {
 SIZES = {"1k.bin": 1024, "64k.bin": 64 * 1024, "1m.bin": 1024 * 1024}
 
 # Gate ceilings on Meridian / nginx server CPU per request, one per scenario, each set about
-# 15 % above the values gate runs measured (benches/results/2026-12-01-vm/gate.md has the
-# runs they come from). Tighten as the code gets faster; never loosen.
-# History of hit-1k: 1.25 (issue 3), 1.0 (gate runs 0.60-0.80), then per-scenario ceilings.
-GATE_CPU_RATIO = {"hit-1k": 0.93, "hit-64k": 1.05, "hit-1m": 0.78, "proxy-1k": 1.57}
+# 15 % above the highest value gate runs measured (benches/results/2026-12-01-vm/gate.md has
+# the runs they come from). Tighten as the code gets faster; loosen only with the runs that
+# show the host, not the code, moved (gate.md, "Re-based").
+# History of hit-1k: 1.25 (issue 3), 1.0 (gate runs 0.60-0.80), then per-scenario ceilings
+# 0.93 / 1.05 / 0.78 / 1.57 from runs on a quiet host, re-based when the same binary of an
+# older commit read proxy-1k 1.24 then and 1.66 on the busier host.
+GATE_CPU_RATIO = {"hit-1k": 1.03, "hit-64k": 1.16, "hit-1m": 0.84, "proxy-1k": 2.23}
 # Hit p99 under minify + br fills over hit p99 under the same plain fills (issue 13's 2.0,
 # applied to the fills' own cost as the baseline). Not +15 % over the measured 0.75: single
 # rounds of this p99 ratio ranged 0.16-0.99, a tighter ceiling would fail on noise alone.
@@ -452,7 +455,7 @@ def git_commit():
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gate", action="store_true", help="short CI run with thresholds and a peak test")
-    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5, gate 3)")
+    ap.add_argument("--rounds", type=int, help="interleaved rounds (default 5)")
     ap.add_argument("--duration", type=int, help="seconds per wrk run (default 10, gate 3)")
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--scenarios", help="comma-separated subset of " + ",".join(SCENARIOS))
@@ -468,7 +471,7 @@ def main():
     ap.add_argument("--perf", metavar="FILE",
                     help="record a cpu-clock profile of meridian's first run into FILE (perf report -i FILE)")
     args = ap.parse_args()
-    rounds = args.rounds or (3 if args.gate else 5)
+    rounds = args.rounds or 5
     duration = args.duration or (3 if args.gate else 10)
     scenarios = args.scenarios.split(",") if args.scenarios else (
         list(SCENARIOS))
@@ -616,7 +619,8 @@ def main():
 def summarize(rows, scenarios, names):
     lines = [
         f"commit {git_commit()}, {os.uname().nodename}, {os.cpu_count()} CPUs; medians of "
-        f"{len({r['round'] for r in rows})} interleaved rounds; servers on CPU 0, wrk on CPU 1",
+        f"{len({r['round'] for r in rows})} interleaved rounds (ratios: median of each round's "
+        f"ratio); servers on CPU 0, wrk on CPU 1",
         "",
         "| scenario | server | req/s | p50 ms | p99 ms | server µs/req | µs/req ratio | p99 ratio | wrk CPU |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -629,8 +633,8 @@ def summarize(rows, scenarios, names):
         n = stats["nginx"]
         for name, s in stats.items():
             ours = name != "nginx"
-            ratio = f"{s['cpu_us_per_req'] / n['cpu_us_per_req']:.2f}" if ours else ""
-            p99r = f"{s['p99_ms'] / n['p99_ms']:.2f}" if ours else ""
+            ratio = f"{paired_ratio(rows, scen, ours=name):.2f}" if ours else ""
+            p99r = f"{paired_ratio(rows, scen, 'p99_ms', ours=name):.2f}" if ours else ""
             bound = " (client-bound)" if s["client_cpu"] >= 0.9 else ""
             lines.append(f"| {scen} | {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
                          f"{s['cpu_us_per_req']:.1f} | {ratio} | {p99r} | {s['client_cpu']:.0%}{bound} |")
@@ -641,12 +645,15 @@ def summarize_fills(fill_rows, interval):
     """The hits-under-fills table, and the ratio that says whether whole-body work stalls
     hits: hit p99 under minify+br fills over hit p99 under the same fills on a plain route
     (the fills themselves, moving bytes through one proxy thread, cost hits the same on both,
-    and nginx is slowed alike: benches/results/2026-12-01-vm/fills.md)."""
+    and nginx is slowed alike: benches/results/2026-12-01-vm/fills.md). The ratio is the
+    median of each round's ratio: a round's two runs are back to back, while single runs'
+    p99 on this shared machine swing tenfold (9.6-86.9 ms in one run's three rounds)."""
     def col(i, key):
         return med([row[i][key] if i == 0 else row[i][0][key] for row in fill_rows])
     alone, plain, transform = col(0, "p99_ms"), col(1, "p99_ms"), col(2, "p99_ms")
     fills = med([row[2][1] for row in fill_rows])
-    ratio = transform / plain
+    ratio = med([row[2][0]["p99_ms"] / row[1][0]["p99_ms"] for row in fill_rows
+                 if row[1][0]["p99_ms"]])
     lines = [
         f"Hits under fills (meridian, node.threads = 1; {FILL_CLIENTS} clients each starting a fill "
         f"of a distinct {FILL_JS_MIB} MiB JavaScript file every {interval} s; medians of "
@@ -663,13 +670,26 @@ def summarize_fills(fill_rows, interval):
     return "\n".join(lines), ratio
 
 
+def paired_ratio(rows, scen, key="cpu_us_per_req", ours="meridian"):
+    """Median over rounds of `ours` / nginx within each round. The two runs of a round are
+    back to back, so a neighbour's load that comes and goes over minutes weighs on both sides
+    of each ratio; a ratio of medians taken over all rounds mixes one round's meridian with
+    another's nginx (gate runs of the same commit read proxy-1k 1.24-1.64 that way)."""
+    ratios = []
+    for rnd in sorted({r["round"] for r in rows}):
+        pair = {r["server"]: r[key] for r in rows
+                if r["scenario"] == scen and r["round"] == rnd and r["server"] in (ours, "nginx")}
+        if len(pair) == 2 and pair["nginx"]:
+            ratios.append(pair[ours] / pair["nginx"])
+    return med(ratios)
+
+
 def gate(rows, servers, meridian, admin_port, duration):
     failures = []
     for scen, limit in GATE_CPU_RATIO.items():
-        cpu = {name: med([r["cpu_us_per_req"] for r in rows if r["scenario"] == scen and r["server"] == name])
-               for name in ("meridian", "nginx")}
-        ratio = cpu["meridian"] / cpu["nginx"]
-        print(f"gate: {scen} server CPU ratio meridian/nginx = {ratio:.2f} (limit {limit})")
+        ratio = paired_ratio(rows, scen)
+        print(f"gate: {scen} server CPU ratio meridian/nginx = {ratio:.2f} (limit {limit}; "
+              f"median of per-round ratios)")
         # NaN compares false: a scenario without data fails too.
         if not ratio <= limit:
             failures.append(f"{scen} CPU ratio {ratio:.2f} > {limit}")
