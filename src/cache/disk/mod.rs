@@ -693,7 +693,8 @@ impl DiskStore {
         kind: Kind,
         mode: ReadMode,
         check_crc: bool,
-    ) -> Result<Vec<u8>, ReadError> {
+        expected: Option<usize>,
+    ) -> Result<bytes::Bytes, ReadError> {
         let reader = match mode {
             ReadMode::Wait => self.log().reader(at.segment),
             ReadMode::NoWait => match self.log.try_lock() {
@@ -704,7 +705,7 @@ impl DiskStore {
         };
         reader
             .ok_or(ReadError::Gone)?
-            .read(at.offset, kind, mode, check_crc)
+            .read(at.offset, kind, mode, check_crc, expected)
     }
 
     /// The commit record at `at` if it is `key`'s; `None` when it cannot be read (counted).
@@ -714,7 +715,7 @@ impl DiskStore {
         key: &[u8; 16],
         mode: ReadMode,
     ) -> Result<Option<Commit>, WouldBlock> {
-        let payload = match self.read_record(at, Kind::Commit, mode, true) {
+        let payload = match self.read_record(at, Kind::Commit, mode, true, None) {
             Ok(p) => p,
             Err(ReadError::WouldBlock) => return Err(WouldBlock),
             Err(e) => {
@@ -792,7 +793,8 @@ impl DiskStore {
             .fragments
             .get(i)
             .ok_or(ReadError::Damaged(Damage::Malformed))?;
-        let payload = self.read_record(f.at, Kind::Fragment, mode, check_crc)?;
+        let expected = record::FRAGMENT_PREFIX + f.len as usize;
+        let payload = self.read_record(f.at, Kind::Fragment, mode, check_crc, Some(expected))?;
         let data_len = record::fragment_data(&payload, object.fill, i as u32)
             .map_err(ReadError::Damaged)?
             .len();
@@ -800,8 +802,7 @@ impl DiskStore {
             return Err(ReadError::Damaged(Damage::Malformed));
         }
         // The data is the payload's tail: a view of it, not a copy.
-        let head = payload.len() - data_len;
-        Ok(bytes::Bytes::from(payload).slice(head..))
+        Ok(payload.slice(payload.len() - data_len..))
     }
 
     /// Removes `key`'s entry if it still points at `at`.

@@ -140,9 +140,12 @@ pub struct FragmentRef {
     pub len: u32,
 }
 
+/// Bytes of a fragment payload before its data: fill id (u64) and sequence number (u32).
+pub const FRAGMENT_PREFIX: usize = 12;
+
 /// The payload of a fragment record: the fill it belongs to, its place in it, and bytes.
 pub fn fragment_payload(fill: u64, seq: u32, data: &[u8]) -> Vec<u8> {
-    let mut p = Vec::with_capacity(12 + data.len());
+    let mut p = Vec::with_capacity(FRAGMENT_PREFIX + data.len());
     p.extend_from_slice(&fill.to_le_bytes());
     p.extend_from_slice(&seq.to_le_bytes());
     p.extend_from_slice(data);

@@ -2,6 +2,7 @@
 //! time and deleted whole, oldest first. A few large files, never one file per object.
 
 use super::record::{self, Damage, Header, Kind, Position, HEADER_LEN};
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -10,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const SUFFIX: &str = ".seg";
+/// Payload bytes read with a header whose length is not known beforehand: enough for a
+/// commit record with a URL, a few tags and a typical response header.
+const PAYLOAD_GUESS: usize = 2048;
 
 /// The segment files of one directory.
 #[derive(Debug)]
@@ -137,10 +141,14 @@ impl Segments {
     }
 
     /// The verified payload of the record at `at`, if it is of `kind`.
-    pub fn read(&self, at: Position, kind: Kind) -> Result<Vec<u8>, ReadError> {
-        self.reader(at.segment)
-            .ok_or(ReadError::Gone)?
-            .read(at.offset, kind, ReadMode::Wait, true)
+    pub fn read(&self, at: Position, kind: Kind) -> Result<Bytes, ReadError> {
+        self.reader(at.segment).ok_or(ReadError::Gone)?.read(
+            at.offset,
+            kind,
+            ReadMode::Wait,
+            true,
+            None,
+        )
     }
 
     /// The header of the record at `at`, if the whole record lies within its segment.
@@ -213,23 +221,50 @@ impl SegmentReader {
     /// The payload of the record at `offset`, if it is of `kind`; checked against the
     /// record's CRC with `check_crc` (a fragment of an object whose whole body was checked
     /// since the store opened need not be again).
+    ///
+    /// Header and payload come in one read: all of it when the caller knows the payload's
+    /// length (`expected`: a fragment's, from its commit; a record of another length there is
+    /// damage), else header and a guess that holds most commit records, and the rest after.
     pub fn read(
         &self,
         offset: u32,
         kind: Kind,
         mode: ReadMode,
         check_crc: bool,
-    ) -> Result<Vec<u8>, ReadError> {
-        let header = self.read_header(offset, mode)?;
+        expected: Option<usize>,
+    ) -> Result<Bytes, ReadError> {
+        let start = u64::from(offset);
+        let room = usize::try_from(u64::from(self.len).saturating_sub(start)).unwrap_or(0);
+        if room < HEADER_LEN {
+            return Err(ReadError::Damaged(Damage::Truncated));
+        }
+        let mut buf = vec![0u8; (HEADER_LEN + expected.unwrap_or(PAYLOAD_GUESS)).min(room)];
+        self.read_exact(&mut buf, start, mode)?;
+        let header = Header::parse(&buf).map_err(ReadError::Damaged)?;
         if header.kind != kind {
             return Err(ReadError::Damaged(Damage::NotARecord));
         }
-        let mut payload = vec![0u8; header.payload_len];
-        self.read_exact(&mut payload, u64::from(offset) + HEADER_LEN as u64, mode)?;
-        if check_crc {
-            header.verify(&payload).map_err(ReadError::Damaged)?;
+        if expected.is_some_and(|len| len != header.payload_len) {
+            return Err(ReadError::Damaged(Damage::Malformed));
         }
-        Ok(payload)
+        let total = HEADER_LEN + header.payload_len;
+        if total > room {
+            return Err(ReadError::Damaged(Damage::Truncated));
+        }
+        let have = buf.len();
+        if total > have {
+            buf.resize(total, 0);
+            self.read_exact(&mut buf[have..], start + have as u64, mode)?;
+        } else {
+            buf.truncate(total);
+        }
+        if check_crc {
+            header
+                .verify(&buf[HEADER_LEN..])
+                .map_err(ReadError::Damaged)?;
+        }
+        // The payload is a view of the one buffer read, not a copy.
+        Ok(Bytes::from(buf).slice(HEADER_LEN..))
     }
 
     /// The header of the record at `offset`, if the whole record lies within the segment.

@@ -514,3 +514,37 @@ fn objects_evicted_after_a_checkpoint_are_not_restored_from_it() {
         }
     }
 }
+
+#[test]
+fn a_commit_longer_than_one_read_guess_comes_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    // A commit record is read with its header in one call of a guessed size: this one (a
+    // 9 KiB meta, 200 tags) needs the rest read after it.
+    let meta: Vec<u8> = (0..9000u32).map(|i| (i % 251) as u8).collect();
+    let tags: Vec<String> = (0..200).map(|i| format!("tag-{i}")).collect();
+    let mut w = store.writer(
+        key(7),
+        "http://a.test/long".into(),
+        tags.clone(),
+        meta.clone(),
+    );
+    w.write(&body(7, 5000)).unwrap();
+    assert!(w.commit().unwrap());
+    drop(store);
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    let o = store.lookup(&key(7)).expect("found after reopening");
+    assert_eq!((o.meta.clone(), o.tags.clone()), (meta.clone(), tags));
+    assert_eq!(read_all(&store, &o), body(7, 5000));
+    // And from the page cache without waiting, as a proxy thread reads it.
+    let now = store
+        .lookup_now(&key(7))
+        .ok()
+        .flatten()
+        .expect("in the page cache");
+    assert_eq!(now.meta, meta);
+    assert_eq!(
+        &store.fragment_now(&now, 0).unwrap()[..],
+        &body(7, 5000)[..]
+    );
+}
