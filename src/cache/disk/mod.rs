@@ -178,10 +178,11 @@ impl DiskStore {
     fn recover(&self) -> io::Result<()> {
         let mut log = self.log();
         if let Some(snapshot) = checkpoint::take(&self.config.path) {
-            if self.restore(&log, &snapshot) {
-                let max_fill = self.scan(&mut log, snapshot.at)?;
+            let (at, next_fill) = (snapshot.at, snapshot.next_fill);
+            if self.restore(&log, snapshot) {
+                let max_fill = self.scan(&mut log, at)?;
                 self.next_fill
-                    .store(max_fill.max(snapshot.next_fill), Ordering::Relaxed);
+                    .store(max_fill.max(next_fill), Ordering::Relaxed);
                 return Ok(());
             }
             log::warn!(
@@ -206,10 +207,11 @@ impl DiskStore {
         Ok(())
     }
 
-    /// Files a checkpoint's entries and rules, but those in segments evicted since. False
-    /// when the log is shorter than the checkpoint says it was (bytes before its position
-    /// were lost): then only a full scan is right.
-    fn restore(&self, log: &Segments, snapshot: &checkpoint::Snapshot) -> bool {
+    /// Files a checkpoint's entries and rules as they are read, but those in segments evicted
+    /// since. False when the checkpoint is damaged or the log is shorter than it says it was
+    /// (bytes before its position were lost): then only a full scan is right, and the caller
+    /// clears what was filed.
+    fn restore(&self, log: &Segments, mut snapshot: checkpoint::SnapshotReader) -> bool {
         let empty = Position {
             segment: 0,
             offset: 0,
@@ -223,7 +225,10 @@ impl DiskStore {
         }
         let oldest = log.oldest().unwrap_or(u32::MAX);
         let mut index = self.index.write().unwrap_or_else(PoisonError::into_inner);
-        for e in &snapshot.entries {
+        // Sized once (to what the file can hold, whatever its count says): growing a
+        // million-entry map doubles it several times on the way.
+        index.reserve(snapshot.capacity());
+        for e in snapshot.by_ref() {
             if e.first_segment >= oldest && log.len_of(e.commit.segment).is_some() {
                 index.insert(
                     e.key,
@@ -239,16 +244,13 @@ impl DiskStore {
             }
         }
         drop(index);
+        let Some(rules) = snapshot.finish() else {
+            return false;
+        };
         self.rules
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .extend(
-                snapshot
-                    .rules
-                    .iter()
-                    .filter(|(at, _)| at.segment >= oldest)
-                    .cloned(),
-            );
+            .extend(rules.into_iter().filter(|(at, _)| at.segment >= oldest));
         true
     }
 
