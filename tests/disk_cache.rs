@@ -451,7 +451,7 @@ async fn issue_15_a_key_hit_twice_on_disk_is_promoted_to_memory_and_a_range_is_n
 }
 
 #[tokio::test]
-async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads_once() {
+async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads() {
     let origin = Origin::builder()
         .route(
             "/c",
@@ -462,15 +462,69 @@ async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads_
     let dir = tempfile::tempdir().unwrap();
     let checkpoint = dir.path().join("index.ckpt");
     let node = start_ready(&config(&origin, dir.path())).await;
+    assert_eq!(
+        recovered_from(&node).await,
+        "log",
+        "nothing to read on a first start"
+    );
     store_on_disk(&node, "/c", 1.0).await;
-    assert!(!checkpoint.exists());
+    let before = std::fs::metadata(&checkpoint).ok().map(|m| m.len());
     stop(node).await;
-    assert!(checkpoint.exists(), "written as the node stopped");
+    let after = std::fs::metadata(&checkpoint).map(|m| m.len()).ok();
+    assert!(
+        after.is_some() && after != before,
+        "a checkpoint holding /c written as the node stopped ({before:?} -> {after:?} bytes)"
+    );
 
     let node = start_ready(&config(&origin, dir.path())).await;
-    assert!(!checkpoint.exists(), "read once, then removed");
+    assert_eq!(recovered_from(&node).await, "checkpoint");
     let resp = node.get("/c", &[]).await;
     assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
     assert_eq!(resp.text().await.unwrap(), "c".repeat(5000));
     assert_eq!(origin.hits("/c"), 1);
+}
+
+#[tokio::test]
+async fn issue_15_a_node_killed_soon_after_its_start_recovers_from_the_checkpoint_of_its_start() {
+    let origin = Origin::builder()
+        .route(
+            "/k",
+            Reply::ok("k".repeat(3000)).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("index.ckpt");
+    let mut node = start_ready(&config(&origin, dir.path())).await;
+    // Written as the tier opened (the periodic one would come ten minutes later).
+    eventually("a checkpoint is written as the tier opens", || {
+        let exists = checkpoint.exists();
+        async move { exists }
+    })
+    .await;
+    store_on_disk(&node, "/k", 1.0).await;
+    node.signal("KILL");
+    eventually("the node is gone", || {
+        let exited = node.exited();
+        async move { exited }
+    })
+    .await;
+    drop(node);
+
+    // The checkpoint of the start, then the log after it (where /k is): no full scan.
+    let node = start_ready(&config(&origin, dir.path())).await;
+    assert_eq!(recovered_from(&node).await, "checkpoint");
+    let resp = node.get("/k", &[]).await;
+    assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
+    assert_eq!(resp.text().await.unwrap(), "k".repeat(3000));
+    assert_eq!(origin.hits("/k"), 1);
+}
+
+/// How the node's disk tier rebuilt its index when it opened (`/status`).
+async fn recovered_from(node: &Node) -> String {
+    let status = node.status().await;
+    status["cache"]["disk"]["recovered_from"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no cache.disk.recovered_from in {status}"))
+        .to_owned()
 }

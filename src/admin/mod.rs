@@ -108,6 +108,7 @@ impl AdminApp {
                 json!({
                     "ready": true,
                     "writable": d.store.writable(),
+                    "recovered_from": d.store.recovery().as_str(),
                     "path": d.store.config().path.display().to_string(),
                     "bytes": s.bytes,
                     "objects": s.objects,

@@ -140,6 +140,26 @@ pub struct DiskStore {
     doorkeeper: Mutex<HashSet<u64>>,
     fault: WriteFault,
     pub counters: DiskCounters,
+    /// How the index was rebuilt when the store opened.
+    recovery: Recovery,
+}
+
+/// How an opened store rebuilt its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// From a checkpoint and the log written after it.
+    Checkpoint,
+    /// From every record of the log (no usable checkpoint).
+    Log,
+}
+
+impl Recovery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recovery::Checkpoint => "checkpoint",
+            Recovery::Log => "log",
+        }
+    }
 }
 
 impl DiskStore {
@@ -151,7 +171,7 @@ impl DiskStore {
             source,
         };
         let segments = Segments::open(&config.path, config.segment_size).map_err(io_err)?;
-        let store = DiskStore {
+        let mut store = DiskStore {
             log: Mutex::new(segments),
             index: RwLock::new(HashMap::new()),
             rules: RwLock::new(Vec::new()),
@@ -160,9 +180,15 @@ impl DiskStore {
             fault: WriteFault::new(),
             counters: DiskCounters::default(),
             config,
+            recovery: Recovery::Log,
         };
-        store.recover().map_err(io_err)?;
+        store.recovery = store.recover().map_err(io_err)?;
         Ok(Arc::new(store))
+    }
+
+    /// How the index was rebuilt when the store opened.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
     }
 
     pub fn config(&self) -> &DiskConfig {
@@ -175,7 +201,7 @@ impl DiskStore {
 
     /// Rebuilds the index: from the last checkpoint and the log written after it when there
     /// is a usable one, else from every record of the log.
-    fn recover(&self) -> io::Result<()> {
+    fn recover(&self) -> io::Result<Recovery> {
         let mut log = self.log();
         if let Some(snapshot) = checkpoint::take(&self.config.path) {
             let (at, next_fill) = (snapshot.at, snapshot.next_fill);
@@ -183,7 +209,7 @@ impl DiskStore {
                 let max_fill = self.scan(&mut log, at)?;
                 self.next_fill
                     .store(max_fill.max(next_fill), Ordering::Relaxed);
-                return Ok(());
+                return Ok(Recovery::Checkpoint);
             }
             log::warn!(
                 "disk cache {}: its checkpoint does not match the log; reading the whole log",
@@ -204,7 +230,7 @@ impl DiskStore {
         };
         let max_fill = self.scan(&mut log, from)?;
         self.next_fill.store(max_fill + 1, Ordering::Relaxed);
-        Ok(())
+        Ok(Recovery::Log)
     }
 
     /// Files a checkpoint's entries and rules as they are read, but those in segments evicted

@@ -1,6 +1,8 @@
 //! When the disk tier writes its checkpoint (see `cache::disk::checkpoint`): as the node
 //! begins to stop (a restart or an upgrade then reads it instead of the whole log), and every
-//! ten minutes (so a crash costs a scan of at most the log written since).
+//! ten minutes (so a crash costs a scan of at most the log written since). The tier also
+//! writes one as soon as it has opened (`TieredStorage::open_disk`), since opening consumes
+//! the one it read.
 
 use super::TieredStorage;
 use async_trait::async_trait;

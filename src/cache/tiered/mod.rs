@@ -122,6 +122,13 @@ impl TieredStorage {
                             }
                         }
                         let _ = self.disk.set(tier);
+                        // The checkpoint just read was consumed: without a new one, a crash
+                        // before the next periodic one would cost a scan of the whole log.
+                        if let Some(tier) = self.disk() {
+                            if let Err(e) = tier.store.checkpoint() {
+                                log::warn!("disk cache {path}: checkpoint after opening: {e}");
+                            }
+                        }
                     }
                     Err(e) => {
                         log::error!("disk cache {path}: {e}; caching in memory only");
