@@ -11,7 +11,7 @@ mod support;
 
 use std::path::Path;
 use support::disk::{
-    alphabet, config, restarted_with, start_ready, stop, store_on_disk, Restarted,
+    alphabet, config, kill, restarted_with, start_ready, stop, store_on_disk, Restarted,
 };
 use support::{eventually, header, one_region, Node, Origin, Reply};
 
@@ -91,7 +91,7 @@ async fn issue_15_a_node_killed_mid_write_never_serves_a_damaged_body_after_a_re
     let origin = builder.start().await;
     let dir = tempfile::tempdir().unwrap();
     for round in 0..5 {
-        let mut node = start_ready(&config(&origin, dir.path())).await;
+        let node = start_ready(&config(&origin, dir.path())).await;
         // Every object twice, concurrently, so copies are being written when the kill comes.
         let client = node.client(&[support::HOST]);
         let asks: Vec<_> = (0..bodies.len() * 2)
@@ -105,13 +105,7 @@ async fn issue_15_a_node_killed_mid_write_never_serves_a_damaged_body_after_a_re
         for ask in asks.into_iter().take(round * 2) {
             let _ = ask.await;
         }
-        node.signal("KILL");
-        eventually("the node is gone", || {
-            let exited = node.exited();
-            async move { exited }
-        })
-        .await;
-        drop(node);
+        kill(node).await;
 
         let node = start_ready(&config(&origin, dir.path())).await;
         for (i, body) in bodies.iter().enumerate() {
@@ -452,15 +446,7 @@ async fn issue_15_a_key_hit_twice_on_disk_is_promoted_to_memory_and_a_range_is_n
 
 #[tokio::test]
 async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads() {
-    let origin = Origin::builder()
-        .route(
-            "/c",
-            Reply::ok("c".repeat(5000)).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = dir.path().join("index.ckpt");
+    let (origin, dir, checkpoint) = one_object_and_a_disk("/c", "c".repeat(5000)).await;
     let node = start_ready(&config(&origin, dir.path())).await;
     assert_eq!(
         recovered_from(&node).await,
@@ -486,16 +472,8 @@ async fn issue_15_a_stopping_node_leaves_a_checkpoint_that_the_next_start_reads(
 
 #[tokio::test]
 async fn issue_15_a_node_killed_soon_after_its_start_recovers_from_the_checkpoint_of_its_start() {
-    let origin = Origin::builder()
-        .route(
-            "/k",
-            Reply::ok("k".repeat(3000)).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let checkpoint = dir.path().join("index.ckpt");
-    let mut node = start_ready(&config(&origin, dir.path())).await;
+    let (origin, dir, checkpoint) = one_object_and_a_disk("/k", "k".repeat(3000)).await;
+    let node = start_ready(&config(&origin, dir.path())).await;
     // Written as the tier opened (the periodic one would come ten minutes later).
     eventually("a checkpoint is written as the tier opens", || {
         let exists = checkpoint.exists();
@@ -503,13 +481,7 @@ async fn issue_15_a_node_killed_soon_after_its_start_recovers_from_the_checkpoin
     })
     .await;
     store_on_disk(&node, "/k", 1.0).await;
-    node.signal("KILL");
-    eventually("the node is gone", || {
-        let exited = node.exited();
-        async move { exited }
-    })
-    .await;
-    drop(node);
+    kill(node).await;
 
     // The checkpoint of the start, then the log after it (where /k is): no full scan.
     let node = start_ready(&config(&origin, dir.path())).await;
@@ -518,6 +490,24 @@ async fn issue_15_a_node_killed_soon_after_its_start_recovers_from_the_checkpoin
     assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
     assert_eq!(resp.text().await.unwrap(), "k".repeat(3000));
     assert_eq!(origin.hits("/k"), 1);
+}
+
+/// An origin with one cacheable object at `path`, a disk tier's directory, and where its
+/// checkpoint goes.
+async fn one_object_and_a_disk(
+    path: &str,
+    body: String,
+) -> (Origin, tempfile::TempDir, std::path::PathBuf) {
+    let origin = Origin::builder()
+        .route(
+            path,
+            Reply::ok(body).header("cache-control", "max-age=3600"),
+        )
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("index.ckpt");
+    (origin, dir, checkpoint)
 }
 
 /// How the node's disk tier rebuilt its index when it opened (`/status`).

@@ -60,6 +60,16 @@ pub async fn stop(mut node: Node) {
     .await;
 }
 
+/// SIGKILL (a crash: no checkpoint, no flush), and waits until the node has exited.
+pub async fn kill(mut node: Node) {
+    node.signal("KILL");
+    eventually("the node is gone", || {
+        let exited = node.exited();
+        async move { exited }
+    })
+    .await;
+}
+
 /// One object on a disk tier, and a node started again on it (its memory empty).
 pub struct Restarted {
     pub origin: Origin,

@@ -457,14 +457,19 @@ fn a_checkpoint_restores_the_index_and_what_the_log_holds_after_it_is_replayed()
     check(&DiskStore::open(config(dir.path(), 64 << 20)).unwrap());
 }
 
-#[test]
-fn a_checkpoint_the_log_no_longer_matches_is_ignored_for_a_full_scan() {
+/// A closed store holding objects 1 and 2 of 100 bytes, with a checkpoint after them.
+fn two_objects_and_a_checkpoint() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
     put(&store, 1, 100, &[]);
     put(&store, 2, 100, &[]);
     store.checkpoint().unwrap();
-    drop(store);
+    dir
+}
+
+#[test]
+fn a_checkpoint_the_log_no_longer_matches_is_ignored_for_a_full_scan() {
+    let dir = two_objects_and_a_checkpoint();
     // The log lost its end (the checkpoint's position is past it): object 2 is gone.
     let segment = std::fs::read_dir(dir.path())
         .unwrap()
@@ -551,12 +556,7 @@ fn a_commit_longer_than_one_read_guess_comes_back_whole() {
 
 #[test]
 fn entries_filed_from_a_checkpoint_whose_crc_fails_are_undone_for_a_full_scan() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
-    put(&store, 1, 100, &[]);
-    put(&store, 2, 100, &[]);
-    store.checkpoint().unwrap();
-    drop(store);
+    let dir = two_objects_and_a_checkpoint();
     // Entries go into the index as they are read, before the CRC at the end is checked: a
     // flipped bit in the first entry's key must not leave a made-up key behind.
     let ckpt = dir.path().join("index.ckpt");
