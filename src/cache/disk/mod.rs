@@ -212,7 +212,7 @@ impl DiskStore {
                 return Ok(Recovery::Checkpoint);
             }
             log::warn!(
-                "disk cache {}: its checkpoint does not match the log; reading the whole log",
+                "disk cache {}: its checkpoint is damaged or does not match the log; reading the whole log",
                 self.config.path.display()
             );
             self.index

@@ -152,8 +152,8 @@ fn a_damaged_body_is_dropped_and_counted_before_its_first_byte_is_served() {
     assert_eq!(store.stats().objects, 1);
 }
 
-#[test]
-fn purges_hold_after_reopening() {
+/// A store holding objects 1 to 6 of 100 bytes, tagged "even" or "odd".
+fn six_tagged_objects() -> (tempfile::TempDir, Arc<DiskStore>) {
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
     for i in 1..=6 {
@@ -164,6 +164,12 @@ fn purges_hold_after_reopening() {
             if i % 2 == 0 { &["even"] } else { &["odd"] },
         );
     }
+    (dir, store)
+}
+
+#[test]
+fn purges_hold_after_reopening() {
+    let (dir, store) = six_tagged_objects();
     let purge = |selector, soft| Purge { selector, soft };
     assert_eq!(store.purge(purge(Selector::Key(key(1)), false)).unwrap(), 1);
     store
@@ -401,16 +407,7 @@ fn a_read_that_would_wait_for_the_device_is_refused_without_waiting_and_nothing_
 
 #[test]
 fn a_checkpoint_restores_the_index_and_what_the_log_holds_after_it_is_replayed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
-    for i in 1..=6 {
-        put(
-            &store,
-            i,
-            100,
-            if i % 2 == 0 { &["even"] } else { &["odd"] },
-        );
-    }
+    let (dir, store) = six_tagged_objects();
     let purge = |selector, soft| Purge { selector, soft };
     store
         .purge(purge(Selector::Prefix("https://a.test/obj/5".into()), true))
