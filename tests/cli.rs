@@ -131,6 +131,25 @@ fn version_and_help_describe_the_binary() {
 }
 
 #[test]
+fn the_one_machine_fleet_passes_check_and_its_edges_name_its_shields() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/fleet.md")).unwrap();
+    for name in ["shield-1", "shield-2", "edge-1", "edge-2", "edge-3"] {
+        let path = format!("conf/fleet/{name}.toml");
+        let out = meridian(&["check", "--config", &path]);
+        assert!(out.status.success(), "{path}: {}", stderr(&out));
+        let text = std::fs::read_to_string(root.join(&path)).unwrap();
+        if name.starts_with("edge") {
+            assert!(
+                text.contains("nodes = [\"127.0.0.1:8181\", \"127.0.0.1:8182\"]"),
+                "{path} names both shields"
+            );
+        }
+        assert!(page.contains(name), "docs/fleet.md runs {name}");
+    }
+}
+
+#[test]
 fn the_three_example_configurations_pass_check_and_each_has_its_page() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(root.join("conf/examples"))

@@ -7,7 +7,7 @@ use crate::cache::tiered::TieredStorage;
 use crate::cache::PurgeMode;
 use crate::config::live::Live;
 use crate::config::reload::Reload;
-use crate::config::runtime::RegionChoice;
+use crate::config::runtime::{RegionChoice, RegionKind};
 use crate::dns::LiveHandler;
 use crate::guard::connections::ConnectionGate;
 use crate::metrics::Metrics;
@@ -136,7 +136,8 @@ impl AdminApp {
             },
             "regions": rt.regions.iter().enumerate().map(|(ri, r)| json!({
                 "name": r.name,
-                "dns_edge": r.dns_edge,
+                "dns_edge": r.kind == RegionKind::DnsEdge,
+                "kind": r.kind.as_str(),
                 "location": { "lat": r.location.lat, "lon": r.location.lon },
                 "drained": self.view.regions().get(ri).is_some_and(|h| h.is_drained()),
                 "usable": self.view.region_usable(ri),

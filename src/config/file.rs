@@ -34,6 +34,26 @@ pub struct FileConfig {
     pub tls: Option<TlsPolicyFile>,
     pub limits: Option<LimitsFile>,
     pub transforms: Option<TransformsFile>,
+    pub cluster: Option<ClusterFile>,
+    pub shield: Option<ShieldFile>,
+}
+
+/// `[cluster]`: the fleet this node belongs to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    /// Nodes of one cluster share purges and config; also this cluster's `CDN-Loop` entry.
+    pub name: Spanned<String>,
+}
+
+/// `[shield]`: parent Meridian nodes that cacheable misses go through (a shield tier).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldFile {
+    /// `host:port` of each shield node's http listener.
+    pub nodes: Spanned<Vec<Spanned<String>>>,
+    /// As a region's; the default kind here is `tcp`.
+    pub health_check: Option<HealthCheckFile>,
 }
 
 /// `[transforms]`: the pool that does whole-body work (minify, fill-level compression) off
@@ -349,6 +369,8 @@ pub struct RouteFile {
     pub max_request_body: Option<Spanned<String>>,
     /// Forward TRACE requests to the origin (default false: answered 405 by the node).
     pub allow_trace: Option<bool>,
+    /// Send cacheable misses through the `[shield]` tier (default: true when it is set).
+    pub shield: Option<Spanned<bool>>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -87,7 +87,7 @@ pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
     // full printed form, since this runs once per reload.
     check(
         format!("{:?}", old.regions) != format!("{:?}", new.regions),
-        "regions (or dns.edges)",
+        "regions (or dns.edges, shield)",
     );
     let dns_shape = |rt: &Runtime| {
         rt.dns

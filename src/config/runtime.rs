@@ -37,6 +37,9 @@ pub struct Runtime {
     pub transforms: TransformSettings,
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
+    pub cluster: ClusterSettings,
+    /// The region holding the `[shield]` nodes, when set (it follows every other region).
+    pub shield: Option<RegionId>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
     pub(crate) hosts: HashMap<Box<str>, (SiteId, usize)>,
 }
@@ -63,6 +66,15 @@ pub struct NodeSettings {
     pub threads: usize,
     /// The `Via` value this node adds (RFC 9110 §7.6.3), e.g. `1.1 edge-1`.
     pub via: HeaderValue,
+}
+
+/// `[cluster]`.
+#[derive(Debug)]
+pub struct ClusterSettings {
+    /// `None` without `[cluster]`.
+    pub name: Option<String>,
+    /// This cluster's `CDN-Loop` entry (RFC 8586): `meridian-<name>`, or `meridian`.
+    pub cdn_id: HeaderValue,
 }
 
 /// `[listen]`.
@@ -202,12 +214,33 @@ pub struct Region {
     pub bias_km: f64,
     /// What geo-DNS records answer for this region.
     pub dns_addresses: Vec<std::net::IpAddr>,
-    /// A `[[dns.edges]]` entry: health-checked and answered by geo records, never proxied to.
-    pub dns_edge: bool,
+    /// What the region's nodes are to this node.
+    pub kind: RegionKind,
     /// TLS to the origins, when set.
     pub tls: Option<OriginTls>,
     /// HTTP/2 to the origins (ALPN over TLS, h2c without).
     pub http2: bool,
+}
+
+/// What a region's nodes are: where requests go, where DNS sends clients, or a shield tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionKind {
+    /// A `[[regions]]` entry: origins that routes proxy to.
+    Origins,
+    /// A `[[dns.edges]]` entry: health-checked and answered by geo records, never proxied to.
+    DnsEdge,
+    /// The `[shield]` nodes: parents that cacheable misses go through, chosen by key.
+    Shield,
+}
+
+impl RegionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionKind::Origins => "origins",
+            RegionKind::DnsEdge => "dns-edge",
+            RegionKind::Shield => "shield",
+        }
+    }
 }
 
 /// `[regions.tls]`, read and parsed.
@@ -250,7 +283,7 @@ impl Region {
             },
             bias_km: 0.0,
             dns_addresses: Vec::new(),
-            dns_edge: false,
+            kind: RegionKind::Origins,
             tls: None,
             http2: false,
         }
@@ -396,6 +429,8 @@ pub struct Route {
     pub max_request_body: u64,
     /// TRACE is forwarded; otherwise the node answers it 405.
     pub allow_trace: bool,
+    /// Cacheable misses go through the shield tier (never set without `[shield]`).
+    pub shield: bool,
 }
 
 /// `[compression]`: how `compress` routes compress.

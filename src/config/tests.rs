@@ -4,6 +4,7 @@ mod cache_disk;
 mod compression;
 mod dns;
 mod reference;
+mod shield;
 mod tls;
 use runtime::{AccessLogTarget, HealthCheckKind, RegionChoice};
 use std::path::PathBuf;

@@ -8,8 +8,8 @@ use super::file::{
 use super::runtime::{
     AccessLogTarget, AdminSettings, CacheKeyRule, CacheSettings, DemoSettings, EjectionPolicy,
     HealthCheck, HealthCheckKind, HttpCheck, ListenSettings, LogSettings, NodeSettings, Origin,
-    QueryRule, Region, RegionChoice, RegionId, Route, Runtime, Site, SiteId, TransformSettings,
-    UpstreamSettings,
+    QueryRule, Region, RegionChoice, RegionId, RegionKind, Route, Runtime, Site, SiteId,
+    TransformSettings, UpstreamSettings,
 };
 use crate::geo::distance::GeoPoint;
 use http::HeaderValue;
@@ -27,6 +27,7 @@ mod edges;
 mod limits;
 mod origin_tls;
 mod regions;
+mod shield;
 mod sites;
 mod tls;
 
@@ -58,6 +59,7 @@ pub fn build(file: &FileConfig, src: &Source) -> Result<Runtime, ConfigErrors> {
         errors: Vec::new(),
         node_compression: std::sync::Arc::new(compression::defaults()),
         default_body_limit: 0,
+        has_shield: file.shield.is_some(),
     };
     let runtime = b.runtime(file);
     if b.errors.is_empty() {
@@ -75,6 +77,8 @@ struct Builder<'a> {
     node_compression: std::sync::Arc<crate::config::runtime::CompressionSettings>,
     /// `[limits] max_request_body`, the default of each route's own.
     default_body_limit: u64,
+    /// `[shield]` is set: routes send cacheable misses through it unless they say not to.
+    has_shield: bool,
 }
 
 impl Builder<'_> {
@@ -134,6 +138,12 @@ impl Builder<'_> {
         // Edges join the regions after the sites took theirs, so no route ever uses one.
         let edges = self.dns_edges(f, &regions);
         regions.extend(edges);
+        // Last, so no route or DNS record takes it for a region.
+        let shield = self.shield(f, &regions).map(|s| {
+            regions.push(s);
+            regions.len() - 1
+        });
+        let cluster = self.cluster(f);
         let dns = self.dns(f, &regions);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
@@ -150,6 +160,8 @@ impl Builder<'_> {
             sites,
             hosts,
             dns,
+            cluster,
+            shield,
             compression,
             refuse_unknown_sni,
             tls_expiry_warning,

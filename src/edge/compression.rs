@@ -107,14 +107,21 @@ impl EdgeProxy {
         })
     }
 
-    /// Origins of compressing routes send identity: Meridian picks the coding per client.
-    pub(super) fn ask_for_identity(
+    /// Origins of compressing routes send identity: Meridian picks the coding per client. A
+    /// shield node is asked for the client's negotiated coding instead: it compresses (and
+    /// minifies) once for every edge, and its answer is this client's variant as it stands.
+    pub(super) fn ask_for_coding(
         &self,
         upstream: &mut RequestHeader,
         ctx: &RequestCtx,
     ) -> Result<()> {
-        if ctx.coding.is_some() {
-            upstream.insert_header(ACCEPT_ENCODING, "identity")?;
+        if let Some(coding) = ctx.coding {
+            let wanted = if self.via_shield(ctx) {
+                coding.token()
+            } else {
+                "identity"
+            };
+            upstream.insert_header(ACCEPT_ENCODING, wanted)?;
         }
         Ok(())
     }
@@ -141,6 +148,23 @@ impl EdgeProxy {
         let settings = ctx
             .route()
             .map_or(&ctx.gen.rt.compression, |route| &*route.compression);
+        if self.via_shield(ctx) {
+            // The shield did the work: its answer passes as it is. One that still wants work
+            // (a large fill the shield serves as it came while its pool compresses it) goes
+            // to this client unstored, so the edge never keeps or remakes a lesser copy. Only
+            // the coding tells: a minified body looks like any other.
+            let coding_only = Wants {
+                minify: false,
+                ..wants
+            };
+            let would_transform = plan(settings, coding_only, &mut resp.clone())
+                .map_err(|e| Error::because(ErrorType::InternalError, "planning the body", e))?
+                .is_some();
+            if would_transform && stored {
+                ctx.storable = Some(Storable::No("shield-unrefined"));
+            }
+            return Ok(());
+        }
         ctx.body = plan(settings, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;
         Ok(())

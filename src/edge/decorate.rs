@@ -6,8 +6,9 @@ use crate::cache::policy;
 use crate::cache::tiered::FromDisk;
 use crate::cache::CacheResult;
 use http::header::VIA;
+use http::HeaderValue;
 use pingora_cache::CachePhase;
-use pingora_error::Result;
+use pingora_error::{Error, ErrorType, Result};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -50,7 +51,19 @@ impl EdgeProxy {
             )
         };
         if let Some(v) = value {
-            resp.insert_header(CACHE_STATUS, v)?;
+            // RFC 9211 §2: each cache appends its entry, so the caches nearer the origin (a
+            // shield, or a cache at the origin) come first.
+            let upstream_entries = super::forwarded::joined(&resp.headers, &CACHE_STATUS);
+            if upstream_entries.is_empty() {
+                resp.insert_header(CACHE_STATUS, v)?;
+            } else {
+                let mut line = upstream_entries;
+                line.extend_from_slice(b", ");
+                line.extend_from_slice(v.as_bytes());
+                let line = HeaderValue::from_bytes(&line)
+                    .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "Cache-Status", e))?;
+                resp.insert_header(CACHE_STATUS, line)?;
+            }
         }
         policy::strip_cache_only_headers(resp);
         // Before the response leaves: a client that reads it and asks again must not get the

@@ -12,18 +12,20 @@ use std::net::IpAddr;
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const CDN_LOOP: HeaderName = HeaderName::from_static("cdn-loop");
 
 /// Rewrites the request that goes to the origin.
 ///
 /// - an absolute-form target becomes origin-form, with Host set to the routed host;
 /// - the client address is appended to `X-Forwarded-For`; `X-Forwarded-Proto` is set;
-/// - this node is appended to `Via` (RFC 9110 §7.6.3);
+/// - this node is appended to `Via` (RFC 9110 §7.6.3), its cluster to `CDN-Loop` (RFC 8586);
 /// - `traceparent` is set to the request's trace context.
 pub fn prepare_upstream_request(
     req: &mut RequestHeader,
     client: Option<IpAddr>,
     host: &str,
     via: &HeaderValue,
+    cdn_id: &HeaderValue,
     traceparent: &HeaderValue,
     tls: bool,
 ) -> Result<()> {
@@ -36,7 +38,7 @@ pub fn prepare_upstream_request(
         req.insert_header(HOST, host)?;
     }
     if let Some(ip) = client {
-        let mut value = joined(req, &X_FORWARDED_FOR);
+        let mut value = joined(&req.headers, &X_FORWARDED_FOR);
         if !value.is_empty() {
             value.extend_from_slice(b", ");
         }
@@ -46,12 +48,18 @@ pub fn prepare_upstream_request(
     }
     let proto = if tls { "https" } else { "http" };
     req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(proto))?;
-    let mut value = joined(req, &VIA);
+    let mut value = joined(&req.headers, &VIA);
     if !value.is_empty() {
         value.extend_from_slice(b", ");
     }
     value.extend_from_slice(via.as_bytes());
     req.insert_header(VIA, header_value(value)?)?;
+    let mut value = joined(&req.headers, &CDN_LOOP);
+    if !value.is_empty() {
+        value.extend_from_slice(b", ");
+    }
+    value.extend_from_slice(cdn_id.as_bytes());
+    req.insert_header(CDN_LOOP, header_value(value)?)?;
     req.insert_header(TRACEPARENT, traceparent.clone())?;
     Ok(())
 }
@@ -81,6 +89,20 @@ pub fn is_loop(req: &RequestHeader, via: &HeaderValue) -> bool {
     })
 }
 
+/// How many `CDN-Loop` entries name `cdn_id` (RFC 8586 §2: `cdn-id *( OWS ";" parameter )`,
+/// a list over any number of field lines; the id is compared case-insensitively).
+pub fn cdn_loop_count(req: &RequestHeader, cdn_id: &HeaderValue) -> usize {
+    req.headers
+        .get_all(&CDN_LOOP)
+        .iter()
+        .flat_map(|line| line.as_bytes().split(|&b| b == b','))
+        .filter(|entry| {
+            let id = entry.split(|&b| b == b';').next().unwrap_or_default();
+            id.trim_ascii().eq_ignore_ascii_case(cdn_id.as_bytes())
+        })
+        .count()
+}
+
 /// Compares the protocol and name of one `Via` entry, ignoring any comment after them.
 fn via_entry_matches(entry: &[u8], ours: &[u8]) -> bool {
     let entry = entry.trim_ascii();
@@ -100,9 +122,9 @@ fn via_entry_matches(entry: &[u8], ours: &[u8]) -> bool {
 }
 
 /// Every field line of `name`, joined with ", " (RFC 9110 §5.3).
-fn joined(req: &RequestHeader, name: &HeaderName) -> BytesMut {
+pub(super) fn joined(headers: &http::HeaderMap, name: &HeaderName) -> BytesMut {
     let mut out = BytesMut::new();
-    for (i, v) in req.headers.get_all(name).iter().enumerate() {
+    for (i, v) in headers.get_all(name).iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b", ");
         }
@@ -134,6 +156,7 @@ mod tests {
     use super::*;
 
     const VIA_US: HeaderValue = HeaderValue::from_static("1.1 edge-1");
+    const CDN: HeaderValue = HeaderValue::from_static("meridian-prod");
     const TP: HeaderValue =
         HeaderValue::from_static("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 
@@ -153,6 +176,7 @@ mod tests {
                 ("x-forwarded-for", "10.0.0.1"),
                 ("x-forwarded-for", "10.0.0.2"),
                 ("via", "1.0 fred"),
+                ("cdn-loop", "other-cdn; v=1"),
             ],
         );
         prepare_upstream_request(
@@ -160,6 +184,7 @@ mod tests {
             Some("192.0.2.7".parse().unwrap()),
             "a.test",
             &VIA_US,
+            &CDN,
             &TP,
             false,
         )
@@ -170,13 +195,14 @@ mod tests {
         );
         assert_eq!(r.headers["x-forwarded-proto"], "http");
         assert_eq!(r.headers["via"], "1.0 fred, 1.1 edge-1");
+        assert_eq!(r.headers["cdn-loop"], "other-cdn; v=1, meridian-prod");
         assert_eq!(r.headers["traceparent"], TP);
     }
 
     #[test]
     fn absolute_form_becomes_origin_form_with_the_routed_host() {
         let mut r = req("http://A.test:8080/p?q=1", &[("host", "A.test:8080")]);
-        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP, false).unwrap();
+        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &CDN, &TP, false).unwrap();
         assert_eq!(r.raw_path(), b"/p?q=1");
         assert_eq!(r.headers["host"], "a.test");
     }
@@ -184,9 +210,22 @@ mod tests {
     #[test]
     fn a_request_from_h2_or_tls_gets_a_host_and_https_proto() {
         let mut r = req("/p", &[]);
-        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &TP, true).unwrap();
+        prepare_upstream_request(&mut r, None, "a.test", &VIA_US, &CDN, &TP, true).unwrap();
         assert_eq!(r.headers["host"], "a.test", "HTTP/2 named it in :authority");
         assert_eq!(r.headers["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn cdn_loop_entries_of_this_cluster_are_counted_over_every_field_line() {
+        let r = req(
+            "/",
+            &[
+                ("cdn-loop", "Meridian-Prod, other; x=1"),
+                ("cdn-loop", "meridian-prod ; ver=2,meridian-prodx"),
+            ],
+        );
+        assert_eq!(cdn_loop_count(&r, &CDN), 2);
+        assert_eq!(cdn_loop_count(&req("/", &[]), &CDN), 0);
     }
 
     #[test]

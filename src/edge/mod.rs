@@ -13,6 +13,7 @@ pub mod request_line;
 pub mod respond;
 pub mod route;
 mod selection;
+mod shield;
 pub mod traceparent;
 pub mod upstream;
 
@@ -69,6 +70,8 @@ pub struct EdgeProxy {
     minify_metrics: Arc<crate::metrics::minify::MinifyMetrics>,
     /// Whole-body work of large fills, off the proxy threads.
     pool: Arc<TransformPool>,
+    /// The `[shield]` tier's ring, when there is one (fixed for the process, as regions are).
+    shield: Option<shield::ShieldRing>,
 }
 
 impl EdgeProxy {
@@ -97,7 +100,11 @@ impl EdgeProxy {
             })
             .collect();
         let pool = TransformPool::new(rt.transforms.workers, rt.transforms.max_queued_bytes);
+        let shield = rt
+            .shield
+            .and_then(|id| Some(shield::ShieldRing::new(id, rt.regions.get(id)?)));
         EdgeProxy {
+            shield,
             view,
             ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
@@ -160,6 +167,10 @@ pub struct RequestCtx {
     bypass: Option<BypassReason>,
     trace: Option<TraceParent>,
     cursor: Cursor,
+    /// Shield nodes left to try, last one first; `None` until the first attempt decides.
+    parents: Option<Vec<usize>>,
+    /// The node of the current attempt: an origin, or a shield node (its region is the
+    /// shield's).
     pick: Option<Pick>,
     upstream_status: Option<u16>,
     not_stored: Option<NoCacheReason>,
@@ -203,6 +214,7 @@ impl ProxyHttp for EdgeProxy {
             bypass: None,
             trace: None,
             cursor: Cursor::default(),
+            parents: None,
             pick: None,
             upstream_status: None,
             not_stored: None,
@@ -237,7 +249,11 @@ impl ProxyHttp for EdgeProxy {
             return Ok(done);
         }
         let req = session.req_header();
-        if forwarded::is_loop(req, &ctx.gen.rt.node.via) {
+        // Via: this very node forwarded it before. CDN-Loop (RFC 8586): it went through this
+        // cluster twice already, as a cycle between tiers makes it.
+        if forwarded::is_loop(req, &ctx.gen.rt.node.via)
+            || forwarded::cdn_loop_count(req, &ctx.gen.rt.cluster.cdn_id) >= 2
+        {
             let status = ctx.gen.cache_status.local(LocalAnswer::Loop);
             let body = "this request already passed through this node\n";
             respond::local(session, 508, body, status).await?;
@@ -401,9 +417,12 @@ impl ProxyHttp for EdgeProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        if ctx.parents.is_none() {
+            ctx.parents = Some(self.shield_parents(session, ctx));
+        }
         self.next_peer(ctx)
     }
 
@@ -418,12 +437,7 @@ impl ProxyHttp for EdgeProxy {
             .upstream_error(UpstreamErrorKind::Connect);
         self.record_origin_failure(ctx);
         // Nothing was sent, so any method may go to the next origin, if one is left.
-        let more = ctx.cursor.has_next(
-            self.region_order(ctx),
-            &ctx.gen.rt.regions,
-            &self.view,
-            ctx.gen.rt.upstream.max_attempts,
-        );
+        let more = self.has_next_peer(ctx);
         e.set_retry(more);
         e
     }
@@ -446,12 +460,7 @@ impl ProxyHttp for EdgeProxy {
         let replayable = method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated()
             && session.response_written().is_none();
-        let more = ctx.cursor.has_next(
-            self.region_order(ctx),
-            &ctx.gen.rt.regions,
-            &self.view,
-            ctx.gen.rt.upstream.max_attempts,
-        );
+        let more = self.has_next_peer(ctx);
         e.set_retry(replayable && more);
         e
     }
@@ -470,10 +479,11 @@ impl ProxyHttp for EdgeProxy {
             ctx.peer,
             host,
             &ctx.gen.rt.node.via,
+            &ctx.gen.rt.cluster.cdn_id,
             &trace.header(),
             ctx.tls,
         )?;
-        self.ask_for_identity(upstream_request, ctx)
+        self.ask_for_coding(upstream_request, ctx)
     }
 
     async fn upstream_response_filter(
@@ -487,7 +497,8 @@ impl ProxyHttp for EdgeProxy {
             return self.forward_interim(session, upstream_response).await;
         }
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        if upstream_response.status.is_server_error() {
+        // A shield's 5xx speaks for the origins behind it, which it has already tried.
+        if upstream_response.status.is_server_error() && !self.via_shield(ctx) {
             self.record_origin_failure(ctx);
         } else if let Some(p) = ctx.pick {
             self.view.record_success(p.region, p.origin);

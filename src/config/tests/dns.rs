@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::dns::RecordValue;
+use crate::config::runtime::RegionKind;
 
 /// MINIMAL with DNS addresses on both regions and a zone whose records are `records`.
 fn with_zone(records: &str) -> String {
@@ -240,7 +241,7 @@ fn edges_are_health_checked_targets_that_no_route_uses() {
         .position(|r| r.name == "edge-fra")
         .unwrap();
     let edge = &rt.regions[fra];
-    assert!(edge.dns_edge);
+    assert_eq!(edge.kind, RegionKind::DnsEdge);
     assert_eq!(
         edge.origins[0].addr,
         "192.0.2.21:80".parse::<std::net::SocketAddr>().unwrap(),

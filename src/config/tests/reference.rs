@@ -92,6 +92,7 @@ fn discovered() -> BTreeSet<String> {
 const SAME_KEYS_AS: &[(&str, &str)] = &[
     ("regions.origins.health_check.", "regions.health_check."),
     ("dns.edges.health_check.", "regions.health_check."),
+    ("shield.health_check.", "regions.health_check."),
     ("sites.routes.compression.", "compression."),
 ];
 

@@ -269,14 +269,19 @@ impl Builder<'_> {
         edge: bool,
     ) -> Option<RegionId> {
         let what = if edge { "edge" } else { "region" };
+        let wanted = if edge {
+            RegionKind::DnsEdge
+        } else {
+            RegionKind::Origins
+        };
         let known: Vec<&str> = regions
             .iter()
-            .filter(|r| r.dns_edge == edge)
+            .filter(|r| r.kind == wanted)
             .map(|r| r.name.as_str())
             .collect();
         match regions
             .iter()
-            .position(|r| r.dns_edge == edge && r.name == n.get_ref().trim())
+            .position(|r| r.kind == wanted && r.name == n.get_ref().trim())
         {
             Some(id) if regions[id].dns_addresses.is_empty() => {
                 self.push_hint(

@@ -66,7 +66,7 @@ impl Builder<'_> {
             health_check,
             bias_km: 0.0,
             dns_addresses: addresses,
-            dns_edge: true,
+            kind: RegionKind::DnsEdge,
             tls: None,
             http2: false,
         })

@@ -55,7 +55,7 @@ impl Builder<'_> {
                 health_check,
                 bias_km,
                 dns_addresses,
-                dns_edge: false,
+                kind: RegionKind::Origins,
                 tls,
                 http2: r.http2.unwrap_or(false),
             });
