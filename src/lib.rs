@@ -6,6 +6,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod cache;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod dns;

@@ -3,6 +3,7 @@
 //! Label values come from config (site names) or closed enums, never from a request, and
 //! handles are resolved once: `with_label_values` hashes and locks on every call.
 
+pub mod cluster;
 pub mod disk;
 pub mod dns;
 pub mod guard;
@@ -71,6 +72,7 @@ pub struct Metrics {
     pub transform: std::sync::Arc<transform::TransformMetrics>,
     pub guard: guard::GuardMetrics,
     pub disk: disk::DiskMetrics,
+    pub cluster: std::sync::Arc<cluster::ClusterMetrics>,
 }
 
 /// One site's handles, resolved at startup.
@@ -246,7 +248,9 @@ impl Metrics {
         let transform = std::sync::Arc::new(transform::TransformMetrics::register(&registry)?);
         let guard = guard::GuardMetrics::register(&registry)?;
         let disk = disk::DiskMetrics::register(&registry)?;
+        let cluster = std::sync::Arc::new(cluster::ClusterMetrics::register(&registry)?);
         Ok(Metrics {
+            cluster,
             registry,
             requests,
             duration,

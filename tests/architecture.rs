@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("node wiring", &["node"]),
     (
         "services",
-        &["edge", "guard", "tls", "dns", "admin", "demo"],
+        &["edge", "guard", "tls", "dns", "admin", "demo", "cluster"],
     ),
     ("shared regions view", &["regions"]),
     (

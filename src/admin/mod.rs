@@ -5,6 +5,7 @@ pub mod purge;
 
 use crate::cache::tiered::TieredStorage;
 use crate::cache::PurgeMode;
+use crate::cluster::ClusterPurges;
 use crate::config::live::Live;
 use crate::config::reload::Reload;
 use crate::config::runtime::{RegionChoice, RegionKind};
@@ -29,6 +30,8 @@ pub struct AdminApp {
     dns: Option<LiveHandler>,
     reloader: Arc<dyn Reload>,
     connections: Arc<ConnectionGate>,
+    /// With `[cluster] nats`: purges go to every node through JetStream.
+    cluster: Option<Arc<ClusterPurges>>,
     started: Instant,
 }
 
@@ -50,8 +53,15 @@ impl AdminApp {
             dns,
             reloader,
             connections,
+            cluster: None,
             started: Instant::now(),
         }
+    }
+
+    /// Purges go to the whole cluster through `cluster`.
+    pub fn with_cluster(mut self, cluster: Option<Arc<ClusterPurges>>) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// `POST /reload`: 200 with what is now in force, or 422 with why nothing changed.
@@ -126,6 +136,7 @@ impl AdminApp {
             "node": rt.node.name,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
+            "cluster": self.cluster.as_ref().map(|c| c.status()),
             "config": rt.source.display().to_string(),
             "cache": {
                 "bytes": stats.bytes,
@@ -298,8 +309,9 @@ impl AdminApp {
         )
     }
 
-    /// `POST /purge?...`: token first, then the request, then the purge.
-    fn purge(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
+    /// `POST /purge?...`: token first, then the request, then the purge: here, and with
+    /// `[cluster] nats` on every node of the cluster, answered 200 once JetStream has it.
+    async fn purge(&self, req: &pingora_http::RequestHeader) -> Response<Vec<u8>> {
         let json = json_response;
         if let Some(refused) = self.refuse_mutation(req) {
             return refused;
@@ -308,18 +320,34 @@ impl AdminApp {
             Ok(r) => r,
             Err(e) => return json(StatusCode::BAD_REQUEST, json!({"error": e})),
         };
-        let purged = match &request.selector {
-            purge::Selector::Url(url) => self.storage.purge_url(url, request.mode),
-            purge::Selector::Prefix(prefix) => self.storage.purge_prefix(prefix, request.mode),
-            purge::Selector::Tag(tag) => self.storage.purge_tag(tag, request.mode),
-            purge::Selector::All => self.storage.purge_all(request.mode),
-        };
         let mode = match request.mode {
             PurgeMode::Hard => "hard",
             PurgeMode::Soft => "soft",
         };
-        log::info!("purge {:?} ({mode}): {purged} object(s)", request.selector);
-        json(StatusCode::OK, json!({"purged": purged, "mode": mode}))
+        let selector = format!("{:?}", request.selector);
+        let Some(cluster) = &self.cluster else {
+            let purged = request.apply(self.storage);
+            log::info!("purge {selector} ({mode}): {purged} object(s)");
+            return json(StatusCode::OK, json!({"purged": purged, "mode": mode}));
+        };
+        let (id, purged, published) = cluster.purge(request).await;
+        log::info!("purge {id} {selector} ({mode}): {purged} object(s) here");
+        match published {
+            Ok(()) => json(
+                StatusCode::OK,
+                json!({"purged": purged, "mode": mode, "id": id, "cluster": cluster.cluster()}),
+            ),
+            Err(e) => {
+                log::warn!("purge {id}: not confirmed by the cluster: {e}");
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({
+                        "error": format!("applied on this node only: {e}; other nodes may still serve it, retry"),
+                        "purged": purged, "mode": mode, "id": id,
+                    }),
+                )
+            }
+        }
     }
 }
 
@@ -329,7 +357,7 @@ impl ServeHttp for AdminApp {
         let req = session.req_header();
         let path = req.uri.path();
         match path {
-            "/purge" => return self.purge(req),
+            "/purge" => return self.purge(req).await,
             "/drain" => return self.drain(req, true),
             "/undrain" => return self.drain(req, false),
             "/reload" => return self.reload(req).await,

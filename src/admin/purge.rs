@@ -7,27 +7,12 @@
 //! rule applied; http and https name the same object unless the route sets
 //! `cache_key.scheme`.
 
+use crate::cache::purge::{PurgeRequest, Selector};
 use crate::cache::target::keyed_target;
 use crate::cache::PurgeMode;
 use crate::config::Runtime;
 use crate::vocab::host::{normalize_host, MAX_HOST};
 use crate::vocab::url_path::{self, PathError};
-
-/// What a purge request selects.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selector {
-    Url(String),
-    Prefix(String),
-    Tag(String),
-    All,
-}
-
-/// A parsed purge request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PurgeRequest {
-    pub selector: Selector,
-    pub mode: PurgeMode,
-}
 
 /// Parses the query string of `POST /purge`, normalising URLs against the configuration.
 pub fn parse(rt: &Runtime, query: &str) -> Result<PurgeRequest, String> {

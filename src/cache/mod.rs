@@ -4,6 +4,7 @@ pub mod disk;
 pub mod freshness;
 mod index;
 pub mod policy;
+pub mod purge;
 pub mod status;
 pub mod storage;
 mod stored_meta;

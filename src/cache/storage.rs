@@ -60,7 +60,8 @@ pub fn primary_url(key: &CacheKey) -> Arc<str> {
 }
 
 /// Whether a purge deletes objects or marks them stale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PurgeMode {
     /// Remove: the next request is a miss.
     Hard,

@@ -44,6 +44,12 @@ pub struct FileConfig {
 pub struct ClusterFile {
     /// Nodes of one cluster share purges and config; also this cluster's `CDN-Loop` entry.
     pub name: Spanned<String>,
+    /// NATS servers with JetStream (`nats://host:port`); purges fan out through them.
+    pub nats: Option<Spanned<Vec<Spanned<String>>>>,
+    /// A NATS credentials file (`.creds`), when the servers want one.
+    pub credentials: Option<Spanned<String>>,
+    /// How long `POST /purge` waits for JetStream's acknowledgement before answering 503.
+    pub purge_timeout: Option<Spanned<String>>,
 }
 
 /// `[shield]`: parent Meridian nodes that cacheable misses go through (a shield tier).

@@ -69,12 +69,30 @@ pub struct NodeSettings {
 }
 
 /// `[cluster]`.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ClusterSettings {
     /// `None` without `[cluster]`.
     pub name: Option<String>,
     /// This cluster's `CDN-Loop` entry (RFC 8586): `meridian-<name>`, or `meridian`.
     pub cdn_id: HeaderValue,
+    /// NATS servers with JetStream; empty: purges stay on this node.
+    pub nats: Vec<String>,
+    pub credentials: Option<PathBuf>,
+    /// `POST /purge` answers 503 when JetStream has not acknowledged within this.
+    pub purge_timeout: Duration,
+}
+
+impl Default for ClusterSettings {
+    /// Without `[cluster]`: no name, no NATS, the plain `meridian` CDN-Loop entry.
+    fn default() -> Self {
+        ClusterSettings {
+            name: None,
+            cdn_id: HeaderValue::from_static("meridian"),
+            nats: Vec::new(),
+            credentials: None,
+            purge_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 /// `[listen]`.

@@ -6,6 +6,7 @@ use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
 use crate::cache::tiered::{DiskCheckpoints, TieredStorage};
 use crate::cache::MemoryStorage;
+use crate::cluster::{ClusterPurges, ClusterService};
 use crate::config::live::Live;
 use crate::config::Runtime;
 use crate::demo::DemoOrigin;
@@ -194,9 +195,29 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
         "reload on SIGHUP",
         ReloadOnHangup(reloader.clone()),
     ));
+    let cluster = match (&rt.cluster.name, rt.cluster.nats.is_empty()) {
+        (Some(name), false) => {
+            let purges = ClusterPurges::new(
+                name,
+                &rt.node.name,
+                rt.cluster.purge_timeout,
+                storage,
+                metrics.cluster.clone(),
+            );
+            let service = ClusterService::new(
+                purges.clone(),
+                rt.cluster.nats.clone(),
+                rt.cluster.credentials.clone(),
+                storage,
+            );
+            server.add_service(background_service("cluster", service));
+            Some(purges)
+        }
+        _ => None,
+    };
     let mut admin = Service::new(
         "admin".into(),
-        AdminApp::new(live, metrics, storage, view, dns, reloader, gate),
+        AdminApp::new(live, metrics, storage, view, dns, reloader, gate).with_cluster(cluster),
     );
     admin.add_tcp(&rt.listen.admin.to_string());
     admin.threads = Some(1);

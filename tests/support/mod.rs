@@ -8,6 +8,7 @@ pub mod coding;
 pub mod disk;
 pub mod dns;
 pub mod geoip;
+pub mod nats;
 pub mod node;
 pub mod origin;
 pub mod tls;

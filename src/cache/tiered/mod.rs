@@ -66,6 +66,9 @@ pub struct TieredStorage {
     disk_failed: AtomicBool,
     /// The memory tier's largest object (`cache.max_object`); larger ones go to disk only.
     memory_max_object: u64,
+    /// Lookups skip the disk tier: what it holds was stored before this process started,
+    /// and the cluster's purges made meanwhile have not all been applied yet.
+    disk_held: AtomicBool,
 }
 
 impl TieredStorage {
@@ -81,7 +84,23 @@ impl TieredStorage {
             pending_purges: Mutex::new(Vec::new()),
             disk_failed: AtomicBool::new(false),
             memory_max_object,
+            disk_held: AtomicBool::new(false),
         }
+    }
+
+    /// Serves nothing from the disk tier until [`release_disk`](Self::release_disk): the
+    /// cluster replays the purges this node missed first (fills still go to it).
+    pub fn hold_disk(&self) {
+        self.disk_held.store(true, Ordering::Release);
+    }
+
+    pub fn release_disk(&self) {
+        self.disk_held.store(false, Ordering::Release);
+    }
+
+    /// Whether disk lookups are held (see [`hold_disk`](Self::hold_disk)).
+    pub fn disk_held(&self) -> bool {
+        self.disk_held.load(Ordering::Acquire)
     }
 
     /// The largest response the cache takes: the disk tier's `max_object` once it is open,
@@ -293,7 +312,7 @@ impl Storage for TieredStorage {
             self.copy_to_disk(key);
             return Ok(Some(hit));
         }
-        match self.disk() {
+        match self.disk().filter(|_| !self.disk_held()) {
             Some(disk) => Ok(self.lookup_disk(disk, key).await),
             None => Ok(None),
         }

@@ -68,3 +68,37 @@ fn shield_mistakes_name_their_keys() {
     let e = one_error(&with("[cluster]\nname = \"prod east\"\n"));
     assert_eq!(e.key, "cluster.name");
 }
+
+#[test]
+fn cluster_nats_settings_reach_the_runtime_and_their_mistakes_name_their_keys() {
+    let rt = parse_str(&with(
+        "[cluster]\nname = \"prod\"\nnats = [\"nats://127.0.0.1:4222\", \"10.0.0.9:4222\"]\n\
+         purge_timeout = \"750ms\"\n",
+    ))
+    .unwrap();
+    assert_eq!(rt.cluster.nats, ["nats://127.0.0.1:4222", "10.0.0.9:4222"]);
+    assert_eq!(
+        rt.cluster.purge_timeout,
+        std::time::Duration::from_millis(750)
+    );
+    assert!(rt.cluster.credentials.is_none());
+    assert_eq!(
+        parse_str(MINIMAL).unwrap().cluster.nats,
+        Vec::<String>::new()
+    );
+
+    let e = one_error(&with("[cluster]\nname = \"prod\"\nnats = []\n"));
+    assert_eq!(e.key, "cluster.nats");
+    let e = one_error(&with(
+        "[cluster]\nname = \"prod\"\nnats = [\"http://127.0.0.1:4222\"]\n",
+    ));
+    assert_eq!(e.key, "cluster.nats[0]");
+    let e = one_error(&with(
+        "[cluster]\nname = \"prod\"\ncredentials = \"no-such.creds\"\n",
+    ));
+    assert_eq!(e.key, "cluster.credentials");
+    let e = one_error(&with(
+        "[cluster]\nname = \"prod\"\npurge_timeout = \"soon\"\n",
+    ));
+    assert_eq!(e.key, "cluster.purge_timeout");
+}

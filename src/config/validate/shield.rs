@@ -4,17 +4,37 @@
 use super::*;
 use crate::config::runtime::ClusterSettings;
 
+/// How long `POST /purge` waits for JetStream by default: well above a healthy round trip,
+/// well below a client's patience.
+const DEFAULT_PURGE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The region name the shield nodes go by in `/status`, metrics and `X-Served-By`.
 pub const SHIELD_REGION: &str = "shield";
 
 impl Builder<'_> {
     pub(super) fn cluster(&mut self, f: &FileConfig) -> ClusterSettings {
         let Some(c) = &f.cluster else {
-            return ClusterSettings {
-                name: None,
-                cdn_id: HeaderValue::from_static("meridian"),
-            };
+            return ClusterSettings::default();
         };
+        let nats = self.nats_servers(c.nats.as_ref());
+        let credentials = c.credentials.as_ref().and_then(|p| {
+            let path = self.relative_to_config(p.get_ref());
+            if path.is_file() {
+                Some(path)
+            } else {
+                self.push(
+                    p.span(),
+                    "cluster.credentials",
+                    format!("{} is not a readable file", path.display()),
+                );
+                None
+            }
+        });
+        let purge_timeout = self.duration(
+            &c.purge_timeout,
+            "cluster.purge_timeout",
+            DEFAULT_PURGE_TIMEOUT,
+        );
         let name = c.name.get_ref().trim();
         // The name is a CDN-Loop pseudonym (RFC 8586 §2: a token) and a NATS subject part.
         let usable = !name.is_empty()
@@ -25,6 +45,9 @@ impl Builder<'_> {
             Ok(cdn_id) if usable => ClusterSettings {
                 name: Some(name.to_owned()),
                 cdn_id,
+                nats,
+                credentials,
+                purge_timeout,
             },
             _ => {
                 self.push_hint(
@@ -33,12 +56,38 @@ impl Builder<'_> {
                     format!("{:?} is not a usable cluster name", c.name.get_ref()),
                     "use letters, digits, '-' or '_', e.g. \"prod\"",
                 );
-                ClusterSettings {
-                    name: None,
-                    cdn_id: HeaderValue::from_static("meridian"),
-                }
+                ClusterSettings::default()
             }
         }
+    }
+
+    /// `cluster.nats`: server URLs as the NATS client takes them.
+    fn nats_servers(&mut self, list: Option<&Spanned<Vec<Spanned<String>>>>) -> Vec<String> {
+        let Some(list) = list else {
+            return Vec::new();
+        };
+        if list.get_ref().is_empty() {
+            self.push_hint(
+                list.span(),
+                "cluster.nats",
+                "no NATS server is listed",
+                "e.g. nats = [\"nats://127.0.0.1:4222\"], or remove the key",
+            );
+        }
+        let mut out = Vec::new();
+        for (i, s) in list.get_ref().iter().enumerate() {
+            let text = s.get_ref().trim();
+            match text.parse::<async_nats::ServerAddr>() {
+                Ok(_) => out.push(text.to_owned()),
+                Err(e) => self.push_hint(
+                    s.span(),
+                    format!("cluster.nats[{i}]"),
+                    format!("{text:?} is not a NATS server address: {e}"),
+                    "write nats://host:port",
+                ),
+            }
+        }
+        out
     }
 
     /// The shield region, or `None` without `[shield]`. `regions` are the ones already
