@@ -10,8 +10,6 @@ use std::path::Path;
 use support::nats::Nats;
 use support::{disk, eventually, header, one_region, Node, Origin, Reply};
 
-const TOKEN: &str = "Bearer test-token";
-
 fn origin() -> support::origin::OriginBuilder {
     let cached = |tag: &str| {
         Reply::ok("object")
@@ -55,17 +53,8 @@ async fn subscribed(node: &Node) {
 }
 
 async fn purge(node: &Node, query: &str) -> (u16, serde_json::Value) {
-    let resp = support::plain_client()
-        .post(format!("http://{}/purge?{query}", node.admin))
-        .header("authorization", TOKEN)
-        .send()
+    node.admin_post(&format!("/purge?{query}"), Some("test-token"))
         .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-    )
 }
 
 /// Whether `path` is stored on `node` right now (a hit), asked without refilling it: an

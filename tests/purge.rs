@@ -13,16 +13,7 @@ async fn get(node: &Node, path: &str, headers: &[(&str, &str)]) -> String {
 
 /// POSTs a purge with the test token; returns (status, body).
 async fn purge(node: &Node, query: &str, token: Option<&str>) -> (u16, serde_json::Value) {
-    let mut req = plain_client().post(format!("http://{}/purge?{query}", node.admin));
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&r.text().await.unwrap()).unwrap(),
-    )
+    node.admin_post(&format!("/purge?{query}"), token).await
 }
 
 fn cached(path: &str) -> Reply {

@@ -8,17 +8,7 @@ mod support;
 use support::{eventually, one_region, plain_client, Node, Origin, Reply};
 
 async fn post_reload(node: &Node) -> (u16, serde_json::Value) {
-    let resp = plain_client()
-        .post(format!("http://{}/reload", node.admin))
-        .bearer_auth("test-token")
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
-    )
+    node.admin_post("/reload", Some("test-token")).await
 }
 
 #[tokio::test]

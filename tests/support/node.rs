@@ -242,6 +242,21 @@ impl Node {
         serde_json::from_str(&text).unwrap()
     }
 
+    /// `POST target` (path and query) to the admin API with the test configs' token
+    /// (`None`: without one); returns the status and the JSON body.
+    pub async fn admin_post(&self, target: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = super::plain_client().post(format!("http://{}{target}", self.admin));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&resp.text().await.unwrap()).unwrap(),
+        )
+    }
+
     /// The admin endpoint's `/metrics` text.
     pub async fn metrics(&self) -> String {
         super::plain_client()
