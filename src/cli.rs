@@ -43,6 +43,11 @@ pub enum Command {
         #[arg(short, long, default_value = meridian::config::DEFAULT_PATH)]
         config: PathBuf,
     },
+    /// The cluster's shared configuration (sites, regions, dns, limits).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
     /// Print a shell completion script, e.g. `meridian completions bash > /etc/bash_completion.d/meridian`.
     Completions {
         /// The shell to complete for.
@@ -50,4 +55,15 @@ pub enum Command {
     },
     /// Print the man page (roff), e.g. `meridian manpage > meridian.1 && man ./meridian.1`.
     Manpage,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Validate FILE and store its shared part (sites, regions, dns, limits) in the cluster's
+    /// JetStream key-value bucket: every node whose [cluster] has shared_config = true applies
+    /// it through its reload path. Prints the new revision.
+    Publish {
+        /// A whole configuration file; its [cluster] names the cluster and its NATS servers.
+        file: PathBuf,
+    },
 }

@@ -184,8 +184,12 @@ fn each_command_has_help_naming_its_options() {
         ("check", &["--config"][..]),
         ("completions", &["bash", "zsh", "fish"][..]),
         ("manpage", &[][..]),
+        ("config", &["publish"][..]),
+        ("config publish", &["FILE", "shared_config"][..]),
     ] {
-        let out = meridian(&["help", command]);
+        let mut args = vec!["help"];
+        args.extend(command.split(' '));
+        let out = meridian(&args);
         assert!(out.status.success(), "help {command}: {}", stderr(&out));
         let text = String::from_utf8_lossy(&out.stdout);
         for option in options {
@@ -225,5 +229,33 @@ fn completions_and_the_man_page_come_from_the_command_line_definition() {
         bad.status.code(),
         Some(2),
         "an unknown shell is a usage error"
+    );
+}
+
+#[test]
+fn config_publish_needs_a_cluster_and_says_so_when_nats_cannot_be_reached() {
+    let out = meridian(&["config", "publish", "conf/examples/front-door.toml"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("[cluster] needs a name and nats servers"),
+        "{}",
+        stderr(&out)
+    );
+    // A cluster whose NATS server is not there: an error naming the cluster, not a hang.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edge.toml");
+    let text = std::fs::read_to_string("conf/fleet/edge-1.toml")
+        .unwrap()
+        .replace("127.0.0.1:4222", &format!("127.0.0.1:{port}"));
+    std::fs::write(&path, text).unwrap();
+    let out = meridian(&["config", "publish", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cannot publish to cluster \"demo\""),
+        "{}",
+        stderr(&out)
     );
 }

@@ -244,3 +244,114 @@ async fn a_node_that_missed_purges_replays_them_before_it_serves_from_its_disk()
     let resp = b.get("/a/2", &[]).await;
     assert_eq!(header(&resp, "cache-status"), "edge-b; hit; detail=disk");
 }
+
+/// Runs `meridian config publish` on `config` (a whole file); returns its exit status and
+/// output.
+fn publish(config: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("published.toml");
+    std::fs::write(&path, config).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["config", "publish"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// A whole configuration to publish: the test site, a second site on `new.test`, and the
+/// region `region` on `origin` (its [node] and [listen] are not published).
+fn to_publish(origin: &Origin, nats: &Nats, region: &str) -> String {
+    one_region(
+        &[origin.addr()],
+        &format!(
+            "{}[[sites]]\nname = \"new\"\nhosts = [\"new.test\"]\n[[sites.routes]]\npath = \"/\"\n",
+            cluster_table(nats)
+        ),
+    )
+    .replace("eu-west", region)
+    .replace("@HTTP@", "127.0.0.1:1")
+    .replace("@ADMIN@", "127.0.0.1:2")
+}
+
+async fn shared_node(name: &str, origin: &Origin, nats: &Nats) -> Node {
+    let table = format!("{}shared_config = true\n", cluster_table(nats));
+    Node::start(&named(one_region(&[origin.addr()], &table), name)).await
+}
+
+async fn get_on(node: &Node, host: &str) -> u16 {
+    node.client(&[host])
+        .get(node.url(host, "/a/1"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn shared_status(node: &Node) -> serde_json::Value {
+    node.status().await["cluster"]["shared_config"].clone()
+}
+
+#[tokio::test]
+async fn a_published_configuration_is_applied_on_every_node_and_one_a_node_refuses_is_reported() {
+    let nats = Nats::start().await;
+    let origin = origin().start().await;
+    let a = shared_node("edge-a", &origin, &nats).await;
+    let b = shared_node("edge-b", &origin, &nats).await;
+    assert_eq!(get_on(&a, "new.test").await, 421, "no such site yet");
+
+    // An invalid file is refused by the command and publishes nothing.
+    let (ok, out) = publish("[node]\nname = \"x\"\n");
+    assert!(!ok, "{out}");
+
+    let (ok, out) = publish(&to_publish(&origin, &nats, "eu-west"));
+    assert!(ok, "{out}");
+    assert!(out.contains("revision 1"), "{out}");
+    for node in [&a, &b] {
+        eventually("revision 1 is in force", || async {
+            shared_status(node).await["revision"] == 1
+        })
+        .await;
+        assert_eq!(get_on(node, "new.test").await, 200);
+        assert_eq!(get_on(node, support::HOST).await, 200, "its own sites too");
+        assert_eq!(node.metric("meridian_cluster_config_revision").await, 1.0);
+    }
+    // A node's own reload keeps the published part.
+    assert_eq!(a.admin_post("/reload", Some("test-token")).await.0, 200);
+    assert_eq!(get_on(&a, "new.test").await, 200);
+
+    // Renaming the region takes a restart: running nodes refuse it and keep revision 1.
+    let (ok, out) = publish(&to_publish(&origin, &nats, "eu-central"));
+    assert!(ok && out.contains("revision 2"), "{out}");
+    for node in [&a, &b] {
+        eventually("revision 2 is refused", || async {
+            shared_status(node).await["refused"]["revision"] == 2
+        })
+        .await;
+        let status = shared_status(node).await;
+        assert_eq!(status["revision"], 1);
+        let error = status["refused"]["error"].as_str().unwrap().to_owned();
+        assert!(error.contains("regions"), "{error}");
+        assert_eq!(
+            node.metric("meridian_cluster_config_refused_total").await,
+            1.0
+        );
+        assert_eq!(
+            get_on(node, "new.test").await,
+            200,
+            "the last good one serves"
+        );
+    }
+    // A node started now starts on it.
+    disk::stop(b).await;
+    let b = shared_node("edge-b", &origin, &nats).await;
+    assert_eq!(shared_status(&b).await["revision"], 2);
+    assert_eq!(b.status().await["regions"][0]["name"], "eu-central");
+    assert_eq!(get_on(&b, "new.test").await, 200);
+}

@@ -5,6 +5,7 @@ pub mod purge;
 
 use crate::cache::tiered::TieredStorage;
 use crate::cache::PurgeMode;
+use crate::cluster::config::SharedConfigState;
 use crate::cluster::ClusterPurges;
 use crate::config::live::Live;
 use crate::config::reload::Reload;
@@ -32,6 +33,8 @@ pub struct AdminApp {
     connections: Arc<ConnectionGate>,
     /// With `[cluster] nats`: purges go to every node through JetStream.
     cluster: Option<Arc<ClusterPurges>>,
+    /// With `[cluster] shared_config`: which published version is in force.
+    shared_config: Option<Arc<SharedConfigState>>,
     started: Instant,
 }
 
@@ -54,13 +57,20 @@ impl AdminApp {
             reloader,
             connections,
             cluster: None,
+            shared_config: None,
             started: Instant::now(),
         }
     }
 
-    /// Purges go to the whole cluster through `cluster`.
-    pub fn with_cluster(mut self, cluster: Option<Arc<ClusterPurges>>) -> Self {
+    /// Purges go to the whole cluster through `cluster`; `shared_config` says which
+    /// published configuration is in force.
+    pub fn with_cluster(
+        mut self,
+        cluster: Option<Arc<ClusterPurges>>,
+        shared_config: Option<Arc<SharedConfigState>>,
+    ) -> Self {
         self.cluster = cluster;
+        self.shared_config = shared_config;
         self
     }
 
@@ -136,7 +146,13 @@ impl AdminApp {
             "node": rt.node.name,
             "version": env!("CARGO_PKG_VERSION"),
             "uptime_seconds": self.started.elapsed().as_secs(),
-            "cluster": self.cluster.as_ref().map(|c| c.status()),
+            "cluster": self.cluster.as_ref().map(|c| {
+                let mut status = c.status();
+                if let Some(shared) = &self.shared_config {
+                    status["shared_config"] = shared.status();
+                }
+                status
+            }),
             "config": rt.source.display().to_string(),
             "cache": {
                 "bytes": stats.bytes,

@@ -7,6 +7,7 @@
 //! persistence, redelivery) is NATS's; what is Meridian's is what a purge is and when a node
 //! may serve again.
 
+pub mod config;
 pub mod purges;
 mod service;
 

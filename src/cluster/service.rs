@@ -3,6 +3,7 @@
 //! for as long as the node runs. A node that started with objects on disk serves none of
 //! them until it has applied every purge it missed.
 
+use super::config::SharedConfigWatch;
 use super::purges::{consumer_name, stream_name, subject, ClusterPurges, PurgeMessage};
 use crate::cache::tiered::TieredStorage;
 use async_nats::jetstream::{self, consumer, stream, Context};
@@ -25,6 +26,8 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 pub struct ClusterService {
     purges: Arc<ClusterPurges>,
+    /// With `[cluster] shared_config`: the watch that applies each published version.
+    shared: Option<SharedConfigWatch>,
     servers: Vec<String>,
     credentials: Option<PathBuf>,
     storage: &'static TieredStorage,
@@ -44,10 +47,17 @@ impl ClusterService {
         }
         ClusterService {
             purges,
+            shared: None,
             servers,
             credentials,
             storage,
         }
+    }
+
+    /// Also applies the cluster's shared configuration, through `watch`.
+    pub fn with_shared_config(mut self, watch: Option<SharedConfigWatch>) -> Self {
+        self.shared = watch;
+        self
     }
 
     async fn connect(&self) -> Result<async_nats::Client, Error> {
@@ -180,12 +190,26 @@ impl ClusterService {
             }
         };
         let jetstream = jetstream::new(client);
-        loop {
-            if let Err(e) = self.consume(&jetstream).await {
-                log::warn!("cluster: purge stream: {e}; trying again");
+        let purges = async {
+            loop {
+                if let Err(e) = self.consume(&jetstream).await {
+                    log::warn!("cluster: purge stream: {e}; trying again");
+                }
+                tokio::time::sleep(RETRY).await;
             }
-            tokio::time::sleep(RETRY).await;
-        }
+        };
+        let shared_config = async {
+            let Some(watch) = &self.shared else {
+                return std::future::pending().await;
+            };
+            loop {
+                if let Err(e) = watch.run(&jetstream, self.purges.cluster()).await {
+                    log::warn!("cluster: shared configuration: {e}; trying again");
+                }
+                tokio::time::sleep(RETRY).await;
+            }
+        };
+        tokio::join!(purges, shared_config);
     }
 }
 

@@ -50,6 +50,8 @@ pub struct ClusterFile {
     pub credentials: Option<Spanned<String>>,
     /// How long `POST /purge` waits for JetStream's acknowledgement before answering 503.
     pub purge_timeout: Option<Spanned<String>>,
+    /// Serve the sites, regions, DNS and limits published with `meridian config publish`.
+    pub shared_config: Option<Spanned<bool>>,
 }
 
 /// `[shield]`: parent Meridian nodes that cacheable misses go through (a shield tier).

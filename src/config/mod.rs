@@ -10,6 +10,7 @@ pub mod ids;
 pub mod live;
 pub mod reload;
 pub mod runtime;
+pub mod shared;
 pub mod validate;
 
 pub use error::{ConfigError, ConfigErrors, Source};

@@ -6,6 +6,7 @@
 //! health checks, the DNS listeners) cannot change in place: a reload that changes them is
 //! refused and names them, and a restart or a graceful upgrade (docs/reload.md) applies them.
 
+use super::shared::Published;
 use super::Runtime;
 
 /// A reload of the node's configuration, as a service asks for one.
@@ -13,6 +14,10 @@ use super::Runtime;
 pub trait Reload: Send + Sync {
     /// Reads, validates and applies the configuration file.
     async fn reload(&self) -> Result<Reloaded, ReloadError>;
+
+    /// As [`reload`](Self::reload), with `shared` (the cluster's published sites, regions,
+    /// DNS and limits) in place of the file's own; kept for the reloads that follow.
+    async fn reload_shared(&self, shared: Published) -> Result<Reloaded, ReloadError>;
 }
 
 /// Why a reload left the old configuration in force.

@@ -80,6 +80,8 @@ pub struct ClusterSettings {
     pub credentials: Option<PathBuf>,
     /// `POST /purge` answers 503 when JetStream has not acknowledged within this.
     pub purge_timeout: Duration,
+    /// Sites, regions, DNS and limits come from the cluster's published configuration.
+    pub shared_config: bool,
 }
 
 impl Default for ClusterSettings {
@@ -91,6 +93,7 @@ impl Default for ClusterSettings {
             nats: Vec::new(),
             credentials: None,
             purge_timeout: Duration::from_secs(2),
+            shared_config: false,
         }
     }
 }

@@ -41,6 +41,10 @@ pub struct ClusterMetrics {
     pub pending: IntGauge,
     /// 1 while this node has a NATS connection.
     pub connected: IntGauge,
+    /// The shared configuration's revision in force (0: the node's own file).
+    pub config_revision: IntGauge,
+    /// Shared configuration versions this node refused.
+    pub config_refused: IntCounter,
 }
 
 impl ClusterMetrics {
@@ -83,6 +87,18 @@ impl ClusterMetrics {
             "meridian_cluster_nats_connected",
             "1 while this node is connected to a NATS server of its cluster",
         )?;
+        let config_revision = IntGauge::new(
+            "meridian_cluster_config_revision",
+            "Revision of the cluster's shared configuration in force on this node (0: its own \
+             file alone)",
+        )?;
+        let config_refused = IntCounter::new(
+            "meridian_cluster_config_refused_total",
+            "Versions of the shared configuration this node refused (invalid with its own \
+             file, or needing a restart); it keeps the last good one",
+        )?;
+        registry.register(Box::new(config_revision.clone()))?;
+        registry.register(Box::new(config_refused.clone()))?;
         registry.register(Box::new(published.clone()))?;
         registry.register(Box::new(applied.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
@@ -98,6 +114,8 @@ impl ClusterMetrics {
             lag,
             pending,
             connected,
+            config_revision,
+            config_refused,
         })
     }
 

@@ -6,8 +6,10 @@ use crate::access_log::AccessLog;
 use crate::admin::AdminApp;
 use crate::cache::tiered::{DiskCheckpoints, TieredStorage};
 use crate::cache::MemoryStorage;
+use crate::cluster::config::{SharedConfigState, SharedConfigWatch};
 use crate::cluster::{ClusterPurges, ClusterService};
 use crate::config::live::Live;
+use crate::config::shared::Published;
 use crate::config::Runtime;
 use crate::demo::DemoOrigin;
 use crate::dns::{DnsHandler, DnsService, LiveHandler, Sockets};
@@ -69,7 +71,14 @@ impl Default for Handover {
 }
 
 /// Builds the pingora server for `rt`; `run_forever` on the result runs the node.
-pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
+///
+/// `shared` is the cluster's published configuration `rt` was built with (`[cluster]
+/// shared_config`), kept in force across reloads.
+pub fn build(
+    rt: Runtime,
+    handover: &Handover,
+    shared: Option<Published>,
+) -> Result<Server, NodeError> {
     // Taking sockets over, the old process still holds the addresses.
     if !handover.upgrade {
         check_binds(&rt)?;
@@ -184,13 +193,17 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
         None => None,
     };
 
-    let reloader = Arc::new(Reloader::new(
-        live.clone(),
-        sni,
-        dns.clone(),
-        view.clone(),
-        metrics.clone(),
-    ));
+    let shared_state = SharedConfigState::new(shared.as_ref().map(|s| s.revision));
+    let reloader = Arc::new(
+        Reloader::new(
+            live.clone(),
+            sni,
+            dns.clone(),
+            view.clone(),
+            metrics.clone(),
+        )
+        .with_shared(shared),
+    );
     server.add_service(background_service(
         "reload on SIGHUP",
         ReloadOnHangup(reloader.clone()),
@@ -204,12 +217,20 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
                 storage,
                 metrics.cluster.clone(),
             );
+            let watch = rt.cluster.shared_config.then(|| {
+                SharedConfigWatch::new(
+                    reloader.clone(),
+                    shared_state.clone(),
+                    metrics.cluster.clone(),
+                )
+            });
             let service = ClusterService::new(
                 purges.clone(),
                 rt.cluster.nats.clone(),
                 rt.cluster.credentials.clone(),
                 storage,
-            );
+            )
+            .with_shared_config(watch);
             server.add_service(background_service("cluster", service));
             Some(purges)
         }
@@ -217,7 +238,8 @@ pub fn build(rt: Runtime, handover: &Handover) -> Result<Server, NodeError> {
     };
     let mut admin = Service::new(
         "admin".into(),
-        AdminApp::new(live, metrics, storage, view, dns, reloader, gate).with_cluster(cluster),
+        AdminApp::new(live, metrics, storage, view, dns, reloader, gate)
+            .with_cluster(cluster, rt.cluster.shared_config.then_some(shared_state)),
     );
     admin.add_tcp(&rt.listen.admin.to_string());
     admin.threads = Some(1);

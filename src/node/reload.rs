@@ -7,6 +7,7 @@
 
 use crate::config::live::Live;
 use crate::config::reload::{restart_only_changes, Reload, ReloadError, Reloaded};
+use crate::config::shared::Published;
 use crate::config::{self, Runtime};
 use crate::dns::{DnsHandler, LiveHandler};
 use crate::metrics::Metrics;
@@ -25,6 +26,9 @@ pub struct Reloader {
     metrics: Arc<Metrics>,
     /// One reload at a time (a signal and an admin call racing would interleave swaps).
     running: tokio::sync::Mutex<()>,
+    /// The cluster's published part in force (`[cluster] shared_config`), merged into every
+    /// reload of the file.
+    shared: arc_swap::ArcSwapOption<Published>,
 }
 
 impl Reloader {
@@ -43,15 +47,46 @@ impl Reloader {
             view,
             metrics,
             running: tokio::sync::Mutex::new(()),
+            shared: arc_swap::ArcSwapOption::empty(),
         }
     }
 
-    /// Reads, validates and applies the configuration file; logs and counts the outcome.
+    /// The published part the node started with, merged into later reloads.
+    pub fn with_shared(self, shared: Option<Published>) -> Self {
+        self.shared.store(shared.map(Arc::new));
+        self
+    }
+
+    /// Applies the file with `shared` merged in; on success `shared` stays in force.
+    pub async fn reload_shared(&self, shared: Published) -> Result<Reloaded, ReloadError> {
+        let result = self.reload_with(Some(Arc::new(shared))).await;
+        result.map(|(done, shared)| {
+            self.shared.store(shared);
+            done
+        })
+    }
+
+    /// Reads, validates and applies the configuration file (with the published part in
+    /// force merged in); logs and counts the outcome.
     pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
+        self.reload_with(self.shared.load_full())
+            .await
+            .map(|(done, _)| done)
+    }
+
+    async fn reload_with(
+        &self,
+        shared: Option<Arc<Published>>,
+    ) -> Result<(Reloaded, Option<Arc<Published>>), ReloadError> {
         let _one_at_a_time = self.running.lock().await;
         let path = self.path.clone();
+        let text = shared.as_ref().map(|s| s.text.clone());
         // Reading certificates and a GeoIP database is blocking file work.
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path)).await;
+        let loaded = tokio::task::spawn_blocking(move || match text {
+            Some(text) => config::shared::load_merged(&path, &text),
+            None => config::load(&path),
+        })
+        .await;
         let result = match loaded {
             Ok(Ok(rt)) => self.apply(rt),
             Ok(Err(errors)) => Err(ReloadError::Invalid {
@@ -68,6 +103,9 @@ impl Reloader {
         match &result {
             Ok(done) => {
                 self.metrics.guard.reload_ok.inc();
+                if let Some(s) = &shared {
+                    log::info!("shared configuration revision {} in force", s.revision);
+                }
                 log::info!(
                     "reloaded {}: {} sites, {} DNS zones",
                     done.config,
@@ -80,7 +118,7 @@ impl Reloader {
                 log::error!("reload refused: {e}");
             }
         }
-        result
+        result.map(|done| (done, shared))
     }
 
     fn apply(&self, rt: Runtime) -> Result<Reloaded, ReloadError> {
@@ -117,6 +155,10 @@ impl Reloader {
 impl Reload for Reloader {
     async fn reload(&self) -> Result<Reloaded, ReloadError> {
         Reloader::reload(self).await
+    }
+
+    async fn reload_shared(&self, shared: Published) -> Result<Reloaded, ReloadError> {
+        Reloader::reload_shared(self, shared).await
     }
 }
 

@@ -35,6 +35,19 @@ impl Builder<'_> {
             "cluster.purge_timeout",
             DEFAULT_PURGE_TIMEOUT,
         );
+        let shared_config = match &c.shared_config {
+            Some(v) if *v.get_ref() && c.nats.is_none() => {
+                self.push_hint(
+                    v.span(),
+                    "cluster.shared_config",
+                    "shared_config = true and no NATS server to read it from",
+                    "add nats = [\"nats://host:4222\"] to [cluster]",
+                );
+                false
+            }
+            Some(v) => *v.get_ref(),
+            None => false,
+        };
         let name = c.name.get_ref().trim();
         // The name is a CDN-Loop pseudonym (RFC 8586 §2: a token) and a NATS subject part.
         let usable = !name.is_empty()
@@ -48,6 +61,7 @@ impl Builder<'_> {
                 nats,
                 credentials,
                 purge_timeout,
+                shared_config,
             },
             _ => {
                 self.push_hint(
