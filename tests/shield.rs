@@ -413,3 +413,28 @@ async fn a_compressed_variant_is_made_once_at_the_shield_and_kept_by_every_edge(
         "the shield compresses"
     );
 }
+
+#[tokio::test]
+async fn a_cycle_between_tiers_fails_at_once_with_508_and_never_reaches_the_origin() {
+    let origin = origin().start().await;
+    // edge-1's [shield] names shield-a, and shield-a's (by mistake) names edge-1.
+    let edge_addr = support::node::free_addr();
+    let shield = edge("shield-a", origin.addr(), &[edge_addr]).await;
+    let edge = Node::start_on(
+        &node_config("edge-1", origin.addr(), &shield_table(&[shield.http])),
+        edge_addr,
+    )
+    .await;
+    eventually("shield-a sees its (mistaken) shield up", || async {
+        shield_check(&shield, 0).await == "up"
+    })
+    .await;
+    let resp = edge.get("/obj?cycle=1", &[]).await;
+    assert_eq!(resp.status(), 508);
+    let entries = cache_status(&resp);
+    assert!(
+        entries.iter().any(|e| e.contains("detail=loop")),
+        "{entries:?}"
+    );
+    assert_eq!(origin.hits("/obj"), 0, "the loop never reached the origin");
+}

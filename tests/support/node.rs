@@ -54,15 +54,26 @@ impl Node {
     /// arguments, to which the binary and its arguments are appended): a test that needs the
     /// node in a namespace of its own (a small filesystem, say) says how.
     pub async fn start_wrapped(config: &str, wrapper: &[String]) -> Node {
+        Node::start_full(config, wrapper, None).await
+    }
+
+    /// As [`start`](Self::start), with its http listener on `http` (chosen beforehand, so
+    /// that another node's config could name it).
+    pub async fn start_on(config: &str, http: SocketAddr) -> Node {
+        Node::start_full(config, &[], Some(http)).await
+    }
+
+    async fn start_full(config: &str, wrapper: &[String], http: Option<SocketAddr>) -> Node {
         // Distinct from each other and from any address the test already put in the config
         // (an HTTPS listener or an origin it chose with `free_addr`).
-        let taken = |a: &SocketAddr| config.contains(&a.to_string());
-        let [http, admin] = loop {
+        let taken = |a: &SocketAddr| config.contains(&a.to_string()) || Some(*a) == http;
+        let [chosen, admin] = loop {
             let pair = free_addrs();
             if !pair.iter().any(taken) {
                 break pair;
             }
         };
+        let http = http.unwrap_or(chosen);
         let dns = loop {
             let dns = free_dns_addr();
             if dns != http && dns != admin && !taken(&dns) {
