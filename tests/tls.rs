@@ -437,3 +437,59 @@ async fn issue_13_cache_key_scheme_keys_https_apart_only_where_a_route_asks() {
     assert!(again.contains("hit"), "{again}");
     assert_eq!(origin.hits("/page"), 3, "a: one object; b: one per scheme");
 }
+
+/// A shield behind its edges hears plain HTTP: `X-Forwarded-Proto: https` from a trusted
+/// peer counts as TLS (no redirect, HSTS given), and from any other peer is not believed.
+#[tokio::test]
+async fn x_forwarded_proto_https_from_a_trusted_proxy_counts_as_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    certificate(dir.path(), "a.test");
+    certificate(dir.path(), "b.test");
+    let origin = Origin::builder()
+        .route(
+            "/page",
+            Reply::ok("page").header("cache-control", "no-store"),
+        )
+        .start()
+        .await;
+    let text = |trusted: &str| {
+        config(dir.path(), origin.addr(), "")
+            .replace("@HTTPS@", &support::node::free_addr().to_string())
+            .replace(
+                "admin = \"@ADMIN@\"",
+                &format!("admin = \"@ADMIN@\"\n{trusted}"),
+            )
+            .replacen(
+                "a.test.key\" }\n",
+                "a.test.key\" }\nhttps_redirect = true\nhsts = { max_age = \"1d\" }\n",
+                1,
+            )
+    };
+    let behind = Node::start(&text("trusted_proxies = [\"127.0.0.0/8\"]")).await;
+    let exposed = Node::start(&text("")).await;
+    let status_of = |node: &Node, proto: &'static str| {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve("a.test", node.http)
+            .build()
+            .unwrap();
+        let url = node.url("a.test", "/page");
+        async move {
+            let resp = client
+                .get(url)
+                .header("x-forwarded-proto", proto)
+                .send()
+                .await
+                .unwrap();
+            let hsts = support::header(&resp, "strict-transport-security");
+            (resp.status().as_u16(), hsts)
+        }
+    };
+    assert_eq!(
+        status_of(&behind, "https").await,
+        (200, "max-age=86400".into())
+    );
+    assert_eq!(status_of(&behind, "http").await.0, 308);
+    assert_eq!(status_of(&exposed, "https").await, (308, String::new()));
+}

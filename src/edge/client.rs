@@ -33,6 +33,24 @@ pub fn client_ip<'a>(
     leftmost.or(Some(peer))
 }
 
+/// Whether a trusted proxy (an edge in front of this shield, a load balancer) says the client
+/// spoke TLS to it: its `X-Forwarded-Proto` (the last value: the nearest proxy's) is `https`.
+/// From any other peer the header is the client's own say and is not believed.
+pub fn forwarded_https<'a>(
+    peer: Option<IpAddr>,
+    mut forwarded_proto: impl DoubleEndedIterator<Item = &'a HeaderValue>,
+    trusted: &[IpNet],
+) -> bool {
+    let Some(peer) = peer else { return false };
+    if !trusted.iter().any(|net| net.contains(&peer)) {
+        return false;
+    }
+    forwarded_proto
+        .next_back()
+        .and_then(|line| line.to_str().ok()?.rsplit(',').next())
+        .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+}
+
 /// One `X-Forwarded-For` hop: an address, possibly with a port or in brackets.
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     let hop = hop.trim();
@@ -117,5 +135,39 @@ mod tests {
             Some(ip("127.0.0.1"))
         );
         assert_eq!(client_ip(None, xff(&[]).iter(), &trusted()), None);
+    }
+
+    #[test]
+    fn x_forwarded_proto_counts_only_from_a_trusted_peer_and_its_last_value() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let https = xff(&["https"]);
+        assert!(forwarded_https(
+            Some(ip("10.1.2.3")),
+            https.iter(),
+            &trusted
+        ));
+        assert!(!forwarded_https(
+            Some(ip("192.0.2.1")),
+            https.iter(),
+            &trusted
+        ));
+        assert!(!forwarded_https(None, https.iter(), &trusted));
+        let spoofed = xff(&["https, http"]);
+        assert!(!forwarded_https(
+            Some(ip("10.1.2.3")),
+            spoofed.iter(),
+            &trusted
+        ));
+        let lines = xff(&["http", " HTTPS "]);
+        assert!(forwarded_https(
+            Some(ip("10.1.2.3")),
+            lines.iter(),
+            &trusted
+        ));
+        assert!(!forwarded_https(
+            Some(ip("10.1.2.3")),
+            xff(&[]).iter(),
+            &trusted
+        ));
     }
 }

@@ -52,6 +52,7 @@ use upstream::{Cursor, Pick, RegionBalancer};
 const CACHE_STATUS: HeaderName = HeaderName::from_static("cache-status");
 const SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// The edge proxy service: shared, read-only state for every request.
 pub struct EdgeProxy {
@@ -244,7 +245,18 @@ impl ProxyHttp for EdgeProxy {
             session.req_header().headers.get_all(X_FORWARDED_FOR).iter(),
             &ctx.gen.rt.listen.trusted_proxies,
         );
-        ctx.tls = is_tls(session);
+        // Behind a trusted proxy (a shield behind its edges) the client's TLS is the proxy's
+        // word: HSTS, https_redirect and a scheme-keyed cache follow it.
+        ctx.tls = is_tls(session)
+            || client::forwarded_https(
+                ctx.peer,
+                session
+                    .req_header()
+                    .headers
+                    .get_all(X_FORWARDED_PROTO)
+                    .iter(),
+                &ctx.gen.rt.listen.trusted_proxies,
+            );
         if let Some(done) = self.refuse_over_limits(session, ctx).await? {
             return Ok(done);
         }
