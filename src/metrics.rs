@@ -8,6 +8,7 @@ pub mod disk;
 pub mod dns;
 pub mod guard;
 pub mod minify;
+pub mod traffic;
 pub mod transform;
 
 use crate::cache::CacheResult;
@@ -20,15 +21,15 @@ use prometheus::{
 pub const UNKNOWN_SITE: &str = "_unknown";
 
 /// Request duration buckets in seconds: 100 µs (a hit) up to 30 s (a slow origin).
-const DURATION_BUCKETS: &[f64] = &[
+pub(crate) const DURATION_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
 ];
 
 /// Status classes as labels: 1xx..5xx, and "other" for anything outside 100..=599.
-const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+pub(crate) const STATUS_CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
 
-fn status_class_index(status: u16) -> usize {
+pub(crate) fn status_class_index(status: u16) -> usize {
     match status {
         100..=599 => usize::from(status / 100 - 1),
         _ => 5,
@@ -73,12 +74,17 @@ pub struct Metrics {
     pub guard: guard::GuardMetrics,
     pub disk: disk::DiskMetrics,
     pub cluster: std::sync::Arc<cluster::ClusterMetrics>,
+    pub traffic: traffic::TrafficMetrics,
 }
 
 /// One site's handles, resolved at startup.
 pub struct SiteMetrics {
     /// `[status class][cache result]`.
     requests: [[IntCounter; CacheResult::COUNT]; STATUS_CLASSES.len()],
+    /// Body bytes sent, by cache result.
+    bytes: [IntCounter; CacheResult::COUNT],
+    /// `[route][status class]`, routes in the site's order.
+    routes: Vec<[IntCounter; STATUS_CLASSES.len()]>,
     duration: Histogram,
     upstream_connect_errors: IntCounter,
     upstream_proxy_errors: IntCounter,
@@ -111,11 +117,32 @@ impl OriginMetrics {
 
 impl SiteMetrics {
     /// Counts one finished request.
-    pub fn observe(&self, status: u16, cache: CacheResult, seconds: f64) {
-        if let Some(row) = self.requests.get(status_class_index(status)) {
-            if let Some(c) = row.get(cache.index()) {
-                c.inc();
-            }
+    /// Counts one answered request: `route` is its index in the site's routes, `bytes` the
+    /// body bytes sent.
+    pub fn observe(
+        &self,
+        status: u16,
+        cache: CacheResult,
+        seconds: f64,
+        route: Option<usize>,
+        bytes: usize,
+    ) {
+        let class = status_class_index(status);
+        if let Some(c) = self
+            .requests
+            .get(class)
+            .and_then(|row| row.get(cache.index()))
+        {
+            c.inc();
+        }
+        if let Some(c) = self.bytes.get(cache.index()) {
+            c.inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+        }
+        if let Some(c) = route
+            .and_then(|r| self.routes.get(r))
+            .and_then(|row| row.get(class))
+        {
+            c.inc();
         }
         self.duration.observe(seconds);
     }
@@ -249,7 +276,9 @@ impl Metrics {
         let guard = guard::GuardMetrics::register(&registry)?;
         let disk = disk::DiskMetrics::register(&registry)?;
         let cluster = std::sync::Arc::new(cluster::ClusterMetrics::register(&registry)?);
+        let traffic = traffic::TrafficMetrics::register(&registry)?;
         Ok(Metrics {
+            traffic,
             cluster,
             registry,
             requests,
@@ -275,7 +304,8 @@ impl Metrics {
     }
 
     /// Resolves every handle of one site (its series appear at zero from the start).
-    pub fn site(&self, site: &str) -> SiteMetrics {
+    /// Resolves every handle of one site and its routes (given by path, in the site's order).
+    pub fn site(&self, site: &str, routes: &[&str]) -> SiteMetrics {
         let requests = STATUS_CLASSES.map(|class| {
             CacheResult::ALL.map(|cache| {
                 self.requests
@@ -284,6 +314,11 @@ impl Metrics {
         });
         SiteMetrics {
             requests,
+            bytes: self.traffic.site_bytes(site),
+            routes: routes
+                .iter()
+                .map(|route| self.traffic.route(site, route))
+                .collect(),
             duration: self.duration.with_label_values(&[site]),
             upstream_connect_errors: self.upstream_errors.with_label_values(&[site, "connect"]),
             upstream_proxy_errors: self.upstream_errors.with_label_values(&[site, "proxy"]),
@@ -342,9 +377,9 @@ mod tests {
     #[test]
     fn observed_requests_appear_in_the_exposition() {
         let m = Metrics::new().unwrap();
-        let site = m.site("demo");
-        site.observe(200, CacheResult::Hit, 0.001);
-        site.observe(200, CacheResult::Hit, 0.001);
+        let site = m.site("demo", &["/"]);
+        site.observe(200, CacheResult::Hit, 0.001, Some(0), 10);
+        site.observe(200, CacheResult::Hit, 0.001, Some(0), 10);
         site.upstream_error(UpstreamErrorKind::Connect);
         let text = String::from_utf8(m.encode()).unwrap();
         assert!(text.contains(

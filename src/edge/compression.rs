@@ -57,6 +57,7 @@ impl EdgeProxy {
             return;
         };
         let metrics = Arc::clone(&self.metrics.transform);
+        let all_metrics = Arc::clone(&self.metrics);
         let minify_metrics = Arc::clone(&self.minify_metrics);
         let storage = self.storage.memory();
         let pool = Arc::clone(&self.pool);
@@ -75,9 +76,12 @@ impl EdgeProxy {
                                 body: refined.body,
                                 fields: refined.fields,
                             };
-                            if refinement.body.len() as u64 >= stored_len {
+                            let refined_len = refinement.body.len() as u64;
+                            if refined_len >= stored_len {
                                 JobResult::NotSmaller
                             } else if storage.refine(ticket, refinement) {
+                                all_metrics.traffic.transform_in.inc_by(stored_len);
+                                all_metrics.traffic.transform_out.inc_by(refined_len);
                                 JobResult::Refined
                             } else {
                                 JobResult::Stale
@@ -199,8 +203,12 @@ impl EdgeProxy {
                 self.minify_metrics.observe(outcome);
             }
             let stored_len = t.bytes_out() + last.len() as u64;
-            if let Some(job) = t.take_deferred() {
-                self.defer(session, job, stored_len);
+            match t.take_deferred() {
+                Some(job) => self.defer(session, job, stored_len),
+                None => {
+                    self.metrics.traffic.transform_in.inc_by(t.bytes_in());
+                    self.metrics.traffic.transform_out.inc_by(stored_len);
+                }
             }
             out = if out.is_empty() {
                 last

@@ -18,8 +18,15 @@ pub struct Generation {
 impl Generation {
     pub fn new(rt: Arc<Runtime>, metrics: &Metrics) -> Generation {
         Generation {
-            site_metrics: rt.sites.iter().map(|s| metrics.site(&s.name)).collect(),
-            unknown_site: metrics.site(UNKNOWN_SITE),
+            site_metrics: rt
+                .sites
+                .iter()
+                .map(|s| {
+                    let routes: Vec<&str> = s.routes.iter().map(|r| r.path.as_str()).collect();
+                    metrics.site(&s.name, &routes)
+                })
+                .collect(),
+            unknown_site: metrics.site(UNKNOWN_SITE, &[]),
             cache_status: CacheStatusValues::new(&rt.node.name),
             rt,
         }

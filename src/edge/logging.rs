@@ -15,8 +15,13 @@ impl EdgeProxy {
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let elapsed = ctx.started.elapsed();
-        self.site_metrics(ctx)
-            .observe(status, ctx.cache_result, elapsed.as_secs_f64());
+        self.site_metrics(ctx).observe(
+            status,
+            ctx.cache_result,
+            elapsed.as_secs_f64(),
+            ctx.resolved.map(|r| r.route),
+            session.body_bytes_sent(),
+        );
         if !self.access_log.is_enabled() {
             return;
         }

@@ -65,6 +65,8 @@ pub struct EdgeProxy {
     /// `[region][origin]` ejection counters.
     ejections: Vec<Vec<prometheus::IntCounter>>,
     balancers: Vec<RegionBalancer>,
+    /// `[region]` upstream latency and status handles (regions are fixed for the process).
+    region_traffic: Vec<crate::metrics::traffic::RegionTraffic>,
     storage: &'static TieredStorage,
     cache_lock: &'static CacheKeyLockImpl,
     access_log: Arc<AccessLog>,
@@ -109,6 +111,11 @@ impl EdgeProxy {
             view,
             ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
+            region_traffic: rt
+                .regions
+                .iter()
+                .map(|r| metrics.traffic.region(&r.name))
+                .collect(),
             current: ArcSwap::from_pointee(Generation::new(rt, &metrics)),
             minify_metrics: metrics.minify.clone(),
             pool,
@@ -173,6 +180,8 @@ pub struct RequestCtx {
     /// The node of the current attempt: an origin, or a shield node (its region is the
     /// shield's).
     pick: Option<Pick>,
+    /// When the current attempt was started (its origin latency counts from here).
+    attempt_started: Option<Instant>,
     upstream_status: Option<u16>,
     not_stored: Option<NoCacheReason>,
     cache_result: CacheResult,
@@ -217,6 +226,7 @@ impl ProxyHttp for EdgeProxy {
             cursor: Cursor::default(),
             parents: None,
             pick: None,
+            attempt_started: None,
             upstream_status: None,
             not_stored: None,
             from_disk: false,
@@ -435,6 +445,7 @@ impl ProxyHttp for EdgeProxy {
         if ctx.parents.is_none() {
             ctx.parents = Some(self.shield_parents(session, ctx));
         }
+        ctx.attempt_started = Some(Instant::now());
         self.next_peer(ctx)
     }
 
@@ -509,6 +520,14 @@ impl ProxyHttp for EdgeProxy {
             return self.forward_interim(session, upstream_response).await;
         }
         ctx.upstream_status = Some(upstream_response.status.as_u16());
+        if let (Some(p), Some(started)) = (ctx.pick, ctx.attempt_started) {
+            if let Some(traffic) = self.region_traffic.get(p.region) {
+                traffic.observe(
+                    upstream_response.status.as_u16(),
+                    started.elapsed().as_secs_f64(),
+                );
+            }
+        }
         // A shield's 5xx speaks for the origins behind it, which it has already tried.
         if upstream_response.status.is_server_error() && !self.via_shield(ctx) {
             self.record_origin_failure(ctx);

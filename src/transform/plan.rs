@@ -53,6 +53,8 @@ pub struct BodyTransform {
     deferred: Option<Deferred>,
     /// Bytes handed out so far by `feed`.
     bytes_out: u64,
+    /// Bytes taken in by `feed` (as the origin sent them).
+    bytes_in: u64,
 }
 
 /// A [`DeferredJob`] being collected: the decoded chunks themselves (shared, not copied),
@@ -131,6 +133,7 @@ impl BodyTransform {
     /// Transforms one chunk; returns what is ready to send (nothing while minification
     /// collects the body).
     pub fn feed(&mut self, chunk: Bytes) -> io::Result<Bytes> {
+        self.bytes_in += chunk.len() as u64;
         let plain = match &mut self.decoder {
             Some(d) => Bytes::from(d.write(&chunk)?),
             None => chunk,
@@ -138,6 +141,11 @@ impl BodyTransform {
         let out = self.after_decode(plain)?;
         self.bytes_out += out.len() as u64;
         Ok(out)
+    }
+
+    /// Bytes taken in by [`feed`](Self::feed) so far.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
     }
 
     /// Bytes handed out by [`feed`](Self::feed) so far (not counting `finish`'s).
@@ -285,6 +293,7 @@ pub fn plan(
         encoder: Encoder::new(to, levels.of(to))?,
         deferred: None,
         bytes_out: 0,
+        bytes_in: 0,
     };
     resp.remove_header(&CONTENT_LENGTH);
     set_coding(resp, to)?;
@@ -323,6 +332,7 @@ fn deferred_plan(
         },
         deferred: None,
         bytes_out: 0,
+        bytes_in: 0,
     };
     if !pass_through {
         resp.remove_header(&CONTENT_LENGTH);
