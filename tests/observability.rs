@@ -202,3 +202,57 @@ async fn issue_13_the_access_log_records_the_trusted_client_beside_the_peer() {
     assert_eq!(line["client"], "198.51.100.23", "{line}");
     assert_eq!(line["peer"], "127.0.0.1", "{line}");
 }
+
+#[tokio::test]
+async fn issue_17_bytes_by_cache_result_requests_per_route_and_origin_traffic_per_region() {
+    let body = "x".repeat(1000);
+    let origin = Origin::builder()
+        .route(
+            "/c",
+            Reply::ok(body.clone()).header("cache-control", "max-age=60"),
+        )
+        .route("/api/x", Reply::new(503, "down"))
+        .start()
+        .await;
+    let api = "[[sites.routes]]\npath = \"/api/\"\ncache = false\n";
+    let node = Node::start(&one_region(&[origin.addr()], api)).await;
+    for _ in 0..3 {
+        assert_eq!(node.get("/c", &[]).await.text().await.unwrap(), body);
+    }
+    assert_eq!(node.get("/api/x", &[]).await.status(), 503);
+    eventually("the requests are counted", || async {
+        node.metric("meridian_http_route_requests_total{route=\"/api/\",site=\"test\",status_class=\"5xx\"}")
+            .await
+            == 1.0
+    })
+    .await;
+    let metric = |s: &'static str| node.metric(s);
+    assert_eq!(
+        metric("meridian_http_response_bytes_total{cache=\"miss\",site=\"test\"}").await,
+        1000.0
+    );
+    assert_eq!(
+        metric("meridian_http_response_bytes_total{cache=\"hit\",site=\"test\"}").await,
+        2000.0
+    );
+    assert_eq!(
+        metric(
+            "meridian_http_route_requests_total{route=\"/\",site=\"test\",status_class=\"2xx\"}"
+        )
+        .await,
+        3.0
+    );
+    assert_eq!(
+        metric("meridian_upstream_responses_total{region=\"eu-west\",status_class=\"2xx\"}").await,
+        1.0,
+        "one fill; the hits never reached the origin"
+    );
+    assert_eq!(
+        metric("meridian_upstream_responses_total{region=\"eu-west\",status_class=\"5xx\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric("meridian_upstream_response_duration_seconds_count{region=\"eu-west\"}").await,
+        2.0
+    );
+}
