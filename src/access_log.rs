@@ -46,6 +46,8 @@ pub struct AccessEntry<'a> {
     pub region: Option<&'a str>,
     pub origin: Option<SocketAddr>,
     pub trace_id: &'a str,
+    /// Meridian's server span (`[tracing]`, sampled requests), empty otherwise.
+    pub span_id: &'a str,
 }
 
 fn rfc3339_millis<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -226,6 +228,7 @@ mod tests {
             region: None,
             origin: None,
             trace_id: "",
+            span_id: "",
             proto: "HTTP/1.1",
         }
     }
@@ -315,6 +318,7 @@ mod tests {
             region: Some("eu-west"),
             origin: Some("127.0.0.1:9001".parse().unwrap()),
             trace_id: "0af7651916cd43dd8448eb211c80319c",
+            span_id: "b7ad6b7169203331",
             proto: "HTTP/1.1",
         });
         log.close();

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod metrics;
 pub mod node;
 pub mod regions;
+pub mod telemetry;
 pub mod tls;
 pub mod transform;
 pub mod vocab;

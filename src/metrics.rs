@@ -8,6 +8,7 @@ pub mod disk;
 pub mod dns;
 pub mod guard;
 pub mod minify;
+pub mod tracing;
 pub mod traffic;
 pub mod transform;
 
@@ -75,6 +76,7 @@ pub struct Metrics {
     pub disk: disk::DiskMetrics,
     pub cluster: std::sync::Arc<cluster::ClusterMetrics>,
     pub traffic: traffic::TrafficMetrics,
+    pub tracing: std::sync::Arc<tracing::TracingMetrics>,
 }
 
 /// One site's handles, resolved at startup.
@@ -277,7 +279,9 @@ impl Metrics {
         let disk = disk::DiskMetrics::register(&registry)?;
         let cluster = std::sync::Arc::new(cluster::ClusterMetrics::register(&registry)?);
         let traffic = traffic::TrafficMetrics::register(&registry)?;
+        let tracing = std::sync::Arc::new(tracing::TracingMetrics::register(&registry)?);
         Ok(Metrics {
+            tracing,
             traffic,
             cluster,
             registry,

@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "config",
             "metrics",
             "access_log",
+            "telemetry",
         ],
     ),
     ("vocabulary", &["vocab"]),

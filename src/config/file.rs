@@ -36,6 +36,21 @@ pub struct FileConfig {
     pub transforms: Option<TransformsFile>,
     pub cluster: Option<ClusterFile>,
     pub shield: Option<ShieldFile>,
+    pub tracing: Option<TracingFile>,
+}
+
+/// `[tracing]`: OpenTelemetry spans exported to a collector (OTLP over HTTP, protobuf).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracingFile {
+    /// The collector's base URL (`http://host:4318`); spans go to `/v1/traces` under it.
+    pub otlp_endpoint: Spanned<String>,
+    /// `service.name` of the spans (default "meridian").
+    pub service_name: Option<Spanned<String>>,
+    /// Share of requests without a sampled parent that are traced (default 0.01).
+    pub sample_ratio: Option<Spanned<f64>>,
+    /// Spans waiting for export; past it new spans are dropped and counted (default 4096).
+    pub queue: Option<Spanned<i64>>,
 }
 
 /// `[cluster]`: the fleet this node belongs to.

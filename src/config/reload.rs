@@ -85,6 +85,7 @@ pub fn restart_only_changes(old: &Runtime, new: &Runtime) -> Vec<&'static str> {
     );
     check(old.log.access != new.log.access, "log.access");
     check(old.cluster != new.cluster, "cluster");
+    check(old.tracing != new.tracing, "tracing");
     check(
         old.demo.as_ref().map(|d| &d.origins) != new.demo.as_ref().map(|d| &d.origins),
         "demo.origins",

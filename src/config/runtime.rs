@@ -38,6 +38,8 @@ pub struct Runtime {
     /// The authoritative geo-DNS server, when `[dns]` is configured.
     pub dns: Option<super::dns::DnsSettings>,
     pub cluster: ClusterSettings,
+    /// OpenTelemetry export, when `[tracing]` is set.
+    pub tracing: Option<TracingSettings>,
     /// The region holding the `[shield]` nodes, when set (it follows every other region).
     pub shield: Option<RegionId>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -66,6 +68,18 @@ pub struct NodeSettings {
     pub threads: usize,
     /// The `Via` value this node adds (RFC 9110 §7.6.3), e.g. `1.1 edge-1`.
     pub via: HeaderValue,
+}
+
+/// `[tracing]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    /// Where spans are POSTed: the endpoint with `/v1/traces`.
+    pub traces_url: String,
+    pub service_name: String,
+    /// Head sampling of requests without a sampled parent, 0..=1.
+    pub sample_ratio: f64,
+    /// Spans waiting for export at most.
+    pub queue: usize,
 }
 
 /// `[cluster]`.

@@ -6,6 +6,7 @@ mod dns;
 mod reference;
 mod shield;
 mod tls;
+mod tracing;
 use runtime::{AccessLogTarget, HealthCheckKind, RegionChoice};
 use std::path::PathBuf;
 

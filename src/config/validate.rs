@@ -30,6 +30,7 @@ mod regions;
 mod shield;
 mod sites;
 mod tls;
+mod tracing;
 
 const DEFAULT_CACHE_MEMORY: u64 = 256 * 1024 * 1024;
 const DEFAULT_MAX_OBJECT: u64 = 8 * 1024 * 1024;
@@ -144,6 +145,7 @@ impl Builder<'_> {
             regions.len() - 1
         });
         let cluster = self.cluster(f);
+        let tracing = self.tracing(f);
         let dns = self.dns(f, &regions);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
@@ -161,6 +163,7 @@ impl Builder<'_> {
             hosts,
             dns,
             cluster,
+            tracing,
             shield,
             compression,
             refuse_unknown_sni,

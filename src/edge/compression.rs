@@ -171,6 +171,9 @@ impl EdgeProxy {
         }
         ctx.body = plan(settings, wants, resp)
             .map_err(|e| Error::because(ErrorType::InternalError, "setting up compression", e))?;
+        if ctx.body.is_some() && ctx.spans.is_some() {
+            ctx.transform_started = Some(std::time::Instant::now());
+        }
         Ok(())
     }
 
@@ -203,18 +206,47 @@ impl EdgeProxy {
                 self.minify_metrics.observe(outcome);
             }
             let stored_len = t.bytes_out() + last.len() as u64;
-            match t.take_deferred() {
-                Some(job) => self.defer(session, job, stored_len),
-                None => {
-                    self.metrics.traffic.transform_in.inc_by(t.bytes_in());
-                    self.metrics.traffic.transform_out.inc_by(stored_len);
+            let bytes_in = t.bytes_in();
+            let deferred = match t.take_deferred() {
+                Some(job) => {
+                    self.defer(session, job, stored_len);
+                    true
                 }
-            }
+                None => {
+                    self.metrics.traffic.transform_in.inc_by(bytes_in);
+                    self.metrics.traffic.transform_out.inc_by(stored_len);
+                    false
+                }
+            };
             out = if out.is_empty() {
                 last
             } else {
                 [out, last].concat().into()
             };
+            if ctx.spans.is_some() {
+                let started = ctx.transform_started.map_or_else(SystemTime::now, |t| {
+                    SystemTime::now()
+                        .checked_sub(t.elapsed())
+                        .unwrap_or_else(SystemTime::now)
+                });
+                let coding = ctx.coding.map_or("identity", Coding::token);
+                self.span_transform(
+                    ctx,
+                    started,
+                    vec![
+                        opentelemetry::KeyValue::new(
+                            "meridian.transform.bytes_in",
+                            gauge(bytes_in),
+                        ),
+                        opentelemetry::KeyValue::new(
+                            "meridian.transform.bytes_out",
+                            gauge(stored_len),
+                        ),
+                        opentelemetry::KeyValue::new("meridian.transform.coding", coding),
+                        opentelemetry::KeyValue::new("meridian.transform.deferred", deferred),
+                    ],
+                );
+            }
         }
         *body = (!out.is_empty()).then_some(out);
         Ok(())

@@ -28,6 +28,7 @@ impl EdgeProxy {
         let site = ctx.resolved.and_then(|r| ctx.gen.rt.sites.get(r.site));
         let req = session.req_header();
         let trace_id = ctx.trace.as_ref().map(super::TraceParent::trace_id);
+        let span_id = ctx.spans.as_ref().map(|s| format!("{:016x}", s.span_id()));
         let raw_host = route::raw_host(req)
             .and_then(|h| std::str::from_utf8(h).ok())
             .unwrap_or("");
@@ -58,6 +59,7 @@ impl EdgeProxy {
                 .map(|r| r.name.as_str()),
             origin: ctx.pick.map(|p| p.addr),
             trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),
+            span_id: span_id.as_deref().unwrap_or(""),
         });
     }
 }

@@ -14,6 +14,7 @@ pub mod respond;
 pub mod route;
 mod selection;
 mod shield;
+mod spans;
 pub mod traceparent;
 pub mod upstream;
 
@@ -75,6 +76,8 @@ pub struct EdgeProxy {
     pool: Arc<TransformPool>,
     /// The `[shield]` tier's ring, when there is one (fixed for the process, as regions are).
     shield: Option<shield::ShieldRing>,
+    /// `[tracing]`: spans of sampled requests (fixed for the process).
+    telemetry: Option<Arc<crate::telemetry::Telemetry>>,
 }
 
 impl EdgeProxy {
@@ -108,6 +111,7 @@ impl EdgeProxy {
             .and_then(|id| Some(shield::ShieldRing::new(id, rt.regions.get(id)?)));
         EdgeProxy {
             shield,
+            telemetry: None,
             view,
             ejections,
             balancers: rt.regions.iter().map(RegionBalancer::new).collect(),
@@ -126,6 +130,12 @@ impl EdgeProxy {
             access_log,
             live,
         }
+    }
+
+    /// Traces sampled requests through `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Option<Arc<crate::telemetry::Telemetry>>) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// The regions this request may use, in the order to try them: nearest the client when
@@ -198,6 +208,10 @@ pub struct RequestCtx {
     coding: Option<Coding>,
     /// What happens to the origin's body on its way through.
     body: Option<BodyTransform>,
+    /// When the body's transform was planned (its span starts there).
+    transform_started: Option<Instant>,
+    /// `[tracing]`: the spans of a sampled request.
+    spans: Option<crate::telemetry::spans::RequestSpans>,
 }
 
 impl RequestCtx {
@@ -236,6 +250,8 @@ impl ProxyHttp for EdgeProxy {
             client_order: None,
             coding: None,
             body: None,
+            transform_started: None,
+            spans: None,
         }
     }
 
@@ -311,6 +327,7 @@ impl ProxyHttp for EdgeProxy {
                 let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
+                self.start_spans(session, ctx);
                 Ok(false)
             }
             Err(reject) => {
@@ -446,7 +463,9 @@ impl ProxyHttp for EdgeProxy {
             ctx.parents = Some(self.shield_parents(session, ctx));
         }
         ctx.attempt_started = Some(Instant::now());
-        self.next_peer(ctx)
+        let peer = self.next_peer(ctx)?;
+        self.span_attempt(session, ctx);
+        Ok(peer)
     }
 
     fn fail_to_connect(
@@ -459,6 +478,7 @@ impl ProxyHttp for EdgeProxy {
         self.site_metrics(ctx)
             .upstream_error(UpstreamErrorKind::Connect);
         self.record_origin_failure(ctx);
+        Self::span_attempt_failed(ctx, &e);
         // Nothing was sent, so any method may go to the next origin, if one is left.
         let more = self.has_next_peer(ctx);
         e.set_retry(more);
@@ -477,6 +497,7 @@ impl ProxyHttp for EdgeProxy {
         self.site_metrics(ctx)
             .upstream_error(UpstreamErrorKind::Proxy);
         self.record_origin_failure(ctx);
+        Self::span_attempt_failed(ctx, &e);
         // The request may have reached the origin: only an idempotent one, whose body is
         // still replayable and whose response has not started, may be sent again.
         let method = &session.req_header().method;
@@ -520,6 +541,7 @@ impl ProxyHttp for EdgeProxy {
             return self.forward_interim(session, upstream_response).await;
         }
         ctx.upstream_status = Some(upstream_response.status.as_u16());
+        Self::span_attempt_answered(ctx, upstream_response.status.as_u16());
         if let (Some(p), Some(started)) = (ctx.pick, ctx.attempt_started) {
             if let Some(traffic) = self.region_traffic.get(p.region) {
                 traffic.observe(
@@ -644,6 +666,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         self.log_request(session, e, ctx);
+        self.finish_spans(session, e, ctx);
     }
 }
 

@@ -13,8 +13,19 @@ const LEN: usize = 55;
 pub enum TraceParent {
     /// A valid `traceparent` the client sent, forwarded unchanged.
     FromClient(HeaderValue),
-    /// A trace this node started (sampled: the node logs the request).
+    /// A trace this node started (sampled: the node logs the request), or one whose parent is
+    /// a span of this node's (`[tracing]`: the upstream attempt's).
     Started { trace_id: u128, parent_id: u64 },
+    /// As `Started`, not sampled: `[tracing]` is on and decided not to trace this request.
+    Unsampled { trace_id: u128, parent_id: u64 },
+}
+
+/// A client's trace context, read: the ids and whether the client sampled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ids {
+    pub trace_id: u128,
+    pub parent_id: u64,
+    pub sampled: bool,
 }
 
 /// The 32 hex digits of a trace id, on the stack.
@@ -50,6 +61,42 @@ impl TraceParent {
         matches!(self, TraceParent::FromClient(_))
     }
 
+    /// The trace id, parent id and sampled flag of this context.
+    pub fn ids(&self) -> Ids {
+        match self {
+            TraceParent::FromClient(v) => {
+                let hex = |range: std::ops::Range<usize>| {
+                    v.as_bytes()
+                        .get(range)
+                        .and_then(|h| std::str::from_utf8(h).ok())
+                        .map(str::to_owned)
+                        .unwrap_or_default()
+                };
+                Ids {
+                    trace_id: u128::from_str_radix(&hex(3..35), 16).unwrap_or(0),
+                    parent_id: u64::from_str_radix(&hex(36..52), 16).unwrap_or(0),
+                    sampled: u8::from_str_radix(&hex(53..55), 16).is_ok_and(|f| f & 1 == 1),
+                }
+            }
+            TraceParent::Started {
+                trace_id,
+                parent_id,
+            } => Ids {
+                trace_id: *trace_id,
+                parent_id: *parent_id,
+                sampled: true,
+            },
+            TraceParent::Unsampled {
+                trace_id,
+                parent_id,
+            } => Ids {
+                trace_id: *trace_id,
+                parent_id: *parent_id,
+                sampled: false,
+            },
+        }
+    }
+
     /// The trace id, for logs.
     pub fn trace_id(&self) -> TraceId {
         let mut out = [b'0'; 32];
@@ -59,7 +106,9 @@ impl TraceParent {
                     out.copy_from_slice(id);
                 }
             }
-            TraceParent::Started { trace_id, .. } => write_hex(&mut out, &trace_id.to_be_bytes()),
+            TraceParent::Started { trace_id, .. } | TraceParent::Unsampled { trace_id, .. } => {
+                write_hex(&mut out, &trace_id.to_be_bytes())
+            }
         }
         TraceId(out)
     }
@@ -71,13 +120,22 @@ impl TraceParent {
             TraceParent::Started {
                 trace_id,
                 parent_id,
+            }
+            | TraceParent::Unsampled {
+                trace_id,
+                parent_id,
             } => {
                 let mut buf = [0u8; LEN];
                 buf[..3].copy_from_slice(b"00-");
                 write_hex(&mut buf[3..35], &trace_id.to_be_bytes());
                 buf[35] = b'-';
                 write_hex(&mut buf[36..52], &parent_id.to_be_bytes());
-                buf[52..].copy_from_slice(b"-01");
+                let flags: &[u8] = if matches!(self, TraceParent::Started { .. }) {
+                    b"-01"
+                } else {
+                    b"-00"
+                };
+                buf[52..].copy_from_slice(flags);
                 // Only hex digits and dashes: always a valid header value.
                 HeaderValue::from_bytes(&buf).unwrap_or(HeaderValue::from_static(
                     "00-00000000000000000000000000000001-0000000000000001-01",
@@ -169,6 +227,38 @@ mod tests {
         assert_ne!(
             t.trace_id().as_str(),
             TraceParent::new_root().trace_id().as_str()
+        );
+    }
+
+    #[test]
+    fn ids_are_read_from_a_client_context_and_flags_follow_the_sampling() {
+        let t = TraceParent::from_request(Some(&HeaderValue::from_static(GOOD)));
+        assert_eq!(
+            t.ids(),
+            Ids {
+                trace_id: 0x0af7651916cd43dd8448eb211c80319c,
+                parent_id: 0xb7ad6b7169203331,
+                sampled: true
+            }
+        );
+        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        let t = TraceParent::from_request(Some(&HeaderValue::from_static(unsampled)));
+        assert!(!t.ids().sampled);
+        let ours = TraceParent::Started {
+            trace_id: 1,
+            parent_id: 2,
+        };
+        assert_eq!(
+            ours.header(),
+            "00-00000000000000000000000000000001-0000000000000002-01"
+        );
+        let not_traced = TraceParent::Unsampled {
+            trace_id: 1,
+            parent_id: 2,
+        };
+        assert_eq!(
+            not_traced.header(),
+            "00-00000000000000000000000000000001-0000000000000002-00"
         );
     }
 

@@ -129,13 +129,24 @@ pub fn build(
     server.add_service(background_service("health checks", checker));
 
     let live = Arc::new(Live::new(rt.clone()));
+    let telemetry =
+        rt.tracing.as_ref().and_then(|settings| {
+            match crate::telemetry::Telemetry::start(settings, metrics.tracing.clone()) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    log::error!("tracing: {e}; running without it");
+                    None
+                }
+            }
+        });
     let proxy = EdgeProxy::new(
         live.clone(),
         view.clone(),
         storage,
         metrics.clone(),
         access_log,
-    );
+    )
+    .with_telemetry(telemetry);
     let mut http = HttpProxy::new(proxy, server.configuration.clone());
     http.handle_init_modules();
     let mut options = HttpServerOptions::default();

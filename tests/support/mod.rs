@@ -11,6 +11,7 @@ pub mod geoip;
 pub mod nats;
 pub mod node;
 pub mod origin;
+pub mod otlp;
 pub mod tls;
 
 pub use node::Node;
