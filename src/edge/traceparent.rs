@@ -65,17 +65,12 @@ impl TraceParent {
     pub fn ids(&self) -> Ids {
         match self {
             TraceParent::FromClient(v) => {
-                let hex = |range: std::ops::Range<usize>| {
-                    v.as_bytes()
-                        .get(range)
-                        .and_then(|h| std::str::from_utf8(h).ok())
-                        .map(str::to_owned)
-                        .unwrap_or_default()
-                };
+                let field =
+                    |range: std::ops::Range<usize>| v.as_bytes().get(range).map_or(0, parse_hex);
                 Ids {
-                    trace_id: u128::from_str_radix(&hex(3..35), 16).unwrap_or(0),
-                    parent_id: u64::from_str_radix(&hex(36..52), 16).unwrap_or(0),
-                    sampled: u8::from_str_radix(&hex(53..55), 16).is_ok_and(|f| f & 1 == 1),
+                    trace_id: field(3..35),
+                    parent_id: u64::try_from(field(36..52)).unwrap_or(0),
+                    sampled: field(53..55) & 1 == 1,
                 }
             }
             TraceParent::Started {
@@ -161,6 +156,18 @@ fn nonzero_random_u64() -> u64 {
             return v;
         }
     }
+}
+
+/// The value of lower-case hex digits (validated by [`is_valid`]; anything else reads as 0).
+fn parse_hex(digits: &[u8]) -> u128 {
+    digits.iter().fold(0u128, |acc, &c| {
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        };
+        (acc << 4) | u128::from(d)
+    })
 }
 
 fn write_hex(out: &mut [u8], bytes: &[u8]) {
