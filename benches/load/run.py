@@ -274,7 +274,7 @@ def prepare(name, tools, hint):
 
 
 def meridian_conf(work, port, admin, origin_port, *, access="off", listen="", site="",
-                  routes='[[sites.routes]]\npath = "/"\ncache = true\n'):
+                  routes='[[sites.routes]]\npath = "/"\ncache = true\n', extra=""):
     """Writes the benches' Meridian config (one node, one region "local" in front of
     `origin_port`, one site on HOST) to work/meridian.toml; the keyword parts add to it."""
     conf = os.path.join(work, "meridian.toml")
@@ -303,17 +303,18 @@ kind = "tcp"
 name = "bench"
 hosts = ["{HOST}"]
 {site}
-{routes}""")
+{routes}
+{extra}""")
     return conf
 
 
-def start_meridian(procs, work, binary, port, admin, origin_port, access_log):
+def start_meridian(procs, work, binary, port, admin, origin_port, access_log, extra=""):
     access = os.path.join(work, "meridian-access.log") if access_log else "off"
     routes = ('[[sites.routes]]\npath = "/"\ncache = true\n'
               '[[sites.routes]]\npath = "/dyn/"\ncache = false\n'
               '[[sites.routes]]\npath = "/js/"\ncache = true\nminify = true\ncompress = true\n'
               '[[sites.routes]]\npath = "/plainjs/"\ncache = true\n')
-    conf = meridian_conf(work, port, admin, origin_port, access=access, routes=routes)
+    conf = meridian_conf(work, port, admin, origin_port, access=access, routes=routes, extra=extra)
     p = spawn_meridian(procs, work, binary, conf)
     wait_http(f"http://127.0.0.1:{admin}/healthz")
     wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)
@@ -462,6 +463,10 @@ def main():
     ap.add_argument("--binary", help="meridian binary (default: build target/release/meridian)")
     ap.add_argument("--compare", metavar="BINARY",
                     help="also run this second meridian build (as meridian-b), interleaved, for before/after")
+    ap.add_argument("--tracing", metavar="RATIO", type=float,
+                    help="also run meridian-b (this binary, or --compare's) with [tracing] at this "
+                         "sample_ratio, exporting to a sink in this script; its CPU per request "
+                         "over meridian's is tracing's cost (issue 17)")
     ap.add_argument("--out", help="results directory (default benches/results/<date>-<host>)")
     ap.add_argument("--access-log", action="store_true",
                     help="both proxies write an access log to a file (default: off for both)")
@@ -502,12 +507,17 @@ def main():
             "meridian": (meridian_port, lambda: [meridian.pid]),
             "nginx": (nginx_port, lambda: [nginx.pid] + children(nginx.pid)),
         }
-        if args.compare:
+        if args.compare or args.tracing is not None:
             b_port, b_admin = free_port(), free_port()
             b_work = os.path.join(work, "b")
             os.makedirs(b_work)
-            meridian_b = start_meridian(procs, b_work, args.compare, b_port, b_admin, origin_port,
-                                        args.access_log)
+            extra = ""
+            if args.tracing is not None:
+                sink = otlp_sink()
+                extra = (f'[tracing]\notlp_endpoint = "http://127.0.0.1:{sink.server_port}"\n'
+                         f"sample_ratio = {args.tracing}\n")
+            meridian_b = start_meridian(procs, b_work, args.compare or binary, b_port, b_admin,
+                                        origin_port, args.access_log, extra)
             servers["meridian-b"] = (b_port, lambda: [meridian_b.pid])
         # Warm both caches, and check the second request really is a hit.
         for name, (port, _) in servers.items():
@@ -552,6 +562,10 @@ def main():
                           f"{r['cpu_us_per_req']:.1f} us/req  wrk cpu {r['client_cpu']:.0%}", flush=True)
 
         summary = summarize(rows, scenarios, list(servers))
+        if "meridian-b" in servers:
+            summary += "\n\nmeridian-b / meridian, CPU per request (median of per-round ratios): " + ", ".join(
+                f"{scen} {paired_ratio(rows, scen, ours='meridian-b', base='meridian'):.3f}"
+                for scen in scenarios)
         # Before the fills: the memory check is about the cache's bound, and the fills leave
         # the transform pool's buffers in the allocator.
         if args.gate:
@@ -670,7 +684,7 @@ def summarize_fills(fill_rows, interval):
     return "\n".join(lines), ratio
 
 
-def paired_ratio(rows, scen, key="cpu_us_per_req", ours="meridian"):
+def paired_ratio(rows, scen, key="cpu_us_per_req", ours="meridian", base="nginx"):
     """Median over rounds of `ours` / nginx within each round. The two runs of a round are
     back to back, so a neighbour's load that comes and goes over minutes weighs on both sides
     of each ratio; a ratio of medians taken over all rounds mixes one round's meridian with
@@ -678,10 +692,30 @@ def paired_ratio(rows, scen, key="cpu_us_per_req", ours="meridian"):
     ratios = []
     for rnd in sorted({r["round"] for r in rows}):
         pair = {r["server"]: r[key] for r in rows
-                if r["scenario"] == scen and r["round"] == rnd and r["server"] in (ours, "nginx")}
-        if len(pair) == 2 and pair["nginx"]:
-            ratios.append(pair[ours] / pair["nginx"])
+                if r["scenario"] == scen and r["round"] == rnd and r["server"] in (ours, base)}
+        if len(pair) == 2 and pair[base]:
+            ratios.append(pair[ours] / pair[base])
     return med(ratios)
+
+
+def otlp_sink():
+    """An OTLP/HTTP collector stand-in on loopback that takes every POST and answers 200:
+    what tracing costs Meridian, not a collector's speed. Runs on this script's CPU."""
+    import http.server
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def gate(rows, servers, meridian, admin_port, duration):

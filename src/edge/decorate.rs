@@ -82,12 +82,7 @@ impl EdgeProxy {
         }
         if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
             if let Some(p) = ctx.pick {
-                let region = ctx
-                    .gen
-                    .rt
-                    .regions
-                    .get(p.region)
-                    .map_or("", |r| r.name.as_str());
+                let region = ctx.pick_region().unwrap_or("");
                 resp.insert_header(SERVED_BY, format!("{region}/{}", p.addr))?;
             }
         }

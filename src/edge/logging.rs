@@ -53,10 +53,7 @@ impl EdgeProxy {
             } else {
                 ctx.cache_result.as_str()
             },
-            region: ctx
-                .pick
-                .and_then(|p| ctx.gen.rt.regions.get(p.region))
-                .map(|r| r.name.as_str()),
+            region: ctx.pick_region(),
             origin: ctx.pick.map(|p| p.addr),
             trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),
             span_id: span_id.as_deref().unwrap_or(""),

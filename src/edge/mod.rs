@@ -219,6 +219,16 @@ impl RequestCtx {
     fn route(&self) -> Option<&crate::config::runtime::Route> {
         self.resolved.and_then(|r| r.route(&self.gen.rt))
     }
+
+    /// The name of the region the current attempt went to (`shield` for a shield node).
+    fn pick_region(&self) -> Option<&str> {
+        let pick = self.pick?;
+        self.gen
+            .rt
+            .regions
+            .get(pick.region)
+            .map(|r| r.name.as_str())
+    }
 }
 
 #[async_trait]

@@ -65,21 +65,19 @@ impl EdgeProxy {
 
     /// Starts the span of the attempt just chosen (`ctx.pick`).
     pub(super) fn span_attempt(&self, session: &Session, ctx: &mut RequestCtx) {
+        if ctx.spans.is_none() {
+            return;
+        }
+        let region = ctx.pick_region().unwrap_or("").to_owned();
         let (Some(telemetry), Some(spans), Some(pick)) =
             (&self.telemetry, &mut ctx.spans, ctx.pick)
         else {
             return;
         };
-        let region = ctx
-            .gen
-            .rt
-            .regions
-            .get(pick.region)
-            .map_or("", |r| r.name.as_str());
         spans.start_attempt(
             telemetry,
             session.req_header().method.as_str(),
-            region,
+            &region,
             pick.addr,
         );
         // The origin sees this attempt as its parent.
@@ -130,8 +128,8 @@ impl EdgeProxy {
             ),
         ];
         if let Some(p) = ctx.pick {
-            if let Some(region) = ctx.gen.rt.regions.get(p.region) {
-                attributes.push(KeyValue::new("meridian.region", region.name.clone()));
+            if let Some(region) = ctx.pick_region() {
+                attributes.push(KeyValue::new("meridian.region", region.to_owned()));
             }
             attributes.push(KeyValue::new("meridian.origin", p.addr.to_string()));
         }
