@@ -1,25 +1,27 @@
-//! Span export off the request path: a bounded queue (a full one drops the span and counts
-//! it: a request never waits for the collector) drained by a thread of its own, which sends
-//! batches as OTLP over HTTP (protobuf) with a timeout.
+//! Span export off the request path: a bounded buffer (a full one drops the span and counts
+//! it: a request never waits for the collector) that a thread of its own takes whole every
+//! `FLUSH_EVERY` and sends in batches as OTLP over HTTP (protobuf) with a timeout. The thread
+//! is never woken per span: a channel's wake-up per span (a futex call and a context switch)
+//! cost more than the span itself.
 
 use crate::metrics::tracing::TracingMetrics;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{Span, SpanData, SpanExporter, SpanProcessor};
 use opentelemetry_sdk::Resource;
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 /// Spans sent in one request to the collector at most.
 const MAX_BATCH: usize = 512;
-/// How long a span waits for others to fill a batch.
-const LINGER: Duration = Duration::from_millis(500);
+/// How often the export thread takes what the request threads left.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// One export's bound: a dead collector costs the export thread this, never a request.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The SDK's span processor: queues ended spans for the export thread.
 pub struct QueueProcessor {
-    queue: SyncSender<SpanData>,
+    pending: Arc<Mutex<Vec<SpanData>>>,
+    capacity: usize,
     metrics: Arc<TracingMetrics>,
 }
 
@@ -37,12 +39,17 @@ impl QueueProcessor {
         capacity: usize,
         metrics: Arc<TracingMetrics>,
     ) -> std::io::Result<Self> {
-        let (queue, spans) = sync_channel(capacity);
+        let pending = Arc::new(Mutex::new(Vec::with_capacity(capacity)));
         let thread_metrics = metrics.clone();
+        let taken = pending.clone();
         std::thread::Builder::new()
             .name("otlp-export".into())
-            .spawn(move || export_loop(&url, resource, &spans, &thread_metrics))?;
-        Ok(QueueProcessor { queue, metrics })
+            .spawn(move || export_loop(&url, resource, &taken, &thread_metrics))?;
+        Ok(QueueProcessor {
+            pending,
+            capacity,
+            metrics,
+        })
     }
 }
 
@@ -50,11 +57,12 @@ impl SpanProcessor for QueueProcessor {
     fn on_start(&self, _span: &mut Span, _cx: &opentelemetry::Context) {}
 
     fn on_end(&self, span: SpanData) {
-        match self.queue.try_send(span) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
-                self.metrics.dropped.inc();
-            }
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if pending.len() < self.capacity {
+            pending.push(span);
+        } else {
+            drop(pending);
+            self.metrics.dropped.inc();
         }
     }
 
@@ -68,11 +76,11 @@ impl SpanProcessor for QueueProcessor {
 }
 
 /// Builds the exporter (its blocking HTTP client must be made outside any async runtime:
-/// here, on the export thread) and sends batches until the queue closes.
+/// here, on the export thread), then sends what is pending every `FLUSH_EVERY`.
 fn export_loop(
     url: &str,
     resource: Resource,
-    spans: &Receiver<SpanData>,
+    pending: &Mutex<Vec<SpanData>>,
     metrics: &TracingMetrics,
 ) {
     use opentelemetry_otlp::WithExportConfig;
@@ -91,28 +99,23 @@ fn export_loop(
         }
     };
     exporter.set_resource(&resource);
-    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        // Wait for the first span of a batch, then give others a moment to join it.
-        match spans.recv() {
-            Ok(span) => batch.push(span),
-            Err(_) => return,
-        }
-        let deadline = Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            match spans.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(span) => batch.push(span),
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => break,
+        // A thread of its own, not a runtime worker: sleeping here blocks nobody.
+        #[allow(clippy::disallowed_methods)]
+        std::thread::sleep(FLUSH_EVERY);
+        let mut spans =
+            std::mem::take(&mut *pending.lock().unwrap_or_else(PoisonError::into_inner));
+        while !spans.is_empty() {
+            let rest = spans.split_off(spans.len().min(MAX_BATCH));
+            let n = spans.len() as u64;
+            match futures_executor::block_on(exporter.export(spans)) {
+                Ok(()) => metrics.exported.inc_by(n),
+                Err(e) => {
+                    metrics.failed.inc_by(n);
+                    log::debug!("tracing: {n} span(s) not exported to {url}: {e}");
+                }
             }
-        }
-        let n = batch.len() as u64;
-        match futures_executor::block_on(exporter.export(std::mem::take(&mut batch))) {
-            Ok(()) => metrics.exported.inc_by(n),
-            Err(e) => {
-                metrics.failed.inc_by(n);
-                log::debug!("tracing: {n} span(s) not exported to {url}: {e}");
-            }
+            spans = rest;
         }
     }
 }
