@@ -10,7 +10,7 @@ and saves a screenshot. Grafana is not needed.
 
     cargo build --release && dashboards/screenshot.py [--minutes 3] [--out docs/dashboard.png]
 
-Needs prometheus and chromium (Debian packages). Binds only 127.0.0.1 (the demo's fixed
+Needs prometheus and chromium (Debian packages) and pillow (PyPI). Binds only 127.0.0.1 (the demo's fixed
 ports 8080, 8443, 8053, 9090 must be free); stops every process it starts.
 """
 
@@ -96,6 +96,25 @@ def dashboard_queries():
     return [(t, by_title[t].replace("$__rate_interval", "1m").replace("$site", ".*")) for t in PANELS]
 
 
+def grid(shots, out):
+    """The panels two by two, each under its dashboard title, on one image."""
+    from PIL import Image, ImageDraw
+
+    images = [(title, Image.open(path).convert("RGB")) for title, path in shots]
+    w, h = images[0][1].size
+    title_h = 36
+    cols = 2
+    rows = (len(images) + cols - 1) // cols
+    sheet = Image.new("RGB", (cols * w, rows * (h + title_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (title, image) in enumerate(images):
+        x, y = (k % cols) * w, (k // cols) * (h + title_h)
+        draw.text((x + 12, y + 10), title, fill="black")
+        sheet.paste(image, (x, y + title_h))
+    sheet = sheet.resize((sheet.width // 2, sheet.height // 2))
+    sheet.save(out, optimize=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=3.0)
@@ -132,19 +151,21 @@ def main():
         time.sleep(seconds / 2)
         stop.set()
         driver.join()
-        params = {}
-        for i, (_, expr) in enumerate(dashboard_queries()):
-            params[f"g{i}.expr"] = expr
-            params[f"g{i}.tab"] = "0"
-            params[f"g{i}.range_input"] = f"{max(1, int(args.minutes + 1))}m"
-        url = f"http://127.0.0.1:{prom_port}/graph?" + urllib.parse.urlencode(params)
-        subprocess.run(
-            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={work}/chromium", "--hide-scrollbars",
-             "--window-size=1400,4200", "--virtual-time-budget=15000",
-             f"--screenshot={args.out}", url],
-            check=True, capture_output=True)
+        shots = []
+        for i, (title, expr) in enumerate(dashboard_queries()):
+            params = {"g0.expr": expr, "g0.tab": "0",
+                      "g0.range_input": f"{max(1, int(args.minutes + 1))}m"}
+            url = f"http://127.0.0.1:{prom_port}/graph?" + urllib.parse.urlencode(params)
+            shot = os.path.join(work, f"panel-{i}.png")
+            subprocess.run(
+                ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={work}/chromium", "--hide-scrollbars",
+                 "--window-size=1200,720", "--virtual-time-budget=10000",
+                 f"--screenshot={shot}", url],
+                check=True, capture_output=True)
+            shots.append((title, shot))
+        grid(shots, args.out)
         print(f"written {args.out}")
     finally:
         for p in procs:
