@@ -19,12 +19,20 @@ fn traceparent(flags: &str) -> String {
 }
 
 fn origin() -> support::origin::OriginBuilder {
-    Origin::builder().route("/api/x", Reply::ok("api")).route(
-        "/app.css",
-        Reply::ok("body { color : red ; }\n".repeat(50))
-            .header("content-type", "text/css")
-            .header("cache-control", "max-age=60"),
-    )
+    Origin::builder()
+        .route("/api/x", Reply::ok("api"))
+        .route(
+            "/app.js",
+            Reply::ok("function add(a, b) {\n    return a + b;\n}\n".repeat(2000))
+                .header("content-type", "application/javascript")
+                .header("cache-control", "max-age=60"),
+        )
+        .route(
+            "/app.css",
+            Reply::ok("body { color : red ; }\n".repeat(50))
+                .header("content-type", "text/css")
+                .header("cache-control", "max-age=60"),
+        )
 }
 
 /// A node tracing to `endpoint` at `ratio`, in front of `origins` (one region, in order),
@@ -200,6 +208,32 @@ async fn a_failover_shows_two_attempts_the_first_with_its_error_and_a_fill_its_t
         .parse()
         .unwrap();
     assert!(bytes_out < bytes_in, "{bytes_out} < {bytes_in}");
+
+    // A fill too large to transform inline: the pool's job has its own span, under the request's.
+    let resp = node.get("/app.js", &[("accept-encoding", "br")]).await;
+    assert_eq!(resp.status(), 200);
+    eventually("the deferred transform's span arrives", || async {
+        collector
+            .spans()
+            .iter()
+            .any(|s| s.span.name == "transform.deferred")
+    })
+    .await;
+    let spans = collector.spans();
+    let job = spans
+        .iter()
+        .find(|s| s.span.name == "transform.deferred")
+        .unwrap();
+    let parent = spans
+        .iter()
+        .find(|s| s.span_id() == job.parent_id())
+        .unwrap();
+    assert_eq!(parent.span.name, "GET /app");
+    assert_eq!(job.trace_id(), parent.trace_id());
+    assert_eq!(
+        job.attribute("meridian.transform.result").as_deref(),
+        Some("refined")
+    );
 }
 
 #[tokio::test]

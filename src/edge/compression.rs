@@ -44,7 +44,15 @@ impl EdgeProxy {
     /// Queues a large fill's whole-body work on the transform pool. When it is done, the
     /// smaller body replaces what the fill stored (`stored_len` bytes), unless the object was
     /// purged or rewritten meanwhile; the client of the fill already has its response.
-    fn defer(&self, session: &Session, job: DeferredJob, stored_len: u64) {
+    /// `parent` is the request's server span, when it is traced: the job gets a span of its
+    /// own under it.
+    fn defer(
+        &self,
+        session: &Session,
+        job: DeferredJob,
+        stored_len: u64,
+        parent: Option<(u128, u64)>,
+    ) {
         let Some(key) = session
             .cache
             .maybe_cache_key()
@@ -61,12 +69,15 @@ impl EdgeProxy {
         let minify_metrics = Arc::clone(&self.minify_metrics);
         let storage = self.storage.memory();
         let pool = Arc::clone(&self.pool);
+        let traced = self.telemetry.clone().zip(parent);
+        let queued_at = SystemTime::now();
         let submitted = self.pool.submit(job.cost(), move || job.run());
         metrics.queued_bytes.set(gauge(pool.queued_bytes()));
         match submitted {
             Err(QueueFull) => metrics.observe(JobResult::QueueFull),
             Ok(running) => {
                 tokio::spawn(async move {
+                    let mut refined_bytes = None;
                     let result = match running.await {
                         Some(Ok(refined)) => {
                             if let Some(outcome) = refined.minified {
@@ -77,6 +88,7 @@ impl EdgeProxy {
                                 fields: refined.fields,
                             };
                             let refined_len = refinement.body.len() as u64;
+                            refined_bytes = Some(refined_len);
                             if refined_len >= stored_len {
                                 JobResult::NotSmaller
                             } else if storage.refine(ticket, refinement) {
@@ -95,6 +107,31 @@ impl EdgeProxy {
                     };
                     metrics.observe(result);
                     metrics.queued_bytes.set(gauge(pool.queued_bytes()));
+                    if let Some((telemetry, parent)) = traced {
+                        let mut attributes = vec![
+                            opentelemetry::KeyValue::new(
+                                "meridian.transform.bytes_in",
+                                gauge(stored_len),
+                            ),
+                            opentelemetry::KeyValue::new(
+                                "meridian.transform.result",
+                                result.label(),
+                            ),
+                        ];
+                        if let Some(out) = refined_bytes {
+                            attributes.push(opentelemetry::KeyValue::new(
+                                "meridian.transform.bytes_out",
+                                gauge(out),
+                            ));
+                        }
+                        crate::telemetry::spans::record_child(
+                            &telemetry,
+                            parent,
+                            "transform.deferred",
+                            queued_at,
+                            attributes,
+                        );
+                    }
                 });
             }
         }
@@ -209,7 +246,8 @@ impl EdgeProxy {
             let bytes_in = t.bytes_in();
             let deferred = match t.take_deferred() {
                 Some(job) => {
-                    self.defer(session, job, stored_len);
+                    let parent = ctx.spans.as_ref().map(|s| s.ids());
+                    self.defer(session, job, stored_len, parent);
                     true
                 }
                 None => {

@@ -27,7 +27,7 @@ impl JobResult {
         JobResult::Failed,
     ];
 
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             JobResult::Refined => "refined",
             JobResult::NotSmaller => "not_smaller",

@@ -65,6 +65,11 @@ impl RequestSpans {
         u64::from_be_bytes(self.context.span_id().to_bytes())
     }
 
+    /// The ids a span started later, away from the request, takes as its parent.
+    pub fn ids(&self) -> (u128, u64) {
+        (self.trace_id(), self.span_id())
+    }
+
     fn child_context(&self) -> Context {
         Context::new().with_remote_span_context(self.context.clone())
     }
@@ -155,4 +160,30 @@ impl RequestSpans {
         }
         self.server.end();
     }
+}
+
+/// Records a span that ran from `start` to now as a child of `parent` (trace id, span id):
+/// work a request left behind, done after its own spans ended (a large fill's transform).
+pub fn record_child(
+    telemetry: &Telemetry,
+    parent: (u128, u64),
+    name: &'static str,
+    start: SystemTime,
+    attributes: Vec<KeyValue>,
+) {
+    let cx = Context::new().with_remote_span_context(SpanContext::new(
+        TraceId::from(parent.0),
+        SpanId::from(parent.1),
+        TraceFlags::SAMPLED,
+        false,
+        TraceState::default(),
+    ));
+    let mut span = telemetry
+        .tracer()
+        .span_builder(name)
+        .with_kind(SpanKind::Internal)
+        .with_start_time(start)
+        .with_attributes(attributes)
+        .start_with_context(telemetry.tracer(), &cx);
+    span.end();
 }
