@@ -23,13 +23,17 @@ pub const DEFAULT_PATH: &str = "conf/meridian.toml";
 
 /// Reads, parses and validates the configuration at `path`.
 pub fn load(path: &Path) -> Result<Runtime, ConfigErrors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    parse(&Source::new(path, read(path)?))
+}
+
+/// The text of the configuration file at `path`, or the error naming it.
+pub(crate) fn read(path: &Path) -> Result<String, ConfigErrors> {
+    std::fs::read_to_string(path).map_err(|e| {
         ConfigErrors(vec![ConfigError::whole_file(
             path,
             format!("cannot read the configuration: {e}"),
         )])
-    })?;
-    parse(&Source::new(path, text))
+    })
 }
 
 /// Parses and validates configuration text; `src.path` is only used in messages.

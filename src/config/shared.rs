@@ -55,12 +55,7 @@ pub fn merge(own: &str, shared: &str) -> Result<String, SharedError> {
 /// Reads the node's file at `path` and validates it with `shared` merged in (paths in it stay
 /// relative to `path`). Errors name the keys; their lines are those of the merged text.
 pub fn load_merged(path: &Path, shared: &str) -> Result<Runtime, ConfigErrors> {
-    let own = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError::whole_file(
-            path,
-            format!("cannot read the configuration: {e}"),
-        )])
-    })?;
+    let own = super::read(path)?;
     let merged = merge(&own, shared).map_err(|e| {
         ConfigErrors(vec![ConfigError::whole_file(
             path,
