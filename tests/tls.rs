@@ -247,18 +247,23 @@ fn short_lived_certificate(dir: &Path, host: &str, days: u32) {
     assert!(status.success());
 }
 
-#[tokio::test]
-async fn https_redirect_hsts_and_a_certificate_expiring_soon() {
-    let dir = tempfile::tempdir().unwrap();
-    short_lived_certificate(dir.path(), "a.test", 5);
-    certificate(dir.path(), "b.test");
-    let origin = Origin::builder()
+/// An origin answering `/page`, never stored.
+async fn page_origin() -> Origin {
+    Origin::builder()
         .route(
             "/page",
             Reply::ok("page").header("cache-control", "no-store"),
         )
         .start()
-        .await;
+        .await
+}
+
+#[tokio::test]
+async fn https_redirect_hsts_and_a_certificate_expiring_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    short_lived_certificate(dir.path(), "a.test", 5);
+    certificate(dir.path(), "b.test");
+    let origin = page_origin().await;
     let https = support::node::free_addr();
     let a_policy =
         "https_redirect = true\nhsts = { max_age = \"365d\", include_subdomains = true }\n";
@@ -445,13 +450,7 @@ async fn x_forwarded_proto_https_from_a_trusted_proxy_counts_as_tls() {
     let dir = tempfile::tempdir().unwrap();
     certificate(dir.path(), "a.test");
     certificate(dir.path(), "b.test");
-    let origin = Origin::builder()
-        .route(
-            "/page",
-            Reply::ok("page").header("cache-control", "no-store"),
-        )
-        .start()
-        .await;
+    let origin = page_origin().await;
     let text = |trusted: &str| {
         config(dir.path(), origin.addr(), "")
             .replace("@HTTPS@", &support::node::free_addr().to_string())
