@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Concurrent A/B: what one configuration change costs Meridian in server CPU per request,
+measured to about a percent on a noisy shared host.
+
+run.py's --compare/--tracing runs A and B one after the other, so a neighbour's load that
+comes and goes between two 8 s runs lands on one side of the ratio only: its A/A control
+spread 0.87-1.33 per round, too coarse for issue 17's "tracing at sample_ratio 0.01 costs
+<= 3 %". Here A and B run *at the same time*, both pinned to CPU 0 (they share it, so a
+frequency change, a steal burst or a noisy cache neighbour hits both within the same
+milliseconds), each driven by its own wrk on CPU 1 with the same connections and path. A
+round's figure is B's CPU per request over A's, CPU read from every thread's schedstat
+(nanoseconds, not 10 ms ticks). The two processes swap roles each round (A's config on the
+first port, then on the second) so nothing about start order or port favours one side.
+
+    benches/load/concurrent.py --rounds 15                     # A/A control: both plain
+    benches/load/concurrent.py --rounds 15 --tracing 0.01      # B with [tracing] at 0.01
+
+Binds only 127.0.0.1; stops every process it starts.
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the load harness: origin, configs, wrk, process handling)
+
+
+def cpu_ns(pid):
+    """CPU time used so far by every thread of `pid`, in nanoseconds (schedstat's first field)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def start_node(procs, work, name, binary, origin_port, extra):
+    node_work = os.path.join(work, name)
+    os.makedirs(node_work)
+    port, admin = run.free_port(), run.free_port()
+    p = run.start_meridian(procs, node_work, binary, port, admin, origin_port, False, extra)
+    return {"name": name, "port": port, "pid": p.pid}
+
+
+def concurrent_round(nodes, path, conns, seconds):
+    """Both wrk runs at once; returns each node's (requests, cpu ns) keyed by name."""
+    before = {n["name"]: cpu_ns(n["pid"]) for n in nodes}
+    results = {}
+
+    def drive(node):
+        results[node["name"]] = run.run_wrk(f"http://127.0.0.1:{node['port']}{path}", conns, seconds)
+
+    threads = [threading.Thread(target=drive, args=(n,)) for n in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out = {}
+    for n in nodes:
+        r = results.get(n["name"])
+        if r is None or not r["requests"] or r["errors"]:
+            raise SystemExit(f"{n['name']}: unusable run: {r and r['raw']}")
+        out[n["name"]] = (r["requests"], cpu_ns(n["pid"]) - before[n["name"]], r["rps"])
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(run.ROOT, "target", "release", "meridian"))
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--duration", type=int, default=6, help="seconds per round")
+    ap.add_argument("--connections", type=int, default=25, help="per server")
+    ap.add_argument("--path", default="/obj/1k.bin", help="what both serve (a warm hit by default)")
+    ap.add_argument("--tracing", type=float, metavar="RATIO",
+                    help="B gets [tracing] at this sample_ratio (exporting to a sink on CPU 1); "
+                         "without it B is configured as A (the A/A control)")
+    args = ap.parse_args()
+    if os.cpu_count() < 2:
+        raise SystemExit("needs 2 CPUs: the servers run on CPU 0 and wrk on CPU 1")
+    os.sched_setaffinity(0, {1})
+
+    procs = run.Procs()
+    work = tempfile.mkdtemp(prefix="meridian-ab-")
+    os.chmod(work, 0o755)
+    try:
+        origin_port = run.free_port()
+        run.start_origin(procs, work, origin_port)
+        extra_b = ""
+        if args.tracing is not None:
+            sink = run.otlp_sink()
+            extra_b = (f'[tracing]\notlp_endpoint = "http://127.0.0.1:{sink.server_port}"\n'
+                       f"sample_ratio = {args.tracing}\n")
+        # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2 and
+        # b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
+        pairs = [
+            [start_node(procs, work, "a", args.binary, origin_port, ""),
+             start_node(procs, work, "b", args.binary, origin_port, extra_b)],
+        ]
+        pairs.append(list(reversed([
+            start_node(procs, work, "b2", args.binary, origin_port, extra_b),
+            start_node(procs, work, "a2", args.binary, origin_port, ""),
+        ])))
+        for pair in pairs:
+            for n in pair:
+                for _ in range(2):
+                    run.fetch(f"http://127.0.0.1:{n['port']}{args.path}")
+        # One unmeasured round per pair: connection pools, allocator arenas and caches warm.
+        for pair in pairs:
+            concurrent_round(pair, args.path, args.connections, 2)
+
+        ratios = []
+        print(f"{'round':>5} {'A req/s':>9} {'B req/s':>9} {'A us/req':>9} {'B us/req':>9} {'B/A':>7}")
+        for rnd in range(args.rounds):
+            pair = pairs[rnd % 2]
+            got = concurrent_round(pair, args.path, args.connections, args.duration)
+            a_name, b_name = pair[0]["name"], pair[1]["name"]
+            if not a_name.startswith("a"):
+                a_name, b_name = b_name, a_name
+            a_req, a_ns, a_rps = got[a_name]
+            b_req, b_ns, b_rps = got[b_name]
+            a_us, b_us = a_ns / a_req / 1000, b_ns / b_req / 1000
+            ratios.append(b_us / a_us)
+            print(f"{rnd:>5} {a_rps:>9.0f} {b_rps:>9.0f} {a_us:>9.2f} {b_us:>9.2f} {b_us / a_us:>7.3f}", flush=True)
+        ratios.sort()
+        q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], statistics.median(ratios), ratios[-1]]
+        what = f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None else "A/A control"
+        print(f"B ({what}) / A server CPU per request: median {statistics.median(ratios):.3f}, "
+              f"quartiles {q[0]:.3f} .. {q[2]:.3f}, range {ratios[0]:.3f} .. {ratios[-1]:.3f} "
+              f"over {len(ratios)} rounds")
+    finally:
+        procs.stop_all()
+        subprocess.run(["rm", "-rf", work], check=False)
+
+
+if __name__ == "__main__":
+    main()
