@@ -43,6 +43,9 @@ pub struct AccessEntry<'a> {
     pub bytes: usize,
     pub duration_ms: f64,
     pub cache: &'static str,
+    /// The image variant served on an `images` route ("webp", "original", ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<&'static str>,
     pub region: Option<&'a str>,
     pub origin: Option<SocketAddr>,
     pub trace_id: &'a str,
@@ -225,6 +228,7 @@ mod tests {
             bytes: 0,
             duration_ms: 0.0,
             cache: "hit",
+            image: None,
             region: None,
             origin: None,
             trace_id: "",
@@ -315,6 +319,7 @@ mod tests {
             bytes: 5,
             duration_ms: 1.5,
             cache: "hit",
+            image: None,
             region: Some("eu-west"),
             origin: Some("127.0.0.1:9001".parse().unwrap()),
             trace_id: "0af7651916cd43dd8448eb211c80319c",

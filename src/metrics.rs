@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod disk;
 pub mod dns;
 pub mod guard;
+pub mod images;
 pub mod minify;
 pub mod tracing;
 pub mod traffic;
@@ -72,6 +73,7 @@ pub struct Metrics {
     pub dns: dns::DnsMetrics,
     pub minify: std::sync::Arc<minify::MinifyMetrics>,
     pub transform: std::sync::Arc<transform::TransformMetrics>,
+    pub images: std::sync::Arc<images::ImageMetrics>,
     pub guard: guard::GuardMetrics,
     pub disk: disk::DiskMetrics,
     pub cluster: std::sync::Arc<cluster::ClusterMetrics>,
@@ -275,6 +277,7 @@ impl Metrics {
         let dns = dns::DnsMetrics::new(&registry)?;
         let minify = std::sync::Arc::new(minify::MinifyMetrics::register(&registry)?);
         let transform = std::sync::Arc::new(transform::TransformMetrics::register(&registry)?);
+        let images = std::sync::Arc::new(images::ImageMetrics::register(&registry)?);
         let guard = guard::GuardMetrics::register(&registry)?;
         let disk = disk::DiskMetrics::register(&registry)?;
         let cluster = std::sync::Arc::new(cluster::ClusterMetrics::register(&registry)?);
@@ -302,6 +305,7 @@ impl Metrics {
             dns,
             minify,
             transform,
+            images,
             disk,
             guard,
         })

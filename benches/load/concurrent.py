@@ -14,6 +14,13 @@ first port, then on the second) so nothing about start order or port favours one
 
     benches/load/concurrent.py --rounds 15                     # A/A control: both plain
     benches/load/concurrent.py --rounds 15 --tracing 0.01      # B with [tracing] at 0.01
+    benches/load/concurrent.py --rounds 15 --image             # B: an optimised image variant
+
+With --image, B's route has `images = "lossy"` and B serves the WebP variant it made of a real
+photograph (benches/images/board.jpg) to `Accept: image/webp`; A's route has no `images` and
+serves the very same WebP bytes as a file from the origin. Both send the same bytes to the same
+client: the ratio is what the variant costs a hit (the `Vary: Accept` lookup, the marker, the
+`Cache-Status` parameter).
 
 Binds only 127.0.0.1; stops every process it starts.
 """
@@ -25,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the load harness: origin, configs, wrk, process handling)
@@ -42,12 +50,30 @@ def cpu_ns(pid):
     return total
 
 
-def start_node(procs, work, name, binary, origin_port, extra):
+def start_node(procs, work, name, binary, origin_port, extra, routes=None, path=None, headers=()):
     node_work = os.path.join(work, name)
     os.makedirs(node_work)
     port, admin = run.free_port(), run.free_port()
-    p = run.start_meridian(procs, node_work, binary, port, admin, origin_port, False, extra)
-    return {"name": name, "port": port, "pid": p.pid}
+    if routes is None:
+        p = run.start_meridian(procs, node_work, binary, port, admin, origin_port, False, extra)
+    else:
+        conf = run.meridian_conf(node_work, port, admin, origin_port, routes=routes, extra=extra)
+        p = run.spawn_meridian(procs, node_work, binary, conf)
+        run.wait_http(f"http://127.0.0.1:{admin}/healthz")
+    return {"name": name, "port": port, "pid": p.pid, "path": path, "headers": list(headers)}
+
+
+def settle_image(node):
+    """Asks B for the WebP variant until a hit serves it; returns its bytes."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, headers, body = run.fetch(f"http://127.0.0.1:{node['port']}{node['path']}",
+                                          headers={"Accept": "image/webp"})
+        cs = headers.get("Cache-Status") or headers.get("cache-status", "")
+        if status == 200 and "hit" in cs and "image=webp" in cs:
+            return body
+        time.sleep(0.1)
+    raise SystemExit("B never served its WebP variant")
 
 
 def concurrent_round(nodes, path, conns, seconds):
@@ -56,7 +82,8 @@ def concurrent_round(nodes, path, conns, seconds):
     results = {}
 
     def drive(node):
-        results[node["name"]] = run.run_wrk(f"http://127.0.0.1:{node['port']}{path}", conns, seconds)
+        url = f"http://127.0.0.1:{node['port']}{node.get('path') or path}"
+        results[node["name"]] = run.run_wrk(url, conns, seconds, node.get("headers") or ())
 
     threads = [threading.Thread(target=drive, args=(n,)) for n in nodes]
     for t in threads:
@@ -72,6 +99,28 @@ def concurrent_round(nodes, path, conns, seconds):
     return out
 
 
+def image_pairs(procs, work, binary, origin_port):
+    """Two (A, B) pairs for --image: B makes and serves the WebP variant of the photograph, A
+    serves the same bytes from the origin as /obj/photo.webp, with no `images` on its route."""
+    www = os.path.join(work, "origin", "www", "obj")
+    with open(os.path.join(run.ROOT, "benches", "images", "board.jpg"), "rb") as f:
+        photo = f.read()
+    with open(os.path.join(www, "photo.jpg"), "wb") as f:
+        f.write(photo)
+    accept = ["Accept: image/webp"]
+    plain = '[[sites.routes]]\npath = "/"\ncache = true\n'
+    images = plain + 'images = "lossy"\n'
+    pairs = []
+    for suffix in ("", "2"):
+        b = start_node(procs, work, "b" + suffix, binary, origin_port, "", images, "/obj/photo.jpg", accept)
+        webp = settle_image(b)
+        with open(os.path.join(www, "photo.webp"), "wb") as f:
+            f.write(webp)
+        a = start_node(procs, work, "a" + suffix, binary, origin_port, "", plain, "/obj/photo.webp", accept)
+        pairs.append([a, b] if suffix == "" else [b, a])
+    return pairs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(run.ROOT, "target", "release", "meridian"))
@@ -79,6 +128,8 @@ def main():
     ap.add_argument("--duration", type=int, default=6, help="seconds per round")
     ap.add_argument("--connections", type=int, default=25, help="per server")
     ap.add_argument("--path", default="/obj/1k.bin", help="what both serve (a warm hit by default)")
+    ap.add_argument("--image", action="store_true",
+                    help="B serves an optimised WebP variant, A the same bytes as a plain file")
     ap.add_argument("--tracing", type=float, metavar="RATIO",
                     help="B gets [tracing] at this sample_ratio (exporting to a sink on CPU 1); "
                          "without it B is configured as A (the A/A control)")
@@ -98,20 +149,24 @@ def main():
             sink = run.otlp_sink()
             extra_b = (f'[tracing]\notlp_endpoint = "http://127.0.0.1:{sink.server_port}"\n'
                        f"sample_ratio = {args.tracing}\n")
-        # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2 and
-        # b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
-        pairs = [
-            [start_node(procs, work, "a", args.binary, origin_port, ""),
-             start_node(procs, work, "b", args.binary, origin_port, extra_b)],
-        ]
-        pairs.append(list(reversed([
-            start_node(procs, work, "b2", args.binary, origin_port, extra_b),
-            start_node(procs, work, "a2", args.binary, origin_port, ""),
-        ])))
+        if args.image:
+            pairs = image_pairs(procs, work, args.binary, origin_port)
+        else:
+            # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2
+            # and b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
+            pairs = [
+                [start_node(procs, work, "a", args.binary, origin_port, ""),
+                 start_node(procs, work, "b", args.binary, origin_port, extra_b)],
+            ]
+            pairs.append(list(reversed([
+                start_node(procs, work, "b2", args.binary, origin_port, extra_b),
+                start_node(procs, work, "a2", args.binary, origin_port, ""),
+            ])))
         for pair in pairs:
             for n in pair:
                 for _ in range(2):
-                    run.fetch(f"http://127.0.0.1:{n['port']}{args.path}")
+                    run.fetch(f"http://127.0.0.1:{n['port']}{n['path'] or args.path}",
+                              headers=dict(h.split(": ", 1) for h in n["headers"]))
         # One unmeasured round per pair: connection pools, allocator arenas and caches warm.
         for pair in pairs:
             concurrent_round(pair, args.path, args.connections, 2)
@@ -131,7 +186,8 @@ def main():
             print(f"{rnd:>5} {a_rps:>9.0f} {b_rps:>9.0f} {a_us:>9.2f} {b_us:>9.2f} {b_us / a_us:>7.3f}", flush=True)
         ratios.sort()
         q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], statistics.median(ratios), ratios[-1]]
-        what = f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None else "A/A control"
+        what = (f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None
+                else "an optimised WebP variant" if args.image else "A/A control")
         print(f"B ({what}) / A server CPU per request: median {statistics.median(ratios):.3f}, "
               f"quartiles {q[0]:.3f} .. {q[2]:.3f}, range {ratios[0]:.3f} .. {ratios[-1]:.3f} "
               f"over {len(ratios)} rounds")

@@ -206,7 +206,10 @@ def start_origin(procs, work, port):
     server {{
         listen 127.0.0.1:{port};
         root {prefix}/www;
-        location /obj/ {{ add_header Cache-Control "public, max-age=3600"; }}
+        location /obj/ {{
+            types {{ application/octet-stream bin; image/jpeg jpg; image/webp webp; }}
+            add_header Cache-Control "public, max-age=3600";
+        }}
         location /dyn/ {{ add_header Cache-Control "no-store"; }}
         location /js/ {{
             types {{ application/javascript js; }}

@@ -4,6 +4,7 @@
 use super::freshness::{self, FreshnessDefaults, Storable};
 use crate::config::runtime::{CacheKeyRule, QueryRule, Route};
 use crate::transform::negotiate::accepted_set;
+use crate::vocab::image::IMAGE_VARIANT;
 use http::header::{CONNECTION, PRAGMA, VARY};
 use http::{HeaderMap, HeaderName, Method};
 use pingora_cache::cache_control::CacheControl;
@@ -370,11 +371,14 @@ pub fn strip_cache_only_headers(resp: &mut ResponseHeader) {
 /// ([`accepted_set`]), so no choice of weights or unknown codings makes a new variant. On
 /// routes where Meridian compresses, `negotiated` is the one coding the client gets, and
 /// that is the variant: every client that gets br shares one stored object. Headers with
-/// open-ended values (`User-Agent`) are bounded by the storage's `max_variants`.
+/// open-ended values (`User-Agent`) are bounded by the storage's `max_variants`. An image
+/// variant Meridian made (marked [`IMAGE_VARIANT`]) keys `Accept` on the negotiated `image`
+/// target, so every client that gets WebP shares one stored object.
 pub fn variance(
     meta: &CacheMeta,
     req: &RequestHeader,
     negotiated: Option<crate::vocab::Coding>,
+    image: Option<crate::vocab::image::ImageTarget>,
 ) -> Option<HashBinary> {
     let mut names: Vec<String> = meta
         .headers()
@@ -391,7 +395,12 @@ pub fn variance(
     names.sort();
     names.dedup();
     let mut builder = pingora_cache::VarianceBuilder::new();
+    let image = image.filter(|_| meta.headers().contains_key(IMAGE_VARIANT));
     for name in &names {
+        if let Some(target) = image.filter(|_| name == "accept") {
+            builder.add_value(name.as_str(), target.token());
+            continue;
+        }
         match negotiated {
             Some(coding) if name == "accept-encoding" => {
                 builder.add_value(name.as_str(), coding.token());
@@ -738,7 +747,7 @@ mod tests {
         let pref = [Coding::Br, Coding::Zstd, Coding::Gzip];
         let v = |ae: &str| {
             let coding = negotiate(Some(ae.as_bytes()), &pref);
-            variance(&meta, &req(&[("accept-encoding", ae)]), Some(coding))
+            variance(&meta, &req(&[("accept-encoding", ae)]), Some(coding), None)
         };
         assert_eq!(v("gzip, br"), v("br;q=1, gzip;q=0.5"));
         assert_eq!(v("br"), v("*"));
@@ -748,10 +757,36 @@ mod tests {
     }
 
     #[test]
+    fn image_variants_key_accept_on_the_negotiated_target_only_when_meridian_made_them() {
+        use crate::vocab::image::{ImageFormat, ImageTarget};
+        let webp = Some(ImageTarget::Modern(ImageFormat::Webp));
+        let source = Some(ImageTarget::Source);
+        let ours = resp(&[
+            ("cache-control", "max-age=60"),
+            ("vary", "Accept"),
+            (IMAGE_VARIANT, "original"),
+        ]);
+        let meta =
+            response_cacheability(&req(&[]), &ours, FreshnessDefaults::default()).unwrap_meta();
+        let v = |accept: &str, image| variance(&meta, &req(&[("accept", accept)]), None, image);
+        assert_eq!(
+            v("image/webp,*/*", webp),
+            v("image/webp;q=0.9, text/x-anything", webp)
+        );
+        assert_ne!(v("image/webp", webp), v("image/webp", source));
+        // An origin's own `Vary: Accept` keeps the client's value (bounded by max_variants).
+        let origins = resp(&[("cache-control", "max-age=60"), ("vary", "Accept")]);
+        let meta =
+            response_cacheability(&req(&[]), &origins, FreshnessDefaults::default()).unwrap_meta();
+        let v = |accept: &str| variance(&meta, &req(&[("accept", accept)]), None, webp);
+        assert_ne!(v("image/webp,*/*"), v("image/webp"));
+    }
+
+    #[test]
     fn accept_encoding_variants_are_sets_of_known_codings() {
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "accept-encoding")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
-        let v = |ae: &str| variance(&meta, &req(&[("accept-encoding", ae)]), None);
+        let v = |ae: &str| variance(&meta, &req(&[("accept-encoding", ae)]), None, None);
         assert_eq!(v("gzip, br"), v("br,GZIP"));
         assert_eq!(v("gzip;q=1.0, br"), v("br, gzip"));
         assert_eq!(
@@ -763,14 +798,14 @@ mod tests {
         assert_ne!(v("gzip"), v("br"));
         assert_ne!(v("gzip, deflate"), v("gzip"));
         let two_lines = req(&[("accept-encoding", "gzip"), ("accept-encoding", "br")]);
-        assert_eq!(variance(&meta, &two_lines, None), v("br, gzip"));
+        assert_eq!(variance(&meta, &two_lines, None, None), v("br, gzip"));
         let lang = response_cacheability(
             &req(&[]),
             &resp(&[("cache-control", "max-age=60"), ("vary", "accept-language")]),
             FreshnessDefaults::default(),
         )
         .unwrap_meta();
-        let l = |al: &str| variance(&lang, &req(&[("accept-language", al)]), None);
+        let l = |al: &str| variance(&lang, &req(&[("accept-language", al)]), None, None);
         assert_eq!(l("EN-us"), l("en-US"));
     }
 
@@ -778,12 +813,13 @@ mod tests {
     fn variance_follows_listed_headers_and_ignores_whitespace() {
         let r = resp(&[("cache-control", "max-age=60"), ("vary", "Accept-Language")]);
         let meta = response_cacheability(&req(&[]), &r, FreshnessDefaults::default()).unwrap_meta();
-        let en = variance(&meta, &req(&[("accept-language", "en")]), None);
-        let en_spaced = variance(&meta, &req(&[("accept-language", "  en ")]), None);
-        let fr = variance(&meta, &req(&[("accept-language", "fr")]), None);
+        let en = variance(&meta, &req(&[("accept-language", "en")]), None, None);
+        let en_spaced = variance(&meta, &req(&[("accept-language", "  en ")]), None, None);
+        let fr = variance(&meta, &req(&[("accept-language", "fr")]), None, None);
         let other_header = variance(
             &meta,
             &req(&[("accept-language", "en"), ("x-other", "1")]),
+            None,
             None,
         );
         assert!(en.is_some());
@@ -795,7 +831,10 @@ mod tests {
             &resp(&[("cache-control", "max-age=1")]),
             FreshnessDefaults::default(),
         );
-        assert_eq!(variance(&no_vary.unwrap_meta(), &req(&[]), None), None);
+        assert_eq!(
+            variance(&no_vary.unwrap_meta(), &req(&[]), None, None),
+            None
+        );
     }
 
     fn query_rule() -> impl Strategy<Value = CacheKeyRule> {

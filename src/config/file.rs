@@ -37,6 +37,19 @@ pub struct FileConfig {
     pub cluster: Option<ClusterFile>,
     pub shield: Option<ShieldFile>,
     pub tracing: Option<TracingFile>,
+    pub images: Option<ImagesFile>,
+}
+
+/// `[images]`: how `images` routes re-encode JPEG, PNG and GIF responses (node-wide).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesFile {
+    /// Modern formats offered, in this order, to clients whose `Accept` lists them.
+    pub formats: Option<Spanned<Vec<Spanned<String>>>>,
+    /// Lossy quality, 0-100 (default 80).
+    pub quality: Option<Spanned<i64>>,
+    /// Larger images pass through untouched (default 40 million pixels).
+    pub max_pixels: Option<Spanned<i64>>,
 }
 
 /// `[tracing]`: OpenTelemetry spans exported to a collector (OTLP over HTTP, protobuf).
@@ -394,6 +407,8 @@ pub struct RouteFile {
     pub allow_trace: Option<bool>,
     /// Send cacheable misses through the `[shield]` tier (default: true when it is set).
     pub shield: Option<Spanned<bool>>,
+    /// Re-encode stored JPEG, PNG and GIF: `"off"` (default), `"lossless"` or `"lossy"`.
+    pub images: Option<Spanned<String>>,
 }
 
 /// `[sites.routes.cache_key]`: what of the request goes into the cache key.

@@ -40,6 +40,8 @@ pub struct Runtime {
     pub cluster: ClusterSettings,
     /// OpenTelemetry export, when `[tracing]` is set.
     pub tracing: Option<TracingSettings>,
+    /// `[images]` (defaults when absent).
+    pub images: ImageSettings,
     /// The region holding the `[shield]` nodes, when set (it follows every other region).
     pub shield: Option<RegionId>,
     /// Lower-case host name (no port) to its site and its index in that site's `hosts`.
@@ -68,6 +70,17 @@ pub struct NodeSettings {
     pub threads: usize,
     /// The `Via` value this node adds (RFC 9110 §7.6.3), e.g. `1.1 edge-1`.
     pub via: HeaderValue,
+}
+
+/// `[images]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSettings {
+    /// Modern formats offered, in the node's order of preference.
+    pub formats: Vec<crate::vocab::image::ImageFormat>,
+    /// Lossy quality, 0-100.
+    pub quality: u8,
+    /// Larger images (width x height) pass through undecoded.
+    pub max_pixels: u64,
 }
 
 /// `[tracing]`.
@@ -466,6 +479,8 @@ pub struct Route {
     pub allow_trace: bool,
     /// Cacheable misses go through the shield tier (never set without `[shield]`).
     pub shield: bool,
+    /// How stored JPEG, PNG and GIF responses are re-encoded.
+    pub images: crate::vocab::image::ImageMode,
 }
 
 /// `[compression]`: how `compress` routes compress.

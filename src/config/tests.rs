@@ -3,6 +3,7 @@ use super::*;
 mod cache_disk;
 mod compression;
 mod dns;
+mod images;
 mod reference;
 mod shield;
 mod tls;

@@ -24,6 +24,7 @@ mod cache_disk;
 mod compression;
 mod dns;
 mod edges;
+mod images;
 mod limits;
 mod origin_tls;
 mod regions;
@@ -146,6 +147,7 @@ impl Builder<'_> {
         });
         let cluster = self.cluster(f);
         let tracing = self.tracing(f);
+        let images = self.images(f);
         let dns = self.dns(f, &regions);
         self.distinct_listeners(f, &listen, demo.as_ref(), dns.as_ref());
         Runtime {
@@ -164,6 +166,7 @@ impl Builder<'_> {
             dns,
             cluster,
             tracing,
+            images,
             shield,
             compression,
             refuse_unknown_sni,

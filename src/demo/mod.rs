@@ -15,6 +15,9 @@ use std::time::SystemTime;
 const INDEX_HTML: &str = include_str!("site/index.html");
 const STYLE_CSS: &str = include_str!("site/style.css");
 const APP_JS: &str = include_str!("site/app.js");
+/// A real photograph (720 x 477, 253 KiB; licence in benches/images/README.md): what the demo's
+/// `images` route optimises.
+const PHOTO_JPG: &[u8] = include_bytes!("../../benches/images/board.jpg");
 
 /// One demo origin, listening on `addr`.
 pub struct DemoOrigin {
@@ -54,15 +57,15 @@ impl DemoOrigin {
         resp
     }
 
-    fn static_file(&self, content_type: &'static str, body: &str) -> Response<Vec<u8>> {
+    fn static_file(&self, content_type: &'static str, body: &[u8]) -> Response<Vec<u8>> {
         // An ETag lets caches revalidate with If-None-Match.
         let mut resp = self.respond(
             StatusCode::OK,
             content_type,
             "public, max-age=60",
-            body.as_bytes().to_vec(),
+            body.to_vec(),
         );
-        let etag = format!("\"{:x}\"", fnv1a(body.as_bytes()));
+        let etag = format!("\"{:x}\"", fnv1a(body));
         if let Ok(v) = HeaderValue::try_from(etag) {
             resp.headers_mut().insert(header::ETAG, v);
         }
@@ -83,9 +86,16 @@ impl ServeHttp for DemoOrigin {
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let req = session.req_header();
         match req.uri.path() {
-            "/" | "/index.html" => self.static_file("text/html; charset=utf-8", INDEX_HTML),
-            "/static/style.css" => self.static_file("text/css; charset=utf-8", STYLE_CSS),
-            "/static/app.js" => self.static_file("text/javascript; charset=utf-8", APP_JS),
+            "/" | "/index.html" => {
+                self.static_file("text/html; charset=utf-8", INDEX_HTML.as_bytes())
+            }
+            "/static/style.css" => {
+                self.static_file("text/css; charset=utf-8", STYLE_CSS.as_bytes())
+            }
+            "/static/app.js" => {
+                self.static_file("text/javascript; charset=utf-8", APP_JS.as_bytes())
+            }
+            "/static/photo.jpg" => self.static_file("image/jpeg", PHOTO_JPG),
             "/healthz" => self.respond(StatusCode::OK, "text/plain", "no-store", b"ok\n".to_vec()),
             "/api/time" => {
                 let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();

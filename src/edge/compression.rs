@@ -7,7 +7,7 @@ use crate::cache::freshness::{FreshnessDefaults, Storable};
 use crate::cache::Refinement;
 use crate::metrics::transform::JobResult;
 use crate::transform::negotiate::negotiate;
-use crate::transform::plan::{plan, weaken_etag, DeferredJob, Wants};
+use crate::transform::plan::{plan, weaken_etag, DeferredJob, ImageOutcome, Wants};
 use crate::transform::pool::QueueFull;
 use crate::vocab::Coding;
 use bytes::Bytes;
@@ -83,13 +83,14 @@ impl EdgeProxy {
                             if let Some(outcome) = refined.minified {
                                 minify_metrics.observe(outcome);
                             }
+                            let image = refined.image;
                             let refinement = Refinement {
                                 body: refined.body,
                                 fields: refined.fields,
                             };
                             let refined_len = refinement.body.len() as u64;
                             refined_bytes = Some(refined_len);
-                            if refined_len >= stored_len {
+                            let result = if refined_len >= stored_len {
                                 JobResult::NotSmaller
                             } else if storage.refine(ticket, refinement) {
                                 all_metrics.traffic.transform_in.inc_by(stored_len);
@@ -97,7 +98,22 @@ impl EdgeProxy {
                                 JobResult::Refined
                             } else {
                                 JobResult::Stale
+                            };
+                            match image {
+                                Some(ImageOutcome::Optimised(format)) => {
+                                    if result == JobResult::Refined {
+                                        all_metrics.images.observe("optimised");
+                                        all_metrics.images.saved(format, stored_len, refined_len);
+                                    } else if result == JobResult::NotSmaller {
+                                        all_metrics.images.observe("not_smaller");
+                                    }
+                                }
+                                Some(ImageOutcome::Kept(why)) => {
+                                    all_metrics.images.observe(why.label());
+                                }
+                                None => {}
                             }
+                            result
                         }
                         Some(Err(e)) => {
                             log::debug!("deferred transform failed: {e}");
@@ -170,6 +186,9 @@ impl EdgeProxy {
     /// Decides the body's transform at the origin's response header. Minification needs the
     /// whole body, so only stored responses get it: paid once, not on every request.
     pub(super) fn plan_body(&self, resp: &mut ResponseHeader, ctx: &mut RequestCtx) -> Result<()> {
+        if self.plan_image_body(resp, ctx) {
+            return Ok(());
+        }
         let minify = ctx.route().is_some_and(|r| r.minify);
         if ctx.coding.is_none() && !minify {
             return Ok(());

@@ -50,6 +50,17 @@ impl EdgeProxy {
                 ctx.not_stored,
             )
         };
+        // An image variant is named as an extension parameter of this cache's entry.
+        ctx.image_served = Self::take_image_variant(resp);
+        let value = match (value, ctx.image_served) {
+            (Some(v), Some(image)) => {
+                let mut line = v.as_bytes().to_vec();
+                line.extend_from_slice(b"; image=");
+                line.extend_from_slice(image.as_bytes());
+                HeaderValue::from_bytes(&line).ok()
+            }
+            (value, _) => value,
+        };
         if let Some(v) = value {
             // RFC 9211 §2: each cache appends its entry, so the caches nearer the origin (a
             // shield, or a cache at the origin) come first.

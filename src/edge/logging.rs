@@ -53,6 +53,7 @@ impl EdgeProxy {
             } else {
                 ctx.cache_result.as_str()
             },
+            image: ctx.image_served,
             region: ctx.pick_region(),
             origin: ctx.pick.map(|p| p.addr),
             trace_id: trace_id.as_ref().map_or("", |t| t.as_str()),

@@ -6,6 +6,7 @@ mod decorate;
 mod early_hints;
 pub mod forwarded;
 mod generation;
+mod images;
 mod invalidate;
 mod limits;
 mod logging;
@@ -206,6 +207,10 @@ pub struct RequestCtx {
     client_order: Option<Vec<usize>>,
     /// On a compressing route, the coding this client gets (also its cache variant).
     coding: Option<Coding>,
+    /// On an `images` route, the image variant this client gets (also its cache variant).
+    image: Option<crate::vocab::image::ImageTarget>,
+    /// The image variant the response carried ("webp", "original", ...), for the log.
+    image_served: Option<&'static str>,
     /// What happens to the origin's body on its way through.
     body: Option<BodyTransform>,
     /// When the body's transform was planned (its span starts there).
@@ -259,6 +264,8 @@ impl ProxyHttp for EdgeProxy {
             not_modified: None,
             client_order: None,
             coding: None,
+            image: None,
+            image_served: None,
             body: None,
             transform_started: None,
             spans: None,
@@ -337,6 +344,7 @@ impl ProxyHttp for EdgeProxy {
                 let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
+                ctx.image = self.negotiate_image(req, ctx);
                 self.start_spans(session, ctx);
                 Ok(false)
             }
@@ -434,7 +442,7 @@ impl ProxyHttp for EdgeProxy {
         ctx: &mut RequestCtx,
         req: &RequestHeader,
     ) -> Option<HashBinary> {
-        policy::variance(meta, req, ctx.coding)
+        policy::variance(meta, req, ctx.coding, ctx.image)
     }
 
     fn response_cache_filter(

@@ -7,6 +7,7 @@
 //! for identity; a body an origin encodes anyway is decoded first.
 
 pub mod codec;
+pub mod image;
 pub mod minify;
 pub mod negotiate;
 pub mod plan;

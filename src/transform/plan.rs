@@ -12,6 +12,10 @@ use http::{HeaderName, HeaderValue};
 use pingora_http::ResponseHeader;
 use std::io;
 
+mod image;
+use crate::transform::image::ImageWork;
+pub use image::{plan_image, ImageOutcome};
+
 /// What the route asks for this response.
 #[derive(Debug, Clone, Copy)]
 pub struct Wants {
@@ -69,12 +73,23 @@ struct Deferred {
 /// level. Its result is an equivalent body that replaces the one stored at the fill.
 #[derive(Debug)]
 pub struct DeferredJob {
-    kind: Option<Kind>,
-    coding: Coding,
-    level: u32,
+    work: Work,
     fields: Vec<(HeaderName, HeaderValue)>,
     chunks: Vec<Bytes>,
     len: usize,
+}
+
+/// The whole-body work of a [`DeferredJob`].
+#[derive(Debug)]
+enum Work {
+    /// Minify (when `kind` is set), then compress to `coding` at `level`.
+    Text {
+        kind: Option<Kind>,
+        coding: Coding,
+        level: u32,
+    },
+    /// Re-encode an image for its variant.
+    Image(ImageWork),
 }
 
 /// What a finished [`DeferredJob`] gives: the new body and the header fields to set with it.
@@ -83,6 +98,8 @@ pub struct Refined {
     pub body: Bytes,
     pub fields: Vec<(HeaderName, HeaderValue)>,
     pub minified: Option<MinifyOutcome>,
+    /// How an image job ended (the body is the original when it was kept).
+    pub image: Option<ImageOutcome>,
 }
 
 impl DeferredJob {
@@ -98,14 +115,22 @@ impl DeferredJob {
             whole.extend_from_slice(c);
         }
         drop(self.chunks);
-        let (body, minified) = match self.kind {
+        let (kind, coding, level) = match self.work {
+            Work::Text {
+                kind,
+                coding,
+                level,
+            } => (kind, coding, level),
+            Work::Image(work) => return Ok(image::run(&work, whole, self.fields)),
+        };
+        let (body, minified) = match kind {
             Some(kind) => match minify::minify(kind, &whole) {
                 Ok(small) => (small, Some(MinifyOutcome::Minified(kind))),
                 Err(why) => (whole, Some(MinifyOutcome::Skipped(kind, why))),
             },
             None => (whole, None),
         };
-        let body = match Encoder::new(self.coding, self.level)? {
+        let body = match Encoder::new(coding, level)? {
             Some(mut e) => {
                 let mut out = BytesMut::from(&e.write(&body)?[..]);
                 out.extend_from_slice(&e.finish()?);
@@ -117,6 +142,7 @@ impl DeferredJob {
             body,
             fields: self.fields,
             minified,
+            image: None,
         })
     }
 }
@@ -343,9 +369,11 @@ fn deferred_plan(
     Ok(BodyTransform {
         deferred: better_later.then(|| Deferred {
             job: DeferredJob {
-                kind: minify_kind,
-                coding: to,
-                level: fill_level,
+                work: Work::Text {
+                    kind: minify_kind,
+                    coding: to,
+                    level: fill_level,
+                },
                 fields,
                 chunks: Vec::new(),
                 len: 0,

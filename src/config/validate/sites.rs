@@ -167,6 +167,7 @@ impl Builder<'_> {
                 max_request_body,
                 allow_trace: r.allow_trace.unwrap_or(false),
                 shield: self.route_shield(r, &key),
+                images: self.route_images(r, &key),
             });
         }
         if s.routes.is_empty() {
