@@ -15,6 +15,7 @@ first port, then on the second) so nothing about start order or port favours one
     benches/load/concurrent.py --rounds 15                     # A/A control: both plain
     benches/load/concurrent.py --rounds 15 --tracing 0.01      # B with [tracing] at 0.01
     benches/load/concurrent.py --rounds 15 --image             # B: an optimised image variant
+    benches/load/concurrent.py --binary OLD --binary-b NEW --path /obj/64k.bin   # before/after
 
 With --image, B's route has `images = "lossy"` and B serves the WebP variant it made of a real
 photograph (benches/images/board.jpg) to `Accept: image/webp`; A's route has no `images` and
@@ -124,6 +125,7 @@ def image_pairs(procs, work, binary, origin_port):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", default=os.path.join(run.ROOT, "target", "release", "meridian"))
+    ap.add_argument("--binary-b", help="B runs this build instead (a before/after of two commits)")
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--duration", type=int, default=6, help="seconds per round")
     ap.add_argument("--connections", type=int, default=25, help="per server")
@@ -154,12 +156,13 @@ def main():
         else:
             # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2
             # and b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
+            binary_b = args.binary_b or args.binary
             pairs = [
                 [start_node(procs, work, "a", args.binary, origin_port, ""),
-                 start_node(procs, work, "b", args.binary, origin_port, extra_b)],
+                 start_node(procs, work, "b", binary_b, origin_port, extra_b)],
             ]
             pairs.append(list(reversed([
-                start_node(procs, work, "b2", args.binary, origin_port, extra_b),
+                start_node(procs, work, "b2", binary_b, origin_port, extra_b),
                 start_node(procs, work, "a2", args.binary, origin_port, ""),
             ])))
         for pair in pairs:
@@ -187,7 +190,8 @@ def main():
         ratios.sort()
         q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], statistics.median(ratios), ratios[-1]]
         what = (f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None
-                else "an optimised WebP variant" if args.image else "A/A control")
+                else "an optimised WebP variant" if args.image
+                else f"build {args.binary_b}" if args.binary_b else "A/A control")
         print(f"B ({what}) / A server CPU per request: median {statistics.median(ratios):.3f}, "
               f"quartiles {q[0]:.3f} .. {q[2]:.3f}, range {ratios[0]:.3f} .. {ratios[-1]:.3f} "
               f"over {len(ratios)} rounds")

@@ -11,6 +11,8 @@ mod tests;
 /// oxipng at its preset 2 (the CLI's default): filters and reductions tried, libdeflate
 /// at a high level, no zopfli (tens of times slower for a few percent).
 const OXIPNG_PRESET: u8 = 2;
+/// How long oxipng may try filters and reductions on one image.
+const OXIPNG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// libwebp's effort (0-6): 4 is its default, the usual size/time balance.
 const WEBP_METHOD: i32 = 4;
 /// rav1e's speed (1-10): 8 keeps a 1-megapixel photograph near a second on one core without
@@ -19,9 +21,17 @@ const WEBP_METHOD: i32 = 4;
 const AVIF_SPEED: u8 = 8;
 
 /// A PNG re-deflated by oxipng: the same pixels, smaller. Chunks that do not change how it
-/// displays go (text, time, EXIF), unless the image is rotated by its EXIF tag.
-pub(super) fn png_recompressed(body: &[u8], upright: bool) -> Result<Optimised, Kept> {
+/// displays go (text, time, EXIF), unless the image is rotated by its EXIF tag. oxipng
+/// inflates the image itself: `max_bytes` holds it to the pixel bound the decoders keep.
+pub(super) fn png_recompressed(
+    body: &[u8],
+    upright: bool,
+    max_bytes: u64,
+) -> Result<Optimised, Kept> {
     let mut opts = oxipng::Options::from_preset(OXIPNG_PRESET);
+    opts.max_decompressed_size = Some(usize::try_from(max_bytes).unwrap_or(usize::MAX));
+    // A pool worker is shared: past this oxipng keeps the best attempt so far.
+    opts.timeout = Some(OXIPNG_TIMEOUT);
     opts.strip = if upright {
         oxipng::StripChunks::Safe
     } else {

@@ -119,7 +119,9 @@ pub fn optimise(work: &ImageWork, body: &[u8]) -> Result<Optimised, Kept> {
     let upright = orientation == image::metadata::Orientation::NoTransforms;
     // Lossless, and lossy for formats that have no lossy path here, touch no pixel.
     match (work.mode, work.target, work.source) {
-        (_, ImageTarget::Source, SourceFormat::Png) => encode::png_recompressed(body, upright),
+        (_, ImageTarget::Source, SourceFormat::Png) => {
+            encode::png_recompressed(body, upright, max_bytes(work.max_pixels))
+        }
         (ImageMode::Lossless, ImageTarget::Source, SourceFormat::Jpeg) => {
             encode::jpeg_stripped(body, orientation)
         }
@@ -137,7 +139,9 @@ pub fn optimise(work: &ImageWork, body: &[u8]) -> Result<Optimised, Kept> {
                 Err(Kept::NoChange)
             };
             let png = match work.source {
-                SourceFormat::Png => encode::png_recompressed(body, upright),
+                SourceFormat::Png => {
+                    encode::png_recompressed(body, upright, max_bytes(work.max_pixels))
+                }
                 _ => Err(Kept::NoChange),
             };
             smaller(webp, png)
@@ -152,8 +156,7 @@ pub fn optimise(work: &ImageWork, body: &[u8]) -> Result<Optimised, Kept> {
 }
 
 /// A decoder of `body` that has read the header, refusing more than `max_pixels` before any
-/// pixel is decoded; its allocations are bounded by the pixel bound too (8 bytes a pixel:
-/// 16-bit RGBA, the widest layout the decoders produce).
+/// pixel is decoded; its allocations are bounded by the pixel bound too ([`max_bytes`]).
 fn decoder<'a>(work: &ImageWork, body: &'a [u8]) -> Result<impl ImageDecoder + use<'a>, Kept> {
     let mut reader = ImageReader::with_format(Cursor::new(body), work.source.decoder_format());
     reader.limits(limits(work.max_pixels));
@@ -170,8 +173,14 @@ fn decoder<'a>(work: &ImageWork, body: &'a [u8]) -> Result<impl ImageDecoder + u
 
 fn limits(max_pixels: u64) -> Limits {
     let mut limits = Limits::default();
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(1 << 20));
+    limits.max_alloc = Some(max_bytes(max_pixels));
     limits
+}
+
+/// What decoding `max_pixels` may allocate: 8 bytes a pixel (16-bit RGBA, the widest layout
+/// the decoders produce) and a megabyte for everything else.
+fn max_bytes(max_pixels: u64) -> u64 {
+    max_pixels.saturating_mul(8).saturating_add(1 << 20)
 }
 
 /// Whether a GIF has more than one frame (reads at most two, within the pixel bound).
