@@ -16,6 +16,7 @@ first port, then on the second) so nothing about start order or port favours one
     benches/load/concurrent.py --rounds 15 --tracing 0.01      # B with [tracing] at 0.01
     benches/load/concurrent.py --rounds 15 --image             # B: an optimised image variant
     benches/load/concurrent.py --binary OLD --binary-b NEW --path /obj/64k.bin   # before/after
+    benches/load/concurrent.py --against-nginx --path /dyn/1k.bin       # issue 13's ratios, at once
 
 With --image, B's route has `images = "lossy"` and B serves the WebP variant it made of a real
 photograph (benches/images/board.jpg) to `Accept: image/webp`; A's route has no `images` and
@@ -39,8 +40,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the load harness: origin, configs, wrk, process handling)
 
 
-def cpu_ns(pid):
-    """CPU time used so far by every thread of `pid`, in nanoseconds (schedstat's first field)."""
+def cpu_ns(node):
+    """CPU time used so far by every thread of the node's processes, in nanoseconds
+    (schedstat's first field): Meridian's one process, or nginx's master and worker."""
+    pids = [node["pid"]] + (run.children(node["pid"]) if node.get("nginx") else [])
+    return sum(thread_ns(pid) for pid in pids)
+
+
+def thread_ns(pid):
     total = 0
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -79,7 +86,7 @@ def settle_image(node):
 
 def concurrent_round(nodes, path, conns, seconds):
     """Both wrk runs at once; returns each node's (requests, cpu ns) keyed by name."""
-    before = {n["name"]: cpu_ns(n["pid"]) for n in nodes}
+    before = {n["name"]: cpu_ns(n) for n in nodes}
     results = {}
 
     def drive(node):
@@ -96,8 +103,23 @@ def concurrent_round(nodes, path, conns, seconds):
         r = results.get(n["name"])
         if r is None or not r["requests"] or r["errors"]:
             raise SystemExit(f"{n['name']}: unusable run: {r and r['raw']}")
-        out[n["name"]] = (r["requests"], cpu_ns(n["pid"]) - before[n["name"]], r["rps"])
+        out[n["name"]] = (r["requests"], cpu_ns(n) - before[n["name"]], r["rps"])
     return out
+
+
+def nginx_pairs(procs, work, binary, origin_port):
+    """Two (nginx, Meridian) pairs for --against-nginx, in both start orders."""
+    pairs = []
+    for suffix in ("", "2"):
+        port = run.free_port()
+        nginx_work = os.path.join(work, "n" + suffix)
+        os.makedirs(nginx_work)
+        p = run.start_nginx_proxy(procs, nginx_work, port, origin_port, False)
+        a = {"name": "a" + suffix, "port": port, "pid": p.pid, "path": None, "headers": [],
+             "nginx": True}
+        b = start_node(procs, work, "b" + suffix, binary, origin_port, "")
+        pairs.append([a, b] if suffix == "" else [b, a])
+    return pairs
 
 
 def image_pairs(procs, work, binary, origin_port):
@@ -130,6 +152,9 @@ def main():
     ap.add_argument("--duration", type=int, default=6, help="seconds per round")
     ap.add_argument("--connections", type=int, default=25, help="per server")
     ap.add_argument("--path", default="/obj/1k.bin", help="what both serve (a warm hit by default)")
+    ap.add_argument("--against-nginx", action="store_true",
+                    help="A is nginx (proxy_cache on tmpfs, one worker), B Meridian: run.py's "
+                         "scenarios measured at the same time instead of one after the other")
     ap.add_argument("--image", action="store_true",
                     help="B serves an optimised WebP variant, A the same bytes as a plain file")
     ap.add_argument("--tracing", type=float, metavar="RATIO",
@@ -153,6 +178,8 @@ def main():
                        f"sample_ratio = {args.tracing}\n")
         if args.image:
             pairs = image_pairs(procs, work, args.binary, origin_port)
+        elif args.against_nginx:
+            pairs = nginx_pairs(procs, work, args.binary, origin_port)
         else:
             # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2
             # and b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
@@ -191,7 +218,8 @@ def main():
         q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], statistics.median(ratios), ratios[-1]]
         what = (f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None
                 else "an optimised WebP variant" if args.image
-                else f"build {args.binary_b}" if args.binary_b else "A/A control")
+                else f"build {args.binary_b}" if args.binary_b
+                else "Meridian, A nginx" if args.against_nginx else "A/A control")
         print(f"B ({what}) / A server CPU per request: median {statistics.median(ratios):.3f}, "
               f"quartiles {q[0]:.3f} .. {q[2]:.3f}, range {ratios[0]:.3f} .. {ratios[-1]:.3f} "
               f"over {len(ratios)} rounds")
