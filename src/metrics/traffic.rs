@@ -70,8 +70,9 @@ impl TrafficMetrics {
         let transform = IntCounterVec::new(
             Opts::new(
                 "meridian_transform_bytes_total",
-                "Bytes of bodies minified or compressed at cache fill: direction=\"in\" as the \
-                 origin sent them, \"out\" as stored; in - out is what the transforms saved",
+                "Bytes of bodies minified, compressed or image-optimised at cache fill: \
+                 direction=\"in\" as the origin sent them, \"out\" as stored; in - out is what \
+                 the transforms saved",
             ),
             &["direction"],
         )?;
