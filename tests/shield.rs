@@ -1,7 +1,7 @@
 //! The shield tier (issue 16): edges send cacheable misses to the shield node that owns the
 //! key on a consistent-hash ring, so a URL costs the origins one request however many edges
 //! ask; a dead shield's keys move on and no GET fails; `CDN-Loop` stops cycles; a shield's
-//! compressed variant is what the edges keep.
+//! compressed variant, and its finished image variants, are what the edges keep.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -437,4 +437,85 @@ async fn a_cycle_between_tiers_fails_at_once_with_508_and_never_reaches_the_orig
         "{entries:?}"
     );
     assert_eq!(origin.hits("/obj"), 0, "the loop never reached the origin");
+}
+
+#[tokio::test]
+async fn image_variants_are_made_at_the_shield_and_edges_keep_only_finished_ones() {
+    let photo = include_bytes!("../benches/images/board-exif.jpg").to_vec();
+    let origin = Origin::builder()
+        .route(
+            "/img/photo.jpg",
+            Reply::ok(photo.clone())
+                .header("content-type", "image/jpeg")
+                .header("cache-control", "max-age=300"),
+        )
+        .start()
+        .await;
+    let images = "[[sites.routes]]\npath = \"/img/\"\nimages = \"lossy\"\n\n\
+                  [images]\nformats = [\"webp\"]\n";
+    let shield = Node::start(&node_config("shield-a", origin.addr(), images)).await;
+    let edge_config = |name: &str| {
+        node_config(
+            name,
+            origin.addr(),
+            &format!("{images}{}", shield_table(&[shield.http])),
+        )
+    };
+    let edges = [
+        Node::start(&edge_config("edge-1")).await,
+        Node::start(&edge_config("edge-2")).await,
+    ];
+    let webp = [("accept", "image/webp,*/*")];
+
+    // The shield's fill: the edge passes the original on without keeping it.
+    let first = edges[0].get("/img/photo.jpg", &webp).await;
+    let entries = cache_status(&first);
+    assert!(
+        entries[0].starts_with("shield-a; fwd=uri-miss"),
+        "{entries:?}"
+    );
+    assert!(
+        entries[1].contains("detail=shield-unrefined") && entries[1].contains("image=original"),
+        "{entries:?}"
+    );
+    assert_eq!(
+        header(&first, "x-meridian-image"),
+        "",
+        "the marker stays inside"
+    );
+    assert_eq!(first.bytes().await.unwrap(), photo);
+
+    // Once the shield has made the WebP, every edge stores that and serves it.
+    for edge in &edges {
+        // Its own entry is a hit (the shield's, stored with the copy, comes first).
+        eventually(
+            "the edge serves the shield's WebP from its own cache",
+            || async {
+                let r = edge.get("/img/photo.jpg", &webp).await;
+                let entries = cache_status(&r);
+                let ct = header(&r, "content-type");
+                r.bytes().await.unwrap();
+                let own = entries.last().map_or("", String::as_str);
+                own.ends_with("; hit; image=webp") && ct == "image/webp"
+            },
+        )
+        .await;
+    }
+    // A client that names no modern format gets the source variant, a second object; a
+    // client's own marker reaches neither the shield's choice nor the origin.
+    let neither = [("accept", "*/*"), ("x-meridian-image", "webp")];
+    eventually("the re-encoded JPEG at the edge", || async {
+        let r = edges[1].get("/img/photo.jpg", &neither).await;
+        let ct = header(&r, "content-type");
+        let entries = cache_status(&r);
+        r.bytes().await.unwrap();
+        let own = entries.last().map_or("", String::as_str);
+        ct == "image/jpeg" && own == "edge-2; hit; image=jpeg"
+    })
+    .await;
+    assert_eq!(origin.hits("/img/photo.jpg"), 2, "one fill per variant");
+    assert!(origin
+        .requests()
+        .iter()
+        .all(|r| !r.headers.contains_key("x-meridian-image")));
 }

@@ -84,34 +84,36 @@ impl EdgeProxy {
                                 minify_metrics.observe(outcome);
                             }
                             let image = refined.image;
+                            // A kept image is stored again as it is, marked final.
+                            let kept = matches!(image, Some(ImageOutcome::Kept(_)));
                             let refinement = Refinement {
                                 body: refined.body,
                                 fields: refined.fields,
                             };
                             let refined_len = refinement.body.len() as u64;
                             refined_bytes = Some(refined_len);
-                            let result = if refined_len >= stored_len {
+                            let result = if refined_len >= stored_len && !kept {
                                 JobResult::NotSmaller
-                            } else if storage.refine(ticket, refinement) {
+                            } else if !storage.refine(ticket, refinement) {
+                                JobResult::Stale
+                            } else if kept {
+                                JobResult::NotSmaller
+                            } else {
                                 all_metrics.traffic.transform_in.inc_by(stored_len);
                                 all_metrics.traffic.transform_out.inc_by(refined_len);
                                 JobResult::Refined
-                            } else {
-                                JobResult::Stale
                             };
                             match image {
-                                Some(ImageOutcome::Optimised(format)) => {
-                                    if result == JobResult::Refined {
-                                        all_metrics.images.observe("optimised");
-                                        all_metrics.images.saved(format, stored_len, refined_len);
-                                    } else if result == JobResult::NotSmaller {
-                                        all_metrics.images.observe("not_smaller");
-                                    }
+                                Some(ImageOutcome::Optimised(format))
+                                    if result == JobResult::Refined =>
+                                {
+                                    all_metrics.images.observe("optimised");
+                                    all_metrics.images.saved(format, stored_len, refined_len);
                                 }
                                 Some(ImageOutcome::Kept(why)) => {
                                     all_metrics.images.observe(why.label());
                                 }
-                                None => {}
+                                _ => {}
                             }
                             result
                         }

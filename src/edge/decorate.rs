@@ -51,7 +51,7 @@ impl EdgeProxy {
             )
         };
         // An image variant is named as an extension parameter of this cache's entry.
-        ctx.image_served = Self::take_image_variant(resp);
+        ctx.image_served = Self::take_image_variant(resp, ctx.from_peer);
         let value = match (value, ctx.image_served) {
             (Some(v), Some(image)) => {
                 let mut line = v.as_bytes().to_vec();

@@ -211,6 +211,9 @@ pub struct RequestCtx {
     image: Option<crate::vocab::image::ImageTarget>,
     /// The image variant the response carried ("webp", "original", ...), for the log.
     image_served: Option<&'static str>,
+    /// The request came from a node of this cluster (one `CDN-Loop` entry of ours): a shield
+    /// serving an edge, which keys its copy on the variant marker.
+    from_peer: bool,
     /// What happens to the origin's body on its way through.
     body: Option<BodyTransform>,
     /// When the body's transform was planned (its span starts there).
@@ -266,6 +269,7 @@ impl ProxyHttp for EdgeProxy {
             coding: None,
             image: None,
             image_served: None,
+            from_peer: false,
             body: None,
             transform_started: None,
             spans: None,
@@ -344,6 +348,7 @@ impl ProxyHttp for EdgeProxy {
                 let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
+                ctx.from_peer = forwarded::cdn_loop_count(req, &ctx.gen.rt.cluster.cdn_id) == 1;
                 ctx.image = self.negotiate_image(req, ctx);
                 self.start_spans(session, ctx);
                 Ok(false)
@@ -545,7 +550,8 @@ impl ProxyHttp for EdgeProxy {
             &trace.header(),
             ctx.tls,
         )?;
-        self.ask_for_coding(upstream_request, ctx)
+        self.ask_for_coding(upstream_request, ctx)?;
+        self.ask_for_image(upstream_request, ctx)
     }
 
     async fn upstream_response_filter(

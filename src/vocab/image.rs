@@ -70,8 +70,14 @@ impl ImageTarget {
     }
 }
 
-/// The stored header field that marks an image variant Meridian made (its value: "original"
-/// until the re-encoded body replaces the fill's, then "avif", "webp", "jpeg" or "png"). The
-/// cache keys such an object's `Vary: Accept` on the negotiated [`ImageTarget`]; it never
-/// leaves the node.
+/// The stored header field that marks an image variant Meridian made: [`PENDING`] until the
+/// job on the transform pool ends, then "avif", "webp", "jpeg" or "png" (re-encoded) or
+/// [`KEPT`] (left as the origin sent it). The cache keys such an object's `Vary: Accept` on
+/// the negotiated [`ImageTarget`]. It leaves the node only to an edge of its cluster, which
+/// keys its copy the same way; on an edge's request to its shield it names the variant the
+/// edge chose.
 pub const IMAGE_VARIANT: &str = "x-meridian-image";
+/// The marker's value while the variant is being made.
+pub const PENDING: &str = "original";
+/// The marker's value of an image left as sent (animated, undecodable, nothing smaller).
+pub const KEPT: &str = "kept";

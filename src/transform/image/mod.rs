@@ -82,6 +82,8 @@ pub enum Kept {
     Undecodable,
     /// Nothing to gain for this variant (a still GIF in its own format, say).
     NoChange,
+    /// Re-encoded, but not smaller than the original.
+    NotSmaller,
 }
 
 impl Kept {
@@ -91,6 +93,7 @@ impl Kept {
             Kept::TooManyPixels => "too_many_pixels",
             Kept::Undecodable => "undecodable",
             Kept::NoChange => "no_change",
+            Kept::NotSmaller => "not_smaller",
         }
     }
 }

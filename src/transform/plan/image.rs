@@ -6,7 +6,7 @@ use super::{
     media_type, no_transform, weaken_etag_in, BodyTransform, Deferred, DeferredJob, Refined, Work,
 };
 use crate::transform::image::{optimise, ImageWork, Kept, SourceFormat};
-use crate::vocab::image::IMAGE_VARIANT;
+use crate::vocab::image::{IMAGE_VARIANT, KEPT, PENDING};
 use bytes::Bytes;
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY};
 use http::{HeaderName, HeaderValue};
@@ -49,7 +49,7 @@ pub fn plan_image(
     }
     // From here the stored object depends on Accept, through the variant Meridian chose.
     resp.append_header(VARY, "Accept").ok()?;
-    resp.insert_header(IMAGE_VARIANT, "original").ok()?;
+    resp.insert_header(IMAGE_VARIANT, PENDING).ok()?;
     let mut fields = Vec::new();
     weaken_etag_in(resp, &mut fields, true);
     Some(BodyTransform {
@@ -71,20 +71,24 @@ pub fn plan_image(
     })
 }
 
-/// Runs an image job: the re-encoded body with its header fields, or the original (which the
-/// caller, finding it no smaller, does not store again).
+/// Runs an image job: the re-encoded body with its header fields, or, when the image is kept
+/// (nothing smaller came of it), the original marked [`KEPT`], so that an edge behind this
+/// node knows the variant is final.
 pub(super) fn run(
     work: &ImageWork,
     whole: Vec<u8>,
     mut fields: Vec<(HeaderName, HeaderValue)>,
 ) -> Refined {
-    match optimise(work, &whole) {
+    let marker = HeaderName::from_static(IMAGE_VARIANT);
+    let outcome = match optimise(work, &whole) {
+        Ok(done) if done.body.len() < whole.len() => Ok(done),
+        Ok(_) => Err(Kept::NotSmaller),
+        Err(kept) => Err(kept),
+    };
+    match outcome {
         Ok(done) => {
             fields.push((CONTENT_TYPE, HeaderValue::from_static(done.media_type)));
-            fields.push((
-                HeaderName::from_static(IMAGE_VARIANT),
-                HeaderValue::from_static(done.format),
-            ));
+            fields.push((marker, HeaderValue::from_static(done.format)));
             Refined {
                 body: Bytes::from(done.body),
                 fields,
@@ -94,7 +98,8 @@ pub(super) fn run(
         }
         Err(kept) => Refined {
             body: Bytes::from(whole),
-            fields,
+            // The origin's bytes and validator: only the marker changes.
+            fields: vec![(marker, HeaderValue::from_static(KEPT))],
             minified: None,
             image: Some(ImageOutcome::Kept(kept)),
         },
