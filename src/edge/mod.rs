@@ -309,10 +309,10 @@ impl ProxyHttp for EdgeProxy {
         }
         let req = session.req_header();
         // Via: this very node forwarded it before. CDN-Loop (RFC 8586): it went through this
-        // cluster twice already, as a cycle between tiers makes it.
-        if forwarded::is_loop(req, &ctx.gen.rt.node.via)
-            || forwarded::cdn_loop_count(req, &ctx.gen.rt.cluster.cdn_id) >= 2
-        {
+        // cluster twice already, as a cycle between tiers makes it; once, it comes from a peer.
+        let passes = forwarded::cdn_loop_count(req, &ctx.gen.rt.cluster.cdn_id);
+        ctx.from_peer = passes == 1;
+        if forwarded::is_loop(req, &ctx.gen.rt.node.via) || passes >= 2 {
             let status = ctx.gen.cache_status.local(LocalAnswer::Loop);
             let body = "this request already passed through this node\n";
             respond::local(session, 508, body, status).await?;
@@ -348,7 +348,6 @@ impl ProxyHttp for EdgeProxy {
                 let req = session.req_header();
                 ctx.trace = Some(TraceParent::from_request(req.headers.get("traceparent")));
                 ctx.coding = self.negotiate_coding(req, ctx);
-                ctx.from_peer = forwarded::cdn_loop_count(req, &ctx.gen.rt.cluster.cdn_id) == 1;
                 ctx.image = self.negotiate_image(req, ctx);
                 self.start_spans(session, ctx);
                 Ok(false)
