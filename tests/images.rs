@@ -273,16 +273,14 @@ async fn lossless_output_decodes_to_the_same_pixels_and_keeps_the_colour_profile
 /// A 64 x 32 JPEG whose EXIF says "rotate 90° clockwise" (orientation 6), with the ICC
 /// profile of the screenshot: displayed, it is 32 wide and 64 high.
 fn rotated_jpeg_with_profile() -> (Vec<u8>, img_parts::Bytes) {
-    let mut pixels = image::RgbImage::new(64, 32);
-    for (x, y, p) in pixels.enumerate_pixels_mut() {
-        // Left half red, right half blue: after the rotation, top red and bottom blue.
-        *p = if x < 32 {
+    // Left half red, right half blue: after the rotation, top red and bottom blue.
+    let pixels = image::RgbImage::from_fn(64, 32, |x, _| {
+        if x < 32 {
             image::Rgb([220, 20, 20])
         } else {
             image::Rgb([20, 20, 220])
-        };
-        let _ = y;
-    }
+        }
+    });
     let mut body = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut body, 95)
         .encode_image(&pixels)
