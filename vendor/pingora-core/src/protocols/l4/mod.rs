@@ -14,6 +14,8 @@
 
 //! Transport layer protocol implementation
 
+// Meridian: the write buffer under every L4 stream (coalescing_writer.rs says why).
+mod coalescing_writer;
 pub mod ext;
 pub mod listener;
 pub mod socket;
