@@ -123,12 +123,7 @@ def wait_disk_ready(admin, timeout=120):
     raise SystemExit("the disk tier did not open")
 
 
-def metric(admin, series):
-    _, _, body = load.fetch(f"http://127.0.0.1:{admin}/metrics", host="admin")
-    for line in body.decode().splitlines():
-        if line.startswith(series + " "):
-            return float(line.split()[1])
-    raise SystemExit(f"metric {series} is missing")
+metric = load.metric
 
 
 def random_script(work, n, path):
@@ -141,42 +136,6 @@ request = function()
 end
 """)
     return script
-
-
-def fill(port, n, repeat, path, work):
-    """Asks for each of n keys `repeat` times in a row (Meridian writes a key to disk on its
-    second request, when the first is complete in memory), with wrk on CPU 1. wrk's thread
-    stops itself after the last answer and leaves a marker file; wrk itself would wait out
-    its duration, so it is interrupted then."""
-    marker = os.path.join(work, f"filled-{port}")
-    script = os.path.join(work, f"fill-{port}.lua")
-    with open(script, "w") as f:
-        f.write(f"""
-local counter = 0
-local answered = 0
-request = function()
-  local i = math.floor(counter / {repeat})
-  counter = counter + 1
-  return wrk.format("GET", "{path}?i=" .. (i % {n}))
-end
-response = function(status, headers, body)
-  answered = answered + 1
-  if answered == {n * repeat} then
-    io.open("{marker}", "w"):close()
-    wrk.thread:stop()
-  end
-end
-""")
-    p = subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c16", "-d3600s", "-H", f"Host: {HOST}",
-                          "-s", script, f"http://127.0.0.1:{port}/"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while not os.path.exists(marker):
-        if p.poll() is not None:
-            raise SystemExit(f"wrk ended before the fill of port {port} was done")
-        time.sleep(0.1)
-    p.send_signal(signal.SIGINT)
-    p.wait()
-    os.remove(marker)
 
 
 def get(port, path):
@@ -256,11 +215,11 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
 def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     n = WORKING_SET
     for port, _, _ in servers.values():
-        fill(port, n, 3, "/obj/64k.bin", work)
+        load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
     for _ in range(5):
         if metric(m_admin, "meridian_disk_cache_objects") >= n:
             break
-        fill(m_port, n, 3, "/obj/64k.bin", work)
+        load.fill_distinct(m_port, n, 3, "/obj/64k.bin", work)
     stored = metric(m_admin, "meridian_disk_cache_objects")
     if stored < n:
         raise SystemExit(f"meridian's disk holds {stored} of {n} objects")
@@ -309,13 +268,13 @@ def restart_scenario(args, binary, procs, work):
     nginx = nginx_disk_proxy(procs, work, nginx_port, origin_port, zone_mib=max(16, n // 4000))
     meridian = meridian_disk(procs, work, binary, m_port, m_admin, origin_port, 64, "8MiB")
     started = time.monotonic()
-    fill(m_port, n, 3, "/obj/1k.bin", work)
+    load.fill_distinct(m_port, n, 3, "/obj/1k.bin", work)
     deadline = time.monotonic() + 120
     while metric(m_admin, "meridian_disk_cache_objects") < 0.99 * n:
         if time.monotonic() > deadline:
             raise SystemExit(f"meridian's disk holds {metric(m_admin, 'meridian_disk_cache_objects')} of {n}")
         time.sleep(0.5)
-    fill(nginx_port, n, 1, "/obj/1k.bin", work)
+    load.fill_distinct(nginx_port, n, 1, "/obj/1k.bin", work)
     print(f"stored {n} objects in both caches in {time.monotonic() - started:.0f} s", flush=True)
     m_objects = metric(m_admin, "meridian_disk_cache_objects")
     m_rss_full = load.rss_mib(meridian.pid)

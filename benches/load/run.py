@@ -72,6 +72,12 @@ GATE_RSS_OVERHEAD_MIB = 140
 CACHE_MEMORY_MIB = 64
 # The memory check fills the cache to this many times its bound.
 GATE_FILL_FACTOR = 4
+# Small objects: RSS over idle / the bytes the memory tier weighs, for a tier of 1 KiB objects.
+# Measured 1.09 (small-objects-rss.md; 4.1 before stored headers let go of their read
+# buffers), plus 15 %.
+GATE_SMALL_OBJECTS_RSS_RATIO = 1.25
+# About what the memory tier weighs one stored 1 KiB object of the origin's nine fields at.
+SMALL_OBJECT_WEIGHT = 3 * 1024
 
 # Hits under fills: this many clients each start a fill of a distinct FILL_JS_MIB JavaScript
 # file every FILL_INTERVAL seconds (8 x 4 MiB / 0.25 s = 128 MiB/s of misses, a busy edge's
@@ -153,14 +159,18 @@ class Procs:
         self.procs.append(p)
         return p
 
+    def stop(self, p):
+        """Stops one process this started (and its process group)."""
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            p.wait()
+
     def stop_all(self):
         for p in self.procs:
-            if p.poll() is None:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                p.wait()
+            self.stop(p)
         for d in self.cleanup:
             shutil.rmtree(d, ignore_errors=True)
 
@@ -575,6 +585,7 @@ def main():
         # the transform pool's buffers in the allocator.
         if args.gate:
             failures += gate(rows, servers, meridian, admin_port, duration)
+            failures += small_objects_memory(procs, work, binary, origin_port)
         if not args.no_fills:
             url = f"http://127.0.0.1:{meridian_port}/obj/1k.bin"
             # A p99 ratio on a shared 2-core machine swings with the neighbours: a gate
@@ -721,6 +732,92 @@ def otlp_sink():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def metric(admin, series):
+    """The value of one unlabelled series on Meridian's admin port; a missing series fails."""
+    _, _, body = fetch(f"http://127.0.0.1:{admin}/metrics", host="admin")
+    for line in body.decode().splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[1])
+    raise SystemExit(f"metric {series} is missing")
+
+
+def settled_memory_tier(admin):
+    """(objects, weighed bytes) of the memory tier once moka's batched evictions have run:
+    read until the weighed size stops moving (30 s at most)."""
+    last, deadline = -1.0, time.monotonic() + 30
+    while time.monotonic() < deadline:
+        weighed = metric(admin, "meridian_cache_bytes")
+        if weighed == last:
+            break
+        last = weighed
+        time.sleep(0.5)
+    return metric(admin, "meridian_cache_objects"), metric(admin, "meridian_cache_bytes")
+
+
+def small_objects_memory(procs, work, binary, origin_port):
+    """A fresh memory-only node filled with distinct 1 KiB objects to GATE_FILL_FACTOR times its
+    bound (by what it weighs them at): its RSS over idle must stay within
+    GATE_SMALL_OBJECTS_RSS_RATIO of the bytes its memory tier says it holds. The 1 MiB fills
+    of the main check hide per-object costs; these found the header buffers that every stored
+    object used to keep alive (benches/results/2026-12-02-vm/small-objects-rss.md)."""
+    failures = []
+    node_work = os.path.join(work, "small-objects")
+    os.makedirs(node_work)
+    port, admin = free_port(), free_port()
+    node = start_meridian(procs, node_work, binary, port, admin, origin_port, False)
+    idle = rss_mib(node.pid)
+    n = GATE_FILL_FACTOR * CACHE_MEMORY_MIB * 2**20 // SMALL_OBJECT_WEIGHT
+    fill_distinct(port, n, 1, "/obj/1k.bin", node_work)
+    objects, weighed = settled_memory_tier(admin)
+    ratio = (rss_mib(node.pid) - idle) * 2**20 / max(weighed, 1.0)
+    print(f"small objects: {n} distinct 1 KiB objects into a {CACHE_MEMORY_MIB} MiB tier: {objects:.0f} "
+          f"held, {weighed / 2**20:.1f} MiB weighed; RSS over idle {ratio:.2f}x that "
+          f"(limit {GATE_SMALL_OBJECTS_RSS_RATIO})")
+    if weighed > CACHE_MEMORY_MIB * 2**20:
+        failures.append(f"small objects: cache holds {weighed:.0f} bytes, over its bound")
+    if not ratio <= GATE_SMALL_OBJECTS_RSS_RATIO:
+        failures.append(f"small objects: RSS over idle is {ratio:.2f}x the weighed bytes "
+                        f"> {GATE_SMALL_OBJECTS_RSS_RATIO}")
+    procs.stop(node)
+    return failures
+
+
+def fill_distinct(port, n, repeat, path, work):
+    """Asks for each of n keys `repeat` times in a row (Meridian writes a key to disk on its
+    second request, when the first is complete in memory), with wrk on CPU 1. wrk's thread
+    stops itself after the last answer and leaves a marker file; wrk itself would wait out
+    its duration, so it is interrupted then."""
+    marker = os.path.join(work, f"filled-{port}")
+    script = os.path.join(work, f"fill-{port}.lua")
+    with open(script, "w") as f:
+        f.write(f"""
+local counter = 0
+local answered = 0
+request = function()
+  local i = math.floor(counter / {repeat})
+  counter = counter + 1
+  return wrk.format("GET", "{path}?i=" .. (i % {n}))
+end
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered == {n * repeat} then
+    io.open("{marker}", "w"):close()
+    wrk.thread:stop()
+  end
+end
+""")
+    p = subprocess.Popen(["taskset", "-c", "1", "wrk", "-t1", "-c16", "-d3600s", "-H", f"Host: {HOST}",
+                          "-s", script, f"http://127.0.0.1:{port}/"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not os.path.exists(marker):
+        if p.poll() is not None:
+            raise SystemExit(f"wrk ended before the fill of port {port} was done")
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    os.remove(marker)
 
 
 def gate(rows, servers, meridian, admin_port, duration):

@@ -5,8 +5,10 @@ use pingora_cache::CacheMeta;
 use pingora_http::ResponseHeader;
 use std::time::SystemTime;
 
-/// Per-header bookkeeping of `http::HeaderMap`, counted against the memory bound.
-const HEADER_OVERHEAD_BYTES: usize = 32;
+/// Per-header bookkeeping of `http::HeaderMap`, counted against the memory bound: its bucket
+/// (name, value, hash, links: about 100 bytes), the slack of a table that grows in powers of
+/// two, its index slot and the value's own allocation (object.rs has the measurement).
+const HEADER_OVERHEAD_BYTES: usize = 160;
 
 /// A `CacheMeta` taken apart. `CacheMeta` is not `Clone`, and its serialized form compresses
 /// the headers, so we keep the fields and rebuild with `CacheMeta::new` on each hit.
@@ -22,12 +24,29 @@ pub(crate) struct StoredMeta {
     variance: Option<HashBinary>,
 }
 
+/// A copy of `header` to keep: without pingora's case-preserving map (a header map is then
+/// cloned once per hit instead of twice, and names go out title-cased, "Content-Type", as HTTP
+/// allows), and with values that own their bytes. pingora parses an origin's header into views
+/// of the buffer it read the header into (4 KiB or more, the start of the body with it): kept
+/// as they were, the values of a stored 1 KiB object held that whole buffer, about 7 KB of
+/// memory per object where the weigher counted under 2 KB (RSS 307 MiB for a 64 MiB memory
+/// tier of 1 KiB objects; benches/results/2026-12-02-vm/small-objects-rss.md).
+fn detached(header: &ResponseHeader) -> ResponseHeader {
+    let mut parts = header.as_owned_parts();
+    for value in parts.headers.values_mut() {
+        // The same bytes are as valid as before; from_bytes copies them.
+        if let Ok(mut owned) = http::HeaderValue::from_bytes(value.as_bytes()) {
+            owned.set_sensitive(value.is_sensitive());
+            *value = owned;
+        }
+    }
+    ResponseHeader::from(parts)
+}
+
 impl StoredMeta {
     pub(crate) fn from_cache_meta(meta: &CacheMeta) -> Self {
         StoredMeta {
-            // Without pingora's case-preserving map: a header map is then cloned once per hit
-            // instead of twice, and names go out title-cased ("Content-Type"), as HTTP allows.
-            header: ResponseHeader::from(meta.response_header().as_owned_parts()),
+            header: detached(meta.response_header()),
             fresh_until: meta.fresh_until(),
             created: meta.created(),
             epoch: meta.epoch(),
@@ -124,6 +143,29 @@ mod tests {
         assert!(
             !back.response_header().has_case(),
             "stored without the case map"
+        );
+    }
+
+    #[test]
+    fn stored_header_values_do_not_hold_the_buffer_they_were_parsed_from() {
+        // As pingora's HTTP/1 client leaves them: values are views of the read buffer.
+        let read_buf = bytes::Bytes::from(vec![b'a'; 8192]);
+        let range = read_buf.as_ptr() as usize..read_buf.as_ptr() as usize + read_buf.len();
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        let view = http::HeaderValue::from_maybe_shared(read_buf.slice(100..110)).unwrap();
+        h.insert_header("x-view", view).unwrap();
+        let now = SystemTime::now();
+        let m = CacheMeta::new(now + Duration::from_secs(60), now, 0, 0, h);
+        let original = m.headers().get("x-view").unwrap().as_bytes().as_ptr() as usize;
+        assert!(range.contains(&original), "the test's value is a view");
+
+        let stored = StoredMeta::from_cache_meta(&m);
+        let value = stored.headers().get("x-view").unwrap();
+        assert_eq!(value.as_bytes(), b"aaaaaaaaaa");
+        let kept = value.as_bytes().as_ptr() as usize;
+        assert!(
+            !range.contains(&kept),
+            "the stored value still points into the read buffer"
         );
     }
 

@@ -9,9 +9,12 @@ use bytes::{Bytes, BytesMut};
 use pingora_cache::key::HashBinary;
 use std::sync::Arc;
 
-/// Fixed per-object overhead counted against the memory bound: the map entry, the `Arc`,
-/// the meta's fields and the header map's own allocations.
-const OBJECT_OVERHEAD_BYTES: usize = 256;
+/// Fixed per-object overhead counted against the memory bound: moka's entry and its two
+/// order queues, the `Arc`, the meta's fields, the URL index entry and the allocator's
+/// rounding. Fitted with the per-header cost (stored_meta.rs) to RSS measured from outside:
+/// 37,500 stored 1 KiB objects of nine header fields each cost 3.5 KB apiece
+/// (benches/results/2026-12-02-vm/small-objects-rss.md); at 256 the bound undercounted by half.
+const OBJECT_OVERHEAD_BYTES: usize = 768;
 
 /// A complete cached response.
 pub(super) struct StoredObject {
