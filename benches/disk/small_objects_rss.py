@@ -33,14 +33,11 @@ def main():
     try:
         origin_port = load.free_port()
         load.start_origin(procs, work, origin_port)
-        port, admin = load.free_port(), load.free_port()
-        p = load.start_meridian(procs, work, args.binary, port, admin, origin_port, False, "")
-        idle = load.rss_mib(p.pid)
-        load.fill_distinct(port, args.objects, 1, "/obj/1k.bin", work)
-        objects, weighed = load.settled_memory_tier(admin)
-        rss = load.rss_mib(p.pid)
-        over = (rss - idle) * 2**20
-        print(f"RSS idle {idle:.0f} MiB; after {args.objects} distinct 1 KiB objects once: RSS {rss:.0f} MiB")
+        r = load.small_objects_rss(procs, work, args.binary, origin_port, args.objects)
+        objects, weighed = r["objects"], r["weighed"]
+        over = (r["rss"] - r["idle"]) * 2**20
+        print(f"RSS idle {r['idle']:.0f} MiB; after {args.objects} distinct 1 KiB objects once: "
+              f"RSS {r['rss']:.0f} MiB")
         print(f"memory tier: {objects:.0f} objects, {weighed / 2**20:.1f} MiB weighed "
               f"({weighed / max(objects, 1):.0f} B each)")
         print(f"RSS over idle: {over / max(objects, 1):.0f} B per object, "

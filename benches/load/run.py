@@ -756,6 +756,22 @@ def settled_memory_tier(admin):
     return metric(admin, "meridian_cache_objects"), metric(admin, "meridian_cache_bytes")
 
 
+def small_objects_rss(procs, work, binary, origin_port, n):
+    """Starts a fresh memory-only node, asks it for n distinct 1 KiB objects once each, and
+    returns its RSS idle and after (MiB) with what its memory tier then says it holds
+    (objects, weighed bytes). The node is stopped before returning."""
+    node_work = os.path.join(work, "small-objects")
+    os.makedirs(node_work)
+    port, admin = free_port(), free_port()
+    node = start_meridian(procs, node_work, binary, port, admin, origin_port, False)
+    idle = rss_mib(node.pid)
+    fill_distinct(port, n, 1, "/obj/1k.bin", node_work)
+    objects, weighed = settled_memory_tier(admin)
+    rss = rss_mib(node.pid)
+    procs.stop(node)
+    return {"idle": idle, "rss": rss, "objects": objects, "weighed": weighed}
+
+
 def small_objects_memory(procs, work, binary, origin_port):
     """A fresh memory-only node filled with distinct 1 KiB objects to GATE_FILL_FACTOR times its
     bound (by what it weighs them at): its RSS over idle must stay within
@@ -763,16 +779,11 @@ def small_objects_memory(procs, work, binary, origin_port):
     of the main check hide per-object costs; these found the header buffers that every stored
     object used to keep alive (benches/results/2026-12-02-vm/small-objects-rss.md)."""
     failures = []
-    node_work = os.path.join(work, "small-objects")
-    os.makedirs(node_work)
-    port, admin = free_port(), free_port()
-    node = start_meridian(procs, node_work, binary, port, admin, origin_port, False)
-    idle = rss_mib(node.pid)
     n = GATE_FILL_FACTOR * CACHE_MEMORY_MIB * 2**20 // SMALL_OBJECT_WEIGHT
-    fill_distinct(port, n, 1, "/obj/1k.bin", node_work)
-    objects, weighed = settled_memory_tier(admin)
-    ratio = (rss_mib(node.pid) - idle) * 2**20 / max(weighed, 1.0)
-    print(f"small objects: {n} distinct 1 KiB objects into a {CACHE_MEMORY_MIB} MiB tier: {objects:.0f} "
+    r = small_objects_rss(procs, work, binary, origin_port, n)
+    weighed = r["weighed"]
+    ratio = (r["rss"] - r["idle"]) * 2**20 / max(weighed, 1.0)
+    print(f"small objects: {n} distinct 1 KiB objects into a {CACHE_MEMORY_MIB} MiB tier: {r['objects']:.0f} "
           f"held, {weighed / 2**20:.1f} MiB weighed; RSS over idle {ratio:.2f}x that "
           f"(limit {GATE_SMALL_OBJECTS_RSS_RATIO})")
     if weighed > CACHE_MEMORY_MIB * 2**20:
@@ -780,7 +791,6 @@ def small_objects_memory(procs, work, binary, origin_port):
     if not ratio <= GATE_SMALL_OBJECTS_RSS_RATIO:
         failures.append(f"small objects: RSS over idle is {ratio:.2f}x the weighed bytes "
                         f"> {GATE_SMALL_OBJECTS_RSS_RATIO}")
-    procs.stop(node)
     return failures
 
 
