@@ -244,11 +244,13 @@ async fn lossless_output_decodes_to_the_same_pixels_and_keeps_the_colour_profile
     let png = img_parts::png::Png::from_bytes(png.into()).unwrap();
     assert_eq!(png.icc_profile(), Some(source_icc));
 
-    // A JPEG keeps its coded data; its metadata (EXIF here) goes, even for WebP clients.
+    // A JPEG keeps its coefficients: its metadata (EXIF here) goes, even for WebP clients,
+    // and its Huffman tables are made for its own data. Dropping the metadata alone saves
+    // 0.4 % of this photograph (887,199 bytes); optimal tables 4.4 % (jpegtran: 851,349).
     node.get("/metal.jpg", &[("accept", WEBP)]).await;
     let (ct, _, jpeg) = settled(&node, "/metal.jpg", WEBP, "jpeg").await;
     assert_eq!(ct, "image/jpeg");
-    assert!(jpeg.len() < EXIF_PHOTO.len());
+    assert!(jpeg.len() < 860_000, "{} bytes", jpeg.len());
     assert!(rgba(&jpeg) == rgba(EXIF_PHOTO), "pixel-identical");
     let parts = img_parts::jpeg::Jpeg::from_bytes(jpeg.into()).unwrap();
     assert_eq!(parts.exif(), None, "EXIF stripped");

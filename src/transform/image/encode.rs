@@ -45,13 +45,11 @@ pub(super) fn png_recompressed(
     })
 }
 
-/// A JPEG with its metadata segments dropped and its entropy-coded data untouched: EXIF,
-/// XMP, IPTC and comments go; the ICC profile stays, and a rotating EXIF orientation is
-/// written back alone (the pixels are not touched, so the tag must still turn them).
-///
-/// Re-optimising the Huffman tables without re-quantising (jpegtran) needs a coefficient-level
-/// transcoder, which only mozjpeg-sys offers here, through `unsafe` FFI the crate forbids.
-pub(super) fn jpeg_stripped(
+/// A JPEG made smaller without touching a pixel: its metadata segments dropped (EXIF, XMP,
+/// IPTC and comments go; the ICC profile stays, and a rotating EXIF orientation is written
+/// back alone, as the pixels are not turned) and, when it is sequential, its entropy-coded
+/// data re-coded with optimal Huffman tables ([`super::jpeg`], jpegtran's `-optimize`).
+pub(super) fn jpeg_lossless(
     body: &[u8],
     orientation: image::metadata::Orientation,
 ) -> Result<Optimised, Kept> {
@@ -66,12 +64,17 @@ pub(super) fn jpeg_stripped(
     if orientation != image::metadata::Orientation::NoTransforms {
         jpeg.set_exif(Some(Bytes::from(orientation_exif(orientation.to_exif()))));
     }
-    let mut out = Vec::with_capacity(body.len());
+    let mut stripped = Vec::with_capacity(body.len());
     jpeg.encoder()
-        .write_to(&mut out)
+        .write_to(&mut stripped)
         .map_err(|_| Kept::Undecodable)?;
+    // Progressive files (whose tables are optimal already) and anything the re-coder does
+    // not follow keep their coding.
+    let body = super::jpeg::optimise_huffman(&stripped)
+        .filter(|recoded| recoded.len() < stripped.len())
+        .unwrap_or(stripped);
     Ok(Optimised {
-        body: out,
+        body,
         media_type: "image/jpeg",
         format: "jpeg",
     })

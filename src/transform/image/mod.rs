@@ -10,6 +10,7 @@
 
 pub mod accept;
 mod encode;
+mod jpeg;
 
 use crate::vocab::image::{ImageMode, ImageTarget};
 use image::{ImageDecoder, ImageReader, Limits};
@@ -126,12 +127,12 @@ pub fn optimise(work: &ImageWork, body: &[u8]) -> Result<Optimised, Kept> {
             encode::png_recompressed(body, upright, max_bytes(work.max_pixels))
         }
         (ImageMode::Lossless, ImageTarget::Source, SourceFormat::Jpeg) => {
-            encode::jpeg_stripped(body, orientation)
+            encode::jpeg_lossless(body, orientation)
         }
         (_, ImageTarget::Source, SourceFormat::Gif) => Err(Kept::NoChange),
         (ImageMode::Lossless, ImageTarget::Modern(_), SourceFormat::Jpeg) => {
             // A JPEG's pixels are already lossy: a lossless WebP of them is larger.
-            encode::jpeg_stripped(body, orientation)
+            encode::jpeg_lossless(body, orientation)
         }
         (ImageMode::Lossless, ImageTarget::Modern(_), _) => {
             let pixels =
