@@ -286,6 +286,9 @@ impl ProxyHttp for EdgeProxy {
             session.set_keepalive(Some(limits.keepalive_timeout.as_secs().max(1)));
         }
         session.set_read_timeout(Some(limits.body_timeout));
+        // Pipelined HTTP/1.1 requests are answered in order, as nginx does (pingora's default
+        // answers the first and closes the connection).
+        session.set_pipelining_enabled(true);
         ctx.peer = client_ip(session);
         ctx.client = client::client_ip(
             ctx.peer,
