@@ -217,9 +217,7 @@ fn recode_scan(
     layout: &Layout,
     tables: &Tables<Table>,
 ) -> Result<(), Corrupt> {
-    let decoders: Tables<Decoder> = tables
-        .each_ref()
-        .map(|row| row.each_ref().map(|table| table.as_ref().map(Decoder::new)));
+    let decoders = decoders_of(tables);
     let mut tally = Tally::default();
     entropy::walk(data, layout, &decoders, &mut tally)?;
 
@@ -247,9 +245,7 @@ fn recode_scan(
     let recoded = recoder.finish();
 
     // Decoded with its new tables, the scan must say exactly what it said before.
-    let new_decoders: Tables<Decoder> = optimal
-        .each_ref()
-        .map(|row| row.each_ref().map(|table| table.as_ref().map(Decoder::new)));
+    let new_decoders = decoders_of(&optimal);
     let mut check = Tally::default();
     entropy::walk(&recoded, layout, &new_decoders, &mut check)?;
     if check.events != tally.events || check.hash.finish() != tally.hash.finish() {
@@ -272,6 +268,13 @@ fn recode_scan(
     out.extend(sos);
     out.extend(recoded);
     Ok(())
+}
+
+/// Each table made ready for decoding.
+fn decoders_of(tables: &Tables<Table>) -> Tables<Decoder> {
+    tables
+        .each_ref()
+        .map(|row| row.each_ref().map(|table| table.as_ref().map(Decoder::new)))
 }
 
 /// How often each table's symbols occur in a scan, and a digest of the whole stream of
