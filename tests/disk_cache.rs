@@ -11,7 +11,8 @@ mod support;
 
 use std::path::Path;
 use support::disk::{
-    alphabet, config, kill, restarted_with, start_ready, stop, store_on_disk, Restarted,
+    alphabet, cacheable_origin, config, kill, restarted_with, start_ready, stop, store_on_disk,
+    Restarted,
 };
 use support::{eventually, header, one_region, Node, Origin, Reply};
 
@@ -362,17 +363,8 @@ async fn issue_15_an_object_larger_than_memory_takes_is_kept_on_disk_alone() {
     // Memory takes up to 1 MiB; the disk (64 MiB) up to its default size / 16 = 4 MiB.
     let large: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let too_large = vec![b'x'; 5 << 20];
-    let origin = Origin::builder()
-        .route(
-            "/large",
-            Reply::ok(large.clone()).header("cache-control", "max-age=3600"),
-        )
-        .route(
-            "/too-large",
-            Reply::ok(too_large.clone()).header("cache-control", "max-age=3600"),
-        )
-        .start()
-        .await;
+    let origin =
+        cacheable_origin(&[("/large", large.clone()), ("/too-large", too_large.clone())]).await;
     let dir = tempfile::tempdir().unwrap();
     let node = start_ready(&config(&origin, dir.path())).await;
     // The first request is not admitted to disk, the second streams its fill there.

@@ -9,12 +9,7 @@ use support::{config, one_region, Node, Origin, Reply, HOST};
 
 /// Sends raw bytes to the node and returns the whole response text.
 fn raw_exchange(node: &Node, request: &[u8]) -> String {
-    let mut s = std::net::TcpStream::connect(node.http).unwrap();
-    s.set_read_timeout(Some(support::patience())).unwrap();
-    s.write_all(request).unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    String::from_utf8_lossy(&support::raw_exchange(node.http, request)).into_owned()
 }
 
 // The origin runs on the test's runtime while the raw exchange blocks a thread.

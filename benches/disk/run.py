@@ -126,6 +126,27 @@ def wait_disk_ready(admin, timeout=120):
 metric = load.metric
 
 
+def optional_metric(admin, series):
+    """A series an older binary (--binary) may not have: None when it is missing."""
+    try:
+        return metric(admin, series)
+    except SystemExit:
+        return None
+
+
+# How a disk hit's bytes left, and promotions: read around each of Meridian's runs.
+DISK_FLOW = {
+    "sendfile": 'meridian_disk_cache_hit_bytes_total{via="sendfile"}',
+    "read": 'meridian_disk_cache_hit_bytes_total{via="read"}',
+    "promotion": 'meridian_disk_cache_events_total{event="promotion"}',
+    "hit": 'meridian_disk_cache_events_total{event="hit"}',
+}
+
+
+def disk_flow(admin):
+    return {k: optional_metric(admin, v) for k, v in DISK_FLOW.items()}
+
+
 def random_script(work, n, path):
     script = os.path.join(work, f"random-{n}.lua")
     with open(script, "w") as f:
@@ -185,6 +206,21 @@ def hit_scenarios(args, binary, procs, work):
     return out
 
 
+def start_perf(args, wanted, pids):
+    """With --perf, a cpu-clock profile of Meridian's first run of a scenario."""
+    if not (args.perf and wanted):
+        return None
+    return subprocess.Popen(
+        ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
+         "-p", ",".join(str(p) for p in pids())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_perf(recorder):
+    if recorder:
+        recorder.send_signal(signal.SIGINT)
+        recorder.wait()
+
+
 def disk_1m(args, servers, origin_log, m_port, m_admin):
     warm(servers, ["/obj/1m.bin"])
     deadline = time.monotonic() + 30
@@ -198,7 +234,9 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
         for name in (["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]):
             port, pids, _ = servers[name]
             seen = load.origin_requests(origin_log)
+            recorder = start_perf(args, name == "meridian" and rnd == 0, pids)
             r = load.measure(name, f"http://127.0.0.1:{port}/obj/1m.bin", pids(), args.connections, args.duration)
+            stop_perf(recorder)
             if r["errors"] or load.origin_requests(origin_log) != seen:
                 raise SystemExit(f"{name} disk-1m: {r['errors']} errors or origin requests\n{r['raw']}")
             r["round"] = rnd
@@ -226,26 +264,25 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     script = random_script(work, n, "/obj/64k.bin")
     rows = []
     tiers = []
+    flows = []
     for rnd in range(args.rounds):
         for name in (["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]):
             port, pids, admin = servers[name]
             seen = load.origin_requests(origin_log)
             if admin:
                 d0 = metric(admin, 'meridian_disk_cache_events_total{event="hit"}')
-            recorder = None
-            if args.perf and admin and rnd == 0:
-                recorder = subprocess.Popen(
-                    ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
-                     "-p", str(meridian.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                flow0 = disk_flow(admin)
+            recorder = start_perf(args, admin and rnd == 0, pids)
             r = load.measure(name, f"http://127.0.0.1:{port}/", pids(), args.connections, args.duration,
                              script=script)
-            if recorder:
-                recorder.send_signal(signal.SIGINT)
-                recorder.wait()
+            stop_perf(recorder)
             misses = load.origin_requests(origin_log) - seen
             r["byte_hit_ratio"] = 1 - misses / r["requests"] if r["requests"] else float("nan")
             if admin:
                 tiers.append((metric(admin, 'meridian_disk_cache_events_total{event="hit"}') - d0) / r["requests"])
+                flow1 = disk_flow(admin)
+                flows.append({k: None if flow1[k] is None or flow0[k] is None else flow1[k] - flow0[k]
+                              for k in flow1})
             if r["errors"]:
                 raise SystemExit(f"{name} ws10x-64k: {r['errors']} errors\n{r['raw']}")
             r["round"] = rnd
@@ -258,7 +295,20 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     return table + (f"\n\nreq/s Meridian / nginx: {stats['meridian']['rps'] / stats['nginx']['rps']:.2f}. "
                     f"Byte hit ratio (all objects are the same size): Meridian {bhr['meridian']:.3f}, nginx "
                     f"{bhr['nginx']:.3f}; of Meridian's requests {load.med(tiers):.0%} were served from disk, "
-                    "the rest from memory.")
+                    "the rest from memory." + flow_summary(flows))
+
+
+def flow_summary(flows):
+    """How Meridian's disk hits left (sendfile or read) and how many promoted, over its runs."""
+    total = {k: sum(f[k] for f in flows) if all(f[k] is not None for f in flows) else None
+             for k in DISK_FLOW}
+    out = ""
+    if total["sendfile"] is not None and total["sendfile"] + total["read"] > 0:
+        share = total["sendfile"] / (total["sendfile"] + total["read"])
+        out += f" Of the disk hits' body bytes, {share:.0%} were sent with sendfile, the rest read."
+    if total["promotion"] is not None and total["hit"]:
+        out += f" Promotions to memory: {total['promotion'] / total['hit']:.1%} of disk hits."
+    return out
 
 
 def restart_scenario(args, binary, procs, work):

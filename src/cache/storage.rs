@@ -133,6 +133,11 @@ impl MemoryStorage {
         self.commit(key.combined_bin(), obj);
     }
 
+    /// The most bytes the memory tier holds (`cache.memory`).
+    pub fn capacity(&self) -> u64 {
+        self.objects.policy().max_capacity().unwrap_or(u64::MAX)
+    }
+
     fn new_fill(&self, key: &CacheKey, meta: &CacheMeta, kept: bool) -> Arc<Fill> {
         let (state, _) = watch::channel(FillState::Writing { chunks: 0 });
         Arc::new(Fill {

@@ -4,6 +4,7 @@ pub mod client;
 mod compression;
 mod decorate;
 mod early_hints;
+mod file_body;
 pub mod forwarded;
 mod generation;
 mod images;
@@ -640,7 +641,22 @@ impl ProxyHttp for EdgeProxy {
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        self.decorate_response(session, resp, ctx)
+        self.decorate_response(session, resp, ctx)?;
+        if ctx.from_disk {
+            file_body::offer(session, ctx.tls);
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        _ctx: &mut RequestCtx,
+    ) -> Result<Option<Duration>> {
+        file_body::hand_over(session, body)?;
+        Ok(None)
     }
 
     async fn fail_to_proxy(

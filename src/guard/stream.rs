@@ -6,6 +6,8 @@
 use super::connections::Permit;
 use async_trait::async_trait;
 use bytes::{Buf, BytesMut};
+use pingora_core::protocols::file_region;
+use pingora_core::protocols::l4::stream::Stream as L4Stream;
 use pingora_core::protocols::raw_connect::ProxyDigest;
 use pingora_core::protocols::tls::{SslDigest, ALPN};
 use pingora_core::protocols::{GetProxyDigest, GetSocketDigest, GetTimingDigest};
@@ -90,6 +92,16 @@ impl GuardedStream {
             self.ahead.extend_from_slice(read.filled());
         }
         Ok(true)
+    }
+
+    /// The TCP stream of a connection, beneath its guard if it has one, for `sendfile` (a
+    /// [`StreamReach`](pingora_core::protocols::file_region::StreamReach)); `None` for TLS.
+    pub fn tcp_beneath(stream: &mut Stream) -> Option<&mut L4Stream> {
+        if !IO::as_any(&**stream).is::<GuardedStream>() {
+            return file_region::unwrapped(stream);
+        }
+        let guarded = IO::as_any_mut(&mut **stream).downcast_mut::<GuardedStream>()?;
+        file_region::unwrapped(&mut guarded.inner)
     }
 
     /// Disarms the guard of `stream` if it is one (streams of other services are not).

@@ -27,6 +27,9 @@ pub struct DiskMetrics {
     /// 0 while writes are paused after a failed one (the node caches in memory meanwhile).
     pub writable: IntGauge,
     events: [IntCounter; 11],
+    /// Disk hits' body bytes by how they left: `sendfile` (never read into memory) or `read`.
+    sent_sendfile: IntCounter,
+    sent_read: IntCounter,
 }
 
 impl DiskMetrics {
@@ -51,6 +54,15 @@ impl DiskMetrics {
             ),
             &["event"],
         )?;
+        let sent = IntCounterVec::new(
+            Opts::new(
+                "meridian_disk_cache_hit_bytes_total",
+                "Body bytes of disk hits, by how they were sent: `sendfile` from the segment \
+                 file (plain HTTP/1, page cache warm) or `read` into memory first",
+            ),
+            &["via"],
+        )?;
+        registry.register(Box::new(sent.clone()))?;
         registry.register(Box::new(bytes.clone()))?;
         registry.register(Box::new(objects.clone()))?;
         registry.register(Box::new(writable.clone()))?;
@@ -61,6 +73,8 @@ impl DiskMetrics {
             objects,
             writable,
             events,
+            sent_sendfile: sent.with_label_values(&["sendfile"]),
+            sent_read: sent.with_label_values(&["read"]),
         })
     }
 
@@ -86,8 +100,11 @@ impl DiskMetrics {
             &c.write_errors,
             &disk.writer.abandoned,
         ];
-        for (counter, value) in self.events.iter().zip(values) {
-            let now = value.load(Ordering::Relaxed);
+        let sendfile = c.regions.sendfile.load(Ordering::Relaxed);
+        let read = c.read_bytes.load(Ordering::Relaxed) + c.regions.read.load(Ordering::Relaxed);
+        let sent = [(&self.sent_sendfile, sendfile), (&self.sent_read, read)];
+        let events = values.map(|v| v.load(Ordering::Relaxed));
+        for (counter, now) in self.events.iter().zip(events).chain(sent) {
             counter.inc_by(now.saturating_sub(counter.get()));
         }
     }

@@ -50,6 +50,20 @@ pub async fn store_on_disk(node: &Node, path: &str, objects: f64) {
     store_on_disk_with(node, path, &[], objects).await;
 }
 
+/// An origin serving each body at its path, cacheable for an hour.
+pub async fn cacheable_origin(routes: &[(&str, Vec<u8>)]) -> Origin {
+    routes
+        .iter()
+        .fold(Origin::builder(), |o, (path, body)| {
+            o.route(
+                path,
+                Reply::ok(body.clone()).header("cache-control", "max-age=3600"),
+            )
+        })
+        .start()
+        .await
+}
+
 /// SIGTERM, and waits until the node has exited.
 pub async fn stop(mut node: Node) {
     node.signal("TERM");

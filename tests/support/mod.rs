@@ -68,6 +68,18 @@ pub async fn raw_status(addr: SocketAddr, raw: &str) -> String {
     text.lines().next().unwrap_or("").to_owned()
 }
 
+/// Sends `request` on one blocking connection to `addr` and reads until it is closed (run it
+/// on a multi-threaded test runtime: the origin keeps serving meanwhile).
+pub fn raw_exchange(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(patience())).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
+}
+
 /// A client that ignores any proxy set in the environment: tests talk to loopback only.
 pub fn plain_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()

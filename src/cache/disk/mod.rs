@@ -24,6 +24,7 @@ mod segments;
 mod tests;
 
 use fault::WriteFault;
+use pingora_core::protocols::file_region::{FileRegion, RegionTally};
 use record::{Commit, Damage, FragmentRef, Kind, Position, Purge, Selector};
 use segments::Segments;
 
@@ -116,6 +117,11 @@ pub struct DiskCounters {
     pub damaged: AtomicU64,
     pub read_errors: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Body bytes of disk hits handed out as file regions, by how the connection sent them
+    /// (`sendfile`, or read by the HTTP/1 session after all).
+    pub regions: Arc<RegionTally>,
+    /// Body bytes of disk hits read into memory by the hit itself.
+    pub read_bytes: AtomicU64,
 }
 
 /// A snapshot of the store's size.
@@ -831,6 +837,39 @@ impl DiskStore {
         }
         // The data is the payload's tail: a view of it, not a copy.
         Ok(payload.slice(payload.len() - data_len..))
+    }
+
+    /// Bytes `range` of fragment `i` of `object` as a region of its segment file, to send
+    /// without reading it (`sendfile`): `None` when the page cache does not hold them all or
+    /// the log is busy (read them with [`fragment_now`](Self::fragment_now) instead). The
+    /// fragment's record header, fill id and sequence number are read and checked first,
+    /// as [`fragment`](Self::fragment) checks them.
+    pub fn fragment_region(
+        &self,
+        object: &DiskObject,
+        i: usize,
+        range: std::ops::Range<usize>,
+    ) -> Result<Option<FileRegion>, ReadError> {
+        let f = object
+            .fragments
+            .get(i)
+            .ok_or(ReadError::Damaged(Damage::Malformed))?;
+        let reader = match self.log.try_lock() {
+            Ok(log) => log.reader(f.at.segment),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().reader(f.at.segment),
+            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        };
+        let mut prefix = [0u8; record::FRAGMENT_PREFIX];
+        let data = record::FRAGMENT_PREFIX + range.start..record::FRAGMENT_PREFIX + range.end;
+        let region = reader.ok_or(ReadError::Gone)?.payload_region(
+            f.at.offset,
+            Kind::Fragment,
+            record::FRAGMENT_PREFIX + f.len as usize,
+            &mut prefix,
+            data,
+        )?;
+        record::fragment_data(&prefix, object.fill, i as u32).map_err(ReadError::Damaged)?;
+        Ok(region.map(|r| r.tallied(self.counters.regions.clone())))
     }
 
     /// Removes `key`'s entry if it still points at `at`.

@@ -1,9 +1,10 @@
 //! The cache's two tiers behind pingora's one `Storage`: memory first, the disk beneath.
 //!
 //! - A lookup tries memory; on a miss it tries the disk (from the page cache at once, else on
-//!   the blocking pool) and streams the body from there. A key hit twice on disk within the
-//!   doorkeeper's window is promoted (the body it streams is kept in memory) when it fits the
-//!   memory tier's `max_object`.
+//!   the blocking pool) and streams the body from there (or hands out its file regions, for
+//!   `sendfile`: [`hit`]). A key hit twice on disk within about a memory tier's worth of disk
+//!   hits is promoted (the body it streams is kept in memory) when it fits the memory tier's
+//!   `max_object`.
 //! - The disk takes a key on its second request (TinyLFU's doorkeeper, chosen by measurement:
 //!   benches/results/2026-12-01-vm/disk-policy.md): a second miss streams its fill to disk
 //!   as it streams to the client; a memory hit on a key not yet on disk queues a copy of the
@@ -124,7 +125,7 @@ impl TieredStorage {
             .name("disk-open".into())
             .spawn(move || {
                 let path = settings.path.display().to_string();
-                match open_tier(&settings, self.memory_max_object) {
+                match open_tier(&settings, self.memory_max_object, self.memory.capacity()) {
                     Ok(tier) => {
                         log::info!(
                             "disk cache {path}: ready, {} objects",

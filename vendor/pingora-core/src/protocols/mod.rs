@@ -15,6 +15,8 @@
 //! Abstractions and implementations for protocols including TCP, TLS and HTTP
 
 mod digest;
+// Meridian: file-region bodies (vendor/README.md).
+pub mod file_region;
 pub mod http;
 pub mod l4;
 pub mod raw_connect;
@@ -104,6 +106,9 @@ pub trait IO:
     fn as_any(&self) -> &dyn Any;
     /// helper to cast back of the concrete type
     fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    /// Meridian: helper to cast as the mutable reference of the concrete type (a file-region
+    /// body is sent on the L4 stream itself)
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 impl<
@@ -128,6 +133,9 @@ where
         self
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
 }

@@ -223,6 +223,22 @@ impl Session {
     }
 
     /// Write the response body to client
+    /// Meridian: hands an HTTP/1 session the file region the next body write's placeholder
+    /// stands for; other sessions cannot send one and give it back.
+    pub fn send_next_body_from_file(
+        &mut self,
+        region: crate::protocols::file_region::FileRegion,
+        reach: crate::protocols::file_region::StreamReach,
+    ) -> std::result::Result<(), crate::protocols::file_region::FileRegion> {
+        match self {
+            Self::H1(s) => {
+                s.send_next_body_from_file(region, reach);
+                Ok(())
+            }
+            _ => Err(region),
+        }
+    }
+
     pub async fn write_response_body(&mut self, data: Bytes, end: bool) -> Result<()> {
         if data.is_empty() && !end {
             // writing 0 byte to a chunked encoding h1 would finish the stream

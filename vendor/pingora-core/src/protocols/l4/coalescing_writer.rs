@@ -48,7 +48,13 @@ impl<W: AsyncWrite + Unpin> CoalescingWriter<W> {
         &self.buf[self.sent..]
     }
 
-    fn mark_sent(&mut self, n: usize) {
+    /// What is buffered and not sent, beside the inner writer: for a caller that sends the
+    /// buffer itself (a file-region body), then says how much went with [`Self::mark_sent`].
+    pub(crate) fn pending_and_inner(&mut self) -> (&[u8], &mut W) {
+        (&self.buf[self.sent..], &mut self.inner)
+    }
+
+    pub(crate) fn mark_sent(&mut self, n: usize) {
         self.sent += n;
         if self.sent >= self.buf.len() {
             self.buf.clear();

@@ -1332,6 +1332,42 @@ impl BodyWriter {
         }
     }
 
+    /// Meridian: writes `region` as the next body bytes: with `sendfile(2)` on a TCP stream
+    /// `reach` finds, with a `Content-Length` body that has room for it, else from the region
+    /// read into memory, through [`Self::write_body`].
+    pub async fn write_file_region(
+        &mut self,
+        stream: &mut crate::protocols::Stream,
+        region: &crate::protocols::file_region::FileRegion,
+        reach: crate::protocols::file_region::StreamReach,
+    ) -> Result<Option<usize>> {
+        if let BM::ContentLength(total, written) = self.body_mode {
+            let fits = written
+                .checked_add(region.len())
+                .is_some_and(|end| end <= total);
+            if let Some(l4) = reach(stream).filter(|_| fits) {
+                match l4.send_file(region).await {
+                    Ok(()) => {
+                        self.body_mode = BM::ContentLength(total, written + region.len());
+                        region.count(true);
+                        return Ok(Some(region.len()));
+                    }
+                    // Nothing was sent: the bytes go the usual way.
+                    Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {}
+                    Err(e) => {
+                        return Error::e_because(WriteError, "while sending a file region", e)
+                    }
+                }
+            }
+        }
+        let data = region
+            .read()
+            .or_err(WriteError, "while reading a file region")?;
+        let written = self.write_body(stream, &data).await?;
+        region.count(false);
+        Ok(written)
+    }
+
     pub fn finished(&self) -> bool {
         match self.body_mode {
             BM::Complete(_) => true,

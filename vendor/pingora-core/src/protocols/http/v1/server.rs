@@ -35,6 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::body::{BodyReader, BodyWriter};
 use super::common::*;
 use super::header::HeaderWriter;
+use crate::protocols::file_region::{is_placeholder, FileRegion, StreamReach};
 use crate::protocols::http::{
     authority::validate_request_authority, body_buffer::FixedBuffer, date, HttpTask,
     ReusableHttpStream,
@@ -95,6 +96,9 @@ pub struct HttpSession {
     body_write_buf: BytesMut,
     /// Track how many application (not on the wire) body bytes already sent
     body_bytes_sent: usize,
+    /// Meridian: the file region the next body write's placeholder stands for, and how to
+    /// reach the TCP stream to `sendfile` it
+    file_body: Option<(FileRegion, StreamReach)>,
     /// Track how many application (not on the wire) body bytes already read
     body_bytes_read: usize,
     /// Whether to update headers like connection, Date
@@ -190,6 +194,7 @@ impl HttpSession {
             write_timeout: None,
             total_drain_timeout: None,
             body_bytes_sent: 0,
+            file_body: None,
             body_bytes_read: 0,
             retry_buffer: None,
             upgraded: false,
@@ -959,10 +964,26 @@ impl HttpSession {
     }
 
     async fn do_write_body(&mut self, buf: &[u8]) -> Result<Option<usize>> {
-        let written = self
-            .body_writer
-            .write_body(&mut self.underlying_stream, buf)
-            .await;
+        // Meridian: a placeholder is replaced by the file region it stands for, and is never
+        // sent itself.
+        let region = self.file_body.take();
+        let written = if is_placeholder(buf) {
+            match region.filter(|(r, _)| r.stands_for(buf)) {
+                Some((region, reach)) => {
+                    self.body_writer
+                        .write_file_region(&mut self.underlying_stream, &region, reach)
+                        .await
+                }
+                None => Error::e_explain(
+                    InternalError,
+                    "a file-region placeholder came without its region",
+                ),
+            }
+        } else {
+            self.body_writer
+                .write_body(&mut self.underlying_stream, buf)
+                .await
+        };
 
         if let Ok(Some(num_bytes)) = written {
             self.body_bytes_sent += num_bytes;
@@ -982,6 +1003,13 @@ impl HttpSession {
             },
             None => self.do_write_body(buf).await,
         }
+    }
+
+    /// Meridian: the next body write, which must be `region`'s placeholder
+    /// ([`FileRegion::placeholder`]), sends `region`'s bytes instead, with `sendfile` on the
+    /// TCP stream `reach` finds under the connection (vendor/README.md).
+    pub fn send_next_body_from_file(&mut self, region: FileRegion, reach: StreamReach) {
+        self.file_body = Some((region, reach));
     }
 
     /// Whether the cancel-safe proxy task API is enabled for this session.
