@@ -1,8 +1,9 @@
 //! What works on memory objects works on disk objects (issue 15): after a restart, with
 //! memory empty, a soft purge made before it makes the disk object revalidate (and the 304
 //! refreshes it on disk), a stale disk object is served when the origin is down
-//! (stale-if-error), and compressed and minified variants are each served from disk with
-//! their own coding.
+//! (stale-if-error), an object fetched again once its disk copy went stale replaces that
+//! copy, and compressed and minified variants are each served from disk with their own
+//! coding.
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -77,6 +78,45 @@ async fn issue_15_a_stale_disk_object_is_served_while_the_origin_is_down() {
         assert!(std::time::Instant::now() < deadline, "never went stale");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn issue_15_an_object_fetched_again_after_its_disk_copy_went_stale_replaces_it() {
+    let origin = Origin::builder()
+        .route("/r", Reply::ok("old").header("cache-control", "max-age=1"))
+        .start()
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let node = start_ready(&config(&origin, dir.path())).await;
+    store_on_disk(&node, "/r", 1.0).await;
+    let writes = "meridian_disk_cache_events_total{event=\"write\"}";
+    let written = node.metric(writes).await;
+    // The origin's object changes; once the stored copy is stale, a request fetches the new
+    // one, whose fill must replace the copy on disk (it was admitted there once already).
+    origin.set_route(
+        "/r",
+        Reply::ok("new").header("cache-control", "max-age=3600"),
+    );
+    support::eventually("the stale object is fetched again", || async {
+        node.get("/r", &[]).await.text().await.unwrap() == "new"
+    })
+    .await;
+    support::eventually("the new object is written to disk", || async {
+        node.metric(writes).await > written
+    })
+    .await;
+    stop(node).await;
+
+    let node = start_ready(&config(&origin, dir.path())).await;
+    let fetched = origin.hits("/r");
+    let resp = node.get("/r", &[]).await;
+    assert_eq!(header(&resp, "cache-status"), "edge-test; hit; detail=disk");
+    assert_eq!(resp.text().await.unwrap(), "new");
+    assert_eq!(
+        origin.hits("/r"),
+        fetched,
+        "no origin request after the restart"
+    );
 }
 
 /// A catalogue page, about 15 KiB of repetitive markup with whitespace to minify.

@@ -347,7 +347,9 @@ impl Storage for TieredStorage {
         };
         let disk = self.disk().and_then(|disk| {
             let hash = key.combined_bin();
-            if !disk.store.admit(&hash) {
+            // A key with a copy on disk was admitted once: its new fill replaces that copy
+            // (else a copy gone stale would stay, and be revalidated after every restart).
+            if !disk.store.contains(&hash) && !disk.store.admit(&hash) {
                 return None;
             }
             let meta_bytes = encode_meta(meta)?;
