@@ -3,7 +3,7 @@
 //! refreshes it on disk), a stale disk object is served when the origin is down
 //! (stale-if-error), an object fetched again once its disk copy went stale replaces that
 //! copy, and compressed and minified variants are each served from disk with their own
-//! coding.
+//! coding (framed by length, sent from the file).
 // Helpers outside #[test] functions unwrap too: a failure there is a failed test.
 #![allow(clippy::unwrap_used)]
 
@@ -159,6 +159,7 @@ async fn issue_15_compressed_and_minified_variants_are_each_served_from_disk() {
     stop(node).await;
 
     let node = start_ready(&config_with(&origin, dir.path(), routes)).await;
+    let mut sent = 0;
     for (coding, before_restart) in codings.iter().zip(&served) {
         let accept = [("accept-encoding", *coding)];
         let headers: &[(&str, &str)] = if coding.is_empty() { &[] } else { &accept };
@@ -169,7 +170,13 @@ async fn issue_15_compressed_and_minified_variants_are_each_served_from_disk() {
             "{coding:?}"
         );
         assert_eq!(header(&resp, "content-encoding"), *coding);
-        let body = decode(coding, &resp.bytes().await.unwrap());
+        // A transformed fill was stored without a length; the disk hit is framed by the
+        // length the tier holds, and so sent from the file.
+        let length = header(&resp, "content-length");
+        let raw = resp.bytes().await.unwrap();
+        assert_eq!(length, raw.len().to_string(), "{coding:?}");
+        sent += raw.len();
+        let body = decode(coding, &raw);
         assert_eq!(&body, before_restart, "{coding:?}: the same representation");
         assert!(
             body.len() < page().len(),
@@ -181,4 +188,11 @@ async fn issue_15_compressed_and_minified_variants_are_each_served_from_disk() {
         before,
         "no origin request after the restart"
     );
+    // Counted once `sendfile` returns, which a client may see the bytes of first.
+    support::eventually("every disk hit's bytes were sent from the file", || async {
+        node.metric("meridian_disk_cache_hit_bytes_total{via=\"sendfile\"}")
+            .await
+            == sent as f64
+    })
+    .await;
 }

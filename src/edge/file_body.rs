@@ -9,12 +9,17 @@ use bytes::Bytes;
 use pingora_cache::CachePhase;
 use pingora_core::protocols::file_region::is_placeholder;
 use pingora_error::{Error, ErrorType, OrErr, Result};
+use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 /// On a disk hit, lets the hit send its fragments as file regions when the connection is
 /// plain HTTP/1 (TLS and HTTP/2 write bytes they encrypt or frame themselves) and no range
 /// is asked for (a multipart range cuts body chunks apart, placeholders with them).
-pub(super) fn offer(session: &mut Session, tls: bool) {
+///
+/// A stored response without `Content-Length` (a transformed fill: its length was not known
+/// while it streamed) gets the length the disk tier holds, so that it is framed by length,
+/// as `sendfile` needs, rather than chunked.
+pub(super) fn offer(session: &mut Session, resp: &mut ResponseHeader, tls: bool) {
     if tls
         || session.is_http2()
         || session
@@ -25,13 +30,25 @@ pub(super) fn offer(session: &mut Session, tls: bool) {
     {
         return;
     }
-    if let Some(hit) = session
+    let Some(hit) = session
         .cache
         .hit_handler()
         .as_any_mut()
         .downcast_mut::<DiskHit>()
+    else {
+        return;
+    };
+    hit.allow_file_regions();
+    if resp.status == http::StatusCode::OK
+        && !resp.headers.contains_key(http::header::CONTENT_LENGTH)
     {
-        hit.allow_file_regions();
+        // Best effort: without the header the body goes chunked, read rather than sent.
+        if resp
+            .insert_header(http::header::CONTENT_LENGTH, hit.body_len())
+            .is_ok()
+        {
+            resp.remove_header(&http::header::TRANSFER_ENCODING);
+        }
     }
 }
 

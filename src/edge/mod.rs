@@ -643,7 +643,7 @@ impl ProxyHttp for EdgeProxy {
     ) -> Result<()> {
         self.decorate_response(session, resp, ctx)?;
         if ctx.from_disk {
-            file_body::offer(session, ctx.tls);
+            file_body::offer(session, resp, ctx.tls);
         }
         Ok(())
     }
