@@ -26,7 +26,7 @@ mod tests;
 use fault::WriteFault;
 use pingora_core::protocols::file_region::{FileRegion, RegionTally};
 use record::{Commit, Damage, FragmentRef, Kind, Position, Purge, Selector};
-use segments::Segments;
+use segments::{SegmentReader, Segments};
 
 pub use fault::RETRY_AFTER;
 
@@ -729,17 +729,21 @@ impl DiskStore {
         check_crc: bool,
         expected: Option<usize>,
     ) -> Result<bytes::Bytes, ReadError> {
+        self.reader(at.segment, mode)?
+            .read(at.offset, kind, mode, check_crc, expected)
+    }
+
+    /// A reader of `segment`; without waiting, not even for the log's lock.
+    fn reader(&self, segment: u32, mode: ReadMode) -> Result<SegmentReader, ReadError> {
         let reader = match mode {
-            ReadMode::Wait => self.log().reader(at.segment),
+            ReadMode::Wait => self.log().reader(segment),
             ReadMode::NoWait => match self.log.try_lock() {
-                Ok(log) => log.reader(at.segment),
-                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().reader(at.segment),
+                Ok(log) => log.reader(segment),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().reader(segment),
                 Err(std::sync::TryLockError::WouldBlock) => return Err(ReadError::WouldBlock),
             },
         };
-        reader
-            .ok_or(ReadError::Gone)?
-            .read(at.offset, kind, mode, check_crc, expected)
+        reader.ok_or(ReadError::Gone)
     }
 
     /// The commit record at `at` if it is `key`'s; `None` when it cannot be read (counted).
@@ -854,14 +858,13 @@ impl DiskStore {
             .fragments
             .get(i)
             .ok_or(ReadError::Damaged(Damage::Malformed))?;
-        let reader = match self.log.try_lock() {
-            Ok(log) => log.reader(f.at.segment),
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().reader(f.at.segment),
-            Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+        let reader = match self.reader(f.at.segment, ReadMode::NoWait) {
+            Err(ReadError::WouldBlock) => return Ok(None),
+            found => found?,
         };
         let mut prefix = [0u8; record::FRAGMENT_PREFIX];
         let data = record::FRAGMENT_PREFIX + range.start..record::FRAGMENT_PREFIX + range.end;
-        let region = reader.ok_or(ReadError::Gone)?.payload_region(
+        let region = reader.payload_region(
             f.at.offset,
             Kind::Fragment,
             record::FRAGMENT_PREFIX + f.len as usize,
