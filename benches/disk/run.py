@@ -206,9 +206,9 @@ def hit_scenarios(args, binary, procs, work):
     return out
 
 
-def start_perf(args, wanted, pids):
-    """With --perf, a cpu-clock profile of Meridian's first run of a scenario."""
-    if not (args.perf and wanted):
+def start_perf(args, name, rnd, pids):
+    """With --perf, a cpu-clock profile of the first run of a scenario by `--perf-server`."""
+    if not (args.perf and name == args.perf_server and rnd == 0):
         return None
     return subprocess.Popen(
         ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
@@ -234,7 +234,7 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
         for name in (["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]):
             port, pids, _ = servers[name]
             seen = load.origin_requests(origin_log)
-            recorder = start_perf(args, name == "meridian" and rnd == 0, pids)
+            recorder = start_perf(args, name, rnd, pids)
             r = load.measure(name, f"http://127.0.0.1:{port}/obj/1m.bin", pids(), args.connections, args.duration)
             stop_perf(recorder)
             if r["errors"] or load.origin_requests(origin_log) != seen:
@@ -272,7 +272,7 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
             if admin:
                 d0 = metric(admin, 'meridian_disk_cache_events_total{event="hit"}')
                 flow0 = disk_flow(admin)
-            recorder = start_perf(args, admin and rnd == 0, pids)
+            recorder = start_perf(args, name, rnd, pids)
             r = load.measure(name, f"http://127.0.0.1:{port}/", pids(), args.connections, args.duration,
                              script=script)
             stop_perf(recorder)
@@ -418,7 +418,9 @@ def main():
     ap.add_argument("--restart", type=int, default=0, help="objects for the restart figure (0: skip)")
     ap.add_argument("--no-hits", action="store_true", help="only the restart figure")
     ap.add_argument("--perf", metavar="FILE",
-                    help="record a cpu-clock profile of meridian's first ws10x-64k run into FILE")
+                    help="record a cpu-clock profile of the first run of each scenario into FILE")
+    ap.add_argument("--perf-server", choices=("meridian", "nginx"), default="meridian",
+                    help="the server --perf profiles (nginx: all its processes)")
     ap.add_argument("--scenarios", default="disk-1m,ws10x-64k", help="hit scenarios to run")
     ap.add_argument("--binary", help="meridian binary (default: build target/release/meridian)")
     ap.add_argument("--out", help="results directory (default benches/results/<date>-<host>)")

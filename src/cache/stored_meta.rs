@@ -14,14 +14,15 @@ const HEADER_OVERHEAD_BYTES: usize = 160;
 /// the headers, so we keep the fields and rebuild with `CacheMeta::new` on each hit.
 #[derive(Debug, Clone)]
 pub(crate) struct StoredMeta {
-    header: ResponseHeader,
-    fresh_until: SystemTime,
-    created: SystemTime,
+    // Visible to the cache's modules: the disk tier writes and reads them (tiered/meta.rs).
+    pub(super) header: ResponseHeader,
+    pub(super) fresh_until: SystemTime,
+    pub(super) created: SystemTime,
     /// The reference point for age and freshness (last revalidation, or `created`).
-    epoch: SystemTime,
-    stale_while_revalidate_sec: u32,
-    stale_if_error_sec: u32,
-    variance: Option<HashBinary>,
+    pub(super) epoch: SystemTime,
+    pub(super) stale_while_revalidate_sec: u32,
+    pub(super) stale_if_error_sec: u32,
+    pub(super) variance: Option<HashBinary>,
 }
 
 /// A copy of `header` to keep: without pingora's case-preserving map (a header map is then

@@ -1,20 +1,229 @@
-//! pingora's cache metadata as the disk stores it.
+//! A cached response's metadata as the disk stores it: Meridian's own binary form of
+//! [`StoredMeta`], its header fields as plain bytes.
+//!
+//! The first disk format kept pingora's serialization (`CacheMeta::serialize`: MessagePack for
+//! the times, the header zstd-compressed), and decoding it was the largest single cost of a
+//! disk hit after the send itself (a zstd decoder table built for every few hundred bytes:
+//! benches/results/2026-12-02-vm/disk-tier.md). Headers are a few hundred bytes against
+//! bodies of kilobytes to gigabytes, so they are stored as they are. Objects written in the
+//! first format are still read.
+//!
+//! ```text
+//! mark [0xff; 4]  version u8
+//! fresh_until, created, epoch    (u64 seconds + u32 nanoseconds since the Unix epoch, each)
+//! stale_while_revalidate u32  stale_if_error u32
+//! variance u8 (0 | 1) [+ 16 bytes]
+//! status u16  field count u16  { name length u16, name, value length u32, value }*
+//! ```
+//! Integers are little-endian.
 
+use crate::cache::stored_meta::StoredMeta;
+use http::{HeaderName, HeaderValue, StatusCode};
 use pingora_cache::CacheMeta;
+use pingora_http::ResponseHeader;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The meta as the disk stores it: internal part length, internal part, header part.
+/// Starts Meridian's form. Read as the first format's u32 length of its internal part it
+/// would be 4 GiB, which no commit record can hold: the two never mistake each other.
+const MARK: [u8; 4] = [0xff; 4];
+const VERSION: u8 = 1;
+
+/// The meta as the disk stores it.
 pub(super) fn encode_meta(meta: &CacheMeta) -> Option<Vec<u8>> {
-    let (internal, header) = meta.serialize().ok()?;
-    let mut out = Vec::with_capacity(4 + internal.len() + header.len());
-    out.extend_from_slice(&u32::try_from(internal.len()).ok()?.to_le_bytes());
-    out.extend_from_slice(&internal);
-    out.extend_from_slice(&header);
-    Some(out)
+    Some(encode_stored(&StoredMeta::from_cache_meta(meta)))
 }
 
-pub(super) fn decode_meta(bytes: &[u8]) -> Option<CacheMeta> {
+fn encode_stored(meta: &StoredMeta) -> Vec<u8> {
+    let header = &meta.header;
+    let mut out = Vec::with_capacity(64 + header.headers.len() * 48);
+    out.extend_from_slice(&MARK);
+    out.push(VERSION);
+    for time in [meta.fresh_until, meta.created, meta.epoch] {
+        // A time before 1970 is read back as 1970: only ever a long-expired freshness.
+        let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+        out.extend_from_slice(&since.as_secs().to_le_bytes());
+        out.extend_from_slice(&since.subsec_nanos().to_le_bytes());
+    }
+    out.extend_from_slice(&meta.stale_while_revalidate_sec.to_le_bytes());
+    out.extend_from_slice(&meta.stale_if_error_sec.to_le_bytes());
+    match meta.variance {
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&v);
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&header.status.as_u16().to_le_bytes());
+    // A response has far fewer than 65,536 fields (pingora parses at most 256).
+    let count = u16::try_from(header.headers.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&count.to_le_bytes());
+    for (name, value) in header.headers.iter().take(usize::from(count)) {
+        // Names are short tokens and values are bounded by the header size pingora reads.
+        let name = name.as_str().as_bytes();
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name);
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+        out.extend_from_slice(value.as_bytes());
+    }
+    out
+}
+
+/// The meta stored as `bytes`, in either format; `None` when they are not a meta.
+pub(super) fn decode_meta(bytes: &[u8]) -> Option<StoredMeta> {
+    match bytes.strip_prefix(&MARK) {
+        Some(rest) => decode_stored(rest),
+        None => decode_first_format(bytes),
+    }
+}
+
+fn decode_stored(bytes: &[u8]) -> Option<StoredMeta> {
+    let mut r = Reader(bytes);
+    if r.u8()? != VERSION {
+        return None;
+    }
+    let fresh_until = r.time()?;
+    let created = r.time()?;
+    let epoch = r.time()?;
+    let stale_while_revalidate_sec = r.u32()?;
+    let stale_if_error_sec = r.u32()?;
+    let variance = match r.u8()? {
+        0 => None,
+        1 => Some(r.take(16)?.try_into().ok()?),
+        _ => return None,
+    };
+    let status = StatusCode::from_u16(r.u16()?).ok()?;
+    let count = usize::from(r.u16()?);
+    // Without pingora's case map, as the memory tier keeps headers: names go out title-cased.
+    let mut header = ResponseHeader::build_no_case(status, Some(count)).ok()?;
+    for _ in 0..count {
+        let name_len = usize::from(r.u16()?);
+        let name = HeaderName::from_bytes(r.take(name_len)?).ok()?;
+        let value_len = usize::try_from(r.u32()?).ok()?;
+        let value = HeaderValue::from_bytes(r.take(value_len)?).ok()?;
+        header.append_header(name, value).ok()?;
+    }
+    if !r.0.is_empty() {
+        return None;
+    }
+    Some(StoredMeta {
+        header,
+        fresh_until,
+        created,
+        epoch,
+        stale_while_revalidate_sec,
+        stale_if_error_sec,
+        variance,
+    })
+}
+
+/// pingora's serialization: internal part length (u32), internal part, compressed header.
+fn decode_first_format(bytes: &[u8]) -> Option<StoredMeta> {
     let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    let internal = bytes.get(4..4 + len)?;
+    let internal = bytes.get(4..4usize.checked_add(len)?)?;
     let header = bytes.get(4 + len..)?;
-    CacheMeta::deserialize(internal, header).ok()
+    let meta = CacheMeta::deserialize(internal, header).ok()?;
+    Some(StoredMeta::from_cache_meta(&meta))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+
+    fn time(&mut self) -> Option<SystemTime> {
+        let secs = u64::from_le_bytes(self.take(8)?.try_into().ok()?);
+        let nanos = self.u32()?;
+        if nanos >= 1_000_000_000 {
+            return None;
+        }
+        UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta() -> CacheMeta {
+        let mut h = ResponseHeader::build(200, None).unwrap();
+        h.append_header("Cache-Control", "max-age=60").unwrap();
+        h.append_header("ETag", "\"v1\"").unwrap();
+        h.append_header("Set-Cookie", "a=1").unwrap();
+        h.append_header("Set-Cookie", "b=2").unwrap();
+        let now = SystemTime::now();
+        let mut m = CacheMeta::new(now + Duration::from_secs(60), now, 5, 10, h);
+        m.set_variance([7; 16]);
+        m.update_freshness(now + Duration::from_secs(90), 5, 10);
+        m
+    }
+
+    fn assert_same(back: &StoredMeta, m: &CacheMeta) {
+        let back = back.to_cache_meta();
+        assert_eq!(back.fresh_until(), m.fresh_until());
+        assert_eq!(back.created(), m.created());
+        assert_eq!(back.epoch(), m.epoch());
+        assert_eq!(back.stale_while_revalidate_sec(), 5);
+        assert_eq!(back.stale_if_error_sec(), 10);
+        assert_eq!(back.variance(), Some([7; 16]));
+        assert_eq!(back.response_header().status, 200);
+        assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
+        let cookies: Vec<_> = back.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"], "repeated fields kept, in order");
+        assert_eq!(back.headers().len(), m.headers().len());
+    }
+
+    #[test]
+    fn meridians_form_keeps_times_stale_windows_variance_and_every_field() {
+        let m = meta();
+        let bytes = encode_meta(&m).unwrap();
+        assert!(bytes.starts_with(&MARK));
+        assert_same(&decode_meta(&bytes).unwrap(), &m);
+    }
+
+    #[test]
+    fn objects_written_in_pingoras_form_are_still_read() {
+        let m = meta();
+        let (internal, header) = m.serialize().unwrap();
+        let mut first = (internal.len() as u32).to_le_bytes().to_vec();
+        first.extend_from_slice(&internal);
+        first.extend_from_slice(&header);
+        assert_same(&decode_meta(&first).unwrap(), &m);
+    }
+
+    #[test]
+    fn every_cut_or_damaged_meta_is_refused_without_a_panic() {
+        let bytes = encode_meta(&meta()).unwrap();
+        for end in 0..bytes.len() {
+            assert!(decode_meta(&bytes[..end]).is_none(), "cut at {end}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_meta(&longer).is_none(), "trailing bytes");
+        let mut bad_version = bytes.clone();
+        bad_version[4] = VERSION + 1;
+        assert!(decode_meta(&bad_version).is_none());
+        let mut bad_name = bytes.clone();
+        let at = bad_name.len() - 1;
+        bad_name[at] = b'\n';
+        assert!(
+            decode_meta(&bad_name).is_none(),
+            "a value with a line break"
+        );
+    }
 }

@@ -29,7 +29,6 @@ pub use tier::DiskTier;
 use super::disk::record::{Purge, Selector};
 use super::index::surrogate_keys;
 use super::storage::primary_url;
-use super::stored_meta::StoredMeta;
 use super::{MemoryStorage, PurgeMode};
 use crate::config::runtime::DiskSettings;
 use async_trait::async_trait;
@@ -271,12 +270,11 @@ impl TieredStorage {
                     .ok()??
             }
         };
-        let mut meta = decode_meta(&object.meta)?;
+        let mut stored = decode_meta(&object.meta)?;
         if object.soft_purged {
-            let mut stored = StoredMeta::from_cache_meta(&meta);
             stored.expire_at(SystemTime::now());
-            meta = stored.to_cache_meta();
         }
+        let mut meta = stored.to_cache_meta();
         meta.extensions_mut().insert(FromDisk);
         let mut hit = DiskHit::new(disk.store.clone(), object);
         if disk.promote(&hash, hit.body_len()) {
@@ -285,7 +283,7 @@ impl TieredStorage {
                 memory: self.memory,
                 tier: disk,
                 key: key.clone(),
-                meta: StoredMeta::from_cache_meta(&meta),
+                meta: stored,
             });
         }
         Some((meta, Box::new(hit)))
