@@ -90,8 +90,9 @@ def cache_loader_running(nginx_pid):
 
 
 def meridian_disk(procs, work, binary, port, admin, origin_port, memory_mib, max_object,
-                  disk_max="64MiB", size="8GiB"):
-    disk = os.path.join(work, "meridian-disk")
+                  disk_max="64MiB", size="8GiB", name="meridian"):
+    work = os.path.join(work, name)
+    disk = os.path.join(work, "disk")
     os.makedirs(disk, exist_ok=True)
     conf = load.meridian_conf(work, port, admin, origin_port)
     with open(conf) as f:
@@ -178,11 +179,11 @@ def summarize(rows, title):
              "| server | req/s | p50 ms | p99 ms | server µs/req | µs/req ratio | wrk CPU |",
              "|---|---|---|---|---|---|---|"]
     stats = {}
-    for name in ("meridian", "nginx"):
+    for name in sorted({r["server"] for r in rows}, key=lambda n: n == "nginx"):
         rs = [r for r in rows if r["server"] == name]
         stats[name] = {k: load.med([r[k] for r in rs]) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "client_cpu")}
     for name, s in stats.items():
-        ratio = f"{s['cpu_us_per_req'] / stats['nginx']['cpu_us_per_req']:.2f}" if name == "meridian" else ""
+        ratio = f"{s['cpu_us_per_req'] / stats['nginx']['cpu_us_per_req']:.2f}" if name != "nginx" else ""
         lines.append(f"| {name} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
                      f"{s['cpu_us_per_req']:.1f} | {ratio} | {s['client_cpu']:.0%} |")
     return "\n".join(lines), stats
@@ -197,6 +198,11 @@ def hit_scenarios(args, binary, procs, work):
         "meridian": (m_port, lambda: [meridian.pid], m_admin),
         "nginx": (nginx_port, lambda: [nginx.pid] + load.children(nginx.pid), None),
     }
+    if args.binary_b:
+        b_port, b_admin = load.free_port(), load.free_port()
+        b = meridian_disk(procs, work, args.binary_b, b_port, b_admin, origin_port, MEMORY_MIB, "512KiB",
+                          name="meridian-b")
+        servers["meridian-b"] = (b_port, lambda: [b.pid], b_admin)
     out = []
 
     if "disk-1m" in args.scenarios:
@@ -211,7 +217,8 @@ def start_perf(args, name, rnd, pids):
     if not (args.perf and name == args.perf_server and rnd == 0):
         return None
     return subprocess.Popen(
-        ["perf", "record", "-e", "cpu-clock", "-F", "2000", "-g", "-o", args.perf,
+        ["perf", "record", "-e", "cpu-clock", "-F", "2000",
+         *(["--call-graph", "dwarf,32768"] if args.perf_dwarf else ["-g"]), "-o", args.perf,
          "-p", ",".join(str(p) for p in pids())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -231,7 +238,7 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
     disk_hits0 = metric(m_admin, 'meridian_disk_cache_events_total{event="hit"}')
     rows = []
     for rnd in range(args.rounds):
-        for name in (["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]):
+        for name in (list(servers) if rnd % 2 == 0 else list(servers)[::-1]):
             port, pids, _ = servers[name]
             seen = load.origin_requests(origin_log)
             recorder = start_perf(args, name, rnd, pids)
@@ -254,22 +261,25 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     n = WORKING_SET
     for port, _, _ in servers.values():
         load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
-    for _ in range(5):
-        if metric(m_admin, "meridian_disk_cache_objects") >= n:
-            break
-        load.fill_distinct(m_port, n, 3, "/obj/64k.bin", work)
-    stored = metric(m_admin, "meridian_disk_cache_objects")
-    if stored < n:
-        raise SystemExit(f"meridian's disk holds {stored} of {n} objects")
+    for name, (port, _, admin) in servers.items():
+        if not admin:
+            continue
+        for _ in range(5):
+            if metric(admin, "meridian_disk_cache_objects") >= n:
+                break
+            load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
+        stored = metric(admin, "meridian_disk_cache_objects")
+        if stored < n:
+            raise SystemExit(f"{name}'s disk holds {stored} of {n} objects")
     script = random_script(work, n, "/obj/64k.bin")
     rows = []
     tiers = []
     flows = []
     for rnd in range(args.rounds):
-        for name in (["meridian", "nginx"] if rnd % 2 == 0 else ["nginx", "meridian"]):
+        for name in (list(servers) if rnd % 2 == 0 else list(servers)[::-1]):
             port, pids, admin = servers[name]
             seen = load.origin_requests(origin_log)
-            if admin:
+            if name == "meridian":
                 d0 = metric(admin, 'meridian_disk_cache_events_total{event="hit"}')
                 flow0 = disk_flow(admin)
             recorder = start_perf(args, name, rnd, pids)
@@ -278,7 +288,7 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
             stop_perf(recorder)
             misses = load.origin_requests(origin_log) - seen
             r["byte_hit_ratio"] = 1 - misses / r["requests"] if r["requests"] else float("nan")
-            if admin:
+            if name == "meridian":
                 tiers.append((metric(admin, 'meridian_disk_cache_events_total{event="hit"}') - d0) / r["requests"])
                 flow1 = disk_flow(admin)
                 flows.append({k: None if flow1[k] is None or flow0[k] is None else flow1[k] - flow0[k]
@@ -292,7 +302,9 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     table, stats = summarize(rows, f"ws10x-64k: 64 KiB objects drawn uniformly from {n} "
                                    f"({n * 64 // 1024} MiB, 10x cache.memory = {MEMORY_MIB} MiB)")
     bhr = {name: load.med([r["byte_hit_ratio"] for r in rows if r["server"] == name]) for name in ("meridian", "nginx")}
-    return table + (f"\n\nreq/s Meridian / nginx: {stats['meridian']['rps'] / stats['nginx']['rps']:.2f}. "
+    b = (f" (meridian-b, {args.binary_b}: {stats['meridian-b']['rps'] / stats['nginx']['rps']:.2f})"
+         if "meridian-b" in stats else "")
+    return table + (f"\n\nreq/s Meridian / nginx: {stats['meridian']['rps'] / stats['nginx']['rps']:.2f}{b}. "
                     f"Byte hit ratio (all objects are the same size): Meridian {bhr['meridian']:.3f}, nginx "
                     f"{bhr['nginx']:.3f}; of Meridian's requests {load.med(tiers):.0%} were served from disk, "
                     "the rest from memory." + flow_summary(flows))
@@ -349,8 +361,8 @@ def restart_scenario(args, binary, procs, work):
     # Meridian: SIGTERM, start, first answer, first hit from disk.
     stop(meridian, signal.SIGTERM)
     t0 = time.monotonic()
-    conf = os.path.join(work, "meridian.toml")
-    meridian = load.spawn_meridian(procs, work, binary, conf)
+    conf = os.path.join(work, "meridian", "meridian.toml")
+    meridian = load.spawn_meridian(procs, os.path.join(work, "meridian"), binary, conf)
     first_answer = first_hit = None
     while first_hit is None:
         try:
@@ -419,10 +431,13 @@ def main():
     ap.add_argument("--no-hits", action="store_true", help="only the restart figure")
     ap.add_argument("--perf", metavar="FILE",
                     help="record a cpu-clock profile of the first run of each scenario into FILE")
+    ap.add_argument("--perf-dwarf", action="store_true",
+                    help="DWARF call graphs (Rust's own frames; large files): keep --duration short")
     ap.add_argument("--perf-server", choices=("meridian", "nginx"), default="meridian",
                     help="the server --perf profiles (nginx: all its processes)")
     ap.add_argument("--scenarios", default="disk-1m,ws10x-64k", help="hit scenarios to run")
     ap.add_argument("--binary", help="meridian binary (default: build target/release/meridian)")
+    ap.add_argument("--binary-b", help="a second meridian binary, measured in the same rounds (A/B)")
     ap.add_argument("--out", help="results directory (default benches/results/<date>-<host>)")
     args = ap.parse_args()
     binary, procs, work = load.prepare("disk", ("wrk", "nginx", "taskset"), "apt-get install wrk nginx-light")

@@ -45,6 +45,15 @@ fn detached(header: &ResponseHeader) -> ResponseHeader {
 }
 
 impl StoredMeta {
+    /// The same meta with header values that own their bytes (see [`detached`]): for a
+    /// meta decoded as views of a larger buffer, before it is kept.
+    pub(crate) fn detached(self) -> Self {
+        StoredMeta {
+            header: detached(&self.header),
+            ..self
+        }
+    }
+
     pub(crate) fn from_cache_meta(meta: &CacheMeta) -> Self {
         StoredMeta {
             header: detached(meta.response_header()),
@@ -60,12 +69,22 @@ impl StoredMeta {
     /// Rebuilds the meta. Its provenance becomes `created`, which can only make pingora treat
     /// older secondary variants as invalid (an extra miss), never serve one it should not.
     pub(crate) fn to_cache_meta(&self) -> CacheMeta {
+        StoredMeta {
+            header: self.header.clone(),
+            ..*self
+        }
+        .into_cache_meta()
+    }
+
+    /// [`to_cache_meta`](Self::to_cache_meta) of a meta not kept: its header is moved, not
+    /// copied.
+    pub(crate) fn into_cache_meta(self) -> CacheMeta {
         let mut meta = CacheMeta::new(
             self.fresh_until,
             self.created,
             self.stale_while_revalidate_sec,
             self.stale_if_error_sec,
-            self.header.clone(),
+            self.header,
         );
         if self.epoch != self.created {
             meta.set_epoch_override(self.epoch);

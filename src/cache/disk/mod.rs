@@ -492,7 +492,7 @@ impl DiskStore {
                 fragments: Vec::new(),
                 url,
                 tags,
-                meta,
+                meta: meta.into(),
             },
         }
     }
@@ -845,9 +845,13 @@ impl DiskStore {
 
     /// Bytes `range` of fragment `i` of `object` as a region of its segment file, to send
     /// without reading it (`sendfile`): `None` when the page cache does not hold them all or
-    /// the log is busy (read them with [`fragment_now`](Self::fragment_now) instead). The
-    /// fragment's record header, fill id and sequence number are read and checked first,
-    /// as [`fragment`](Self::fragment) checks them.
+    /// the log is busy (read them with [`fragment_now`](Self::fragment_now) instead).
+    ///
+    /// Nothing of the record is read again: the lookup that gave `object` checked every one of
+    /// its fragments since the store opened (record header, fill id, sequence number, and the
+    /// whole body against its length and CRC), and the log never writes over a record. A
+    /// read of the record's header here would guard nothing the body bytes sent after it
+    /// are not equally exposed to, at the cost of a system call per hit.
     pub fn fragment_region(
         &self,
         object: &DiskObject,
@@ -862,16 +866,9 @@ impl DiskStore {
             Err(ReadError::WouldBlock) => return Ok(None),
             found => found?,
         };
-        let mut prefix = [0u8; record::FRAGMENT_PREFIX];
         let data = record::FRAGMENT_PREFIX + range.start..record::FRAGMENT_PREFIX + range.end;
-        let region = reader.payload_region(
-            f.at.offset,
-            Kind::Fragment,
-            record::FRAGMENT_PREFIX + f.len as usize,
-            &mut prefix,
-            data,
-        )?;
-        record::fragment_data(&prefix, object.fill, i as u32).map_err(ReadError::Damaged)?;
+        let region =
+            reader.payload_region(f.at.offset, record::FRAGMENT_PREFIX + f.len as usize, data)?;
         Ok(region.map(|r| r.tallied(self.counters.regions.clone())))
     }
 
@@ -991,7 +988,7 @@ impl DiskStore {
         if self.selected_since(at, &commit, false) {
             return Ok(false);
         }
-        commit.meta = meta;
+        commit.meta = meta.into();
         let new_at = self.append(Kind::Commit, &commit.encode())?;
         let oldest = self.log().oldest().unwrap_or(0);
         if commit.fragments.iter().any(|f| f.at.segment < oldest) {
@@ -1034,7 +1031,8 @@ pub struct DiskObject {
     fragments: Vec<FragmentRef>,
     pub url: String,
     pub tags: Vec<String>,
-    pub meta: Vec<u8>,
+    /// A view of the commit record read.
+    pub meta: bytes::Bytes,
     /// A soft purge made after it was stored: serve it as stale.
     pub soft_purged: bool,
 }
@@ -1119,7 +1117,7 @@ impl DiskWriter {
                 fragments: Vec::new(),
                 url: String::new(),
                 tags: Vec::new(),
-                meta: Vec::new(),
+                meta: bytes::Bytes::new(),
             },
         );
         commit.fill = self.fill;

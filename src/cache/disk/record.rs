@@ -174,8 +174,8 @@ pub struct Commit {
     pub url: String,
     /// Surrogate keys: what tag purges match.
     pub tags: Vec<String>,
-    /// The cache metadata, opaque to the log.
-    pub meta: Vec<u8>,
+    /// The cache metadata, opaque to the log (when decoded: a view of the record read).
+    pub meta: bytes::Bytes,
 }
 
 impl Commit {
@@ -201,8 +201,8 @@ impl Commit {
         p
     }
 
-    pub fn decode(payload: &[u8]) -> Result<Commit, Damage> {
-        let mut r = Reader(payload);
+    pub fn decode(payload: &bytes::Bytes) -> Result<Commit, Damage> {
+        let mut r = Reader(&payload[..]);
         let key = r.array::<16>()?;
         let fill = r.u64()?;
         let body_len = r.u64()?;
@@ -226,7 +226,8 @@ impl Commit {
             tags.push(r.string()?);
         }
         let meta_len = r.u32()? as usize;
-        let meta = r.take(meta_len)?.to_vec();
+        // A view of the record, not a copy: a hit builds its header from it.
+        let meta = payload.slice_ref(r.take(meta_len)?);
         if !r.0.is_empty() || fragments.iter().map(|f| u64::from(f.len)).sum::<u64>() != body_len {
             return Err(Damage::Malformed);
         }
@@ -388,13 +389,13 @@ mod tests {
             ],
             url: "http://a.test/x".into(),
             tags: vec!["t1".into(), "t2".into()],
-            meta: b"meta".to_vec(),
+            meta: bytes::Bytes::from_static(b"meta"),
         };
         let bytes = encode(Kind::Commit, &commit.encode());
         let header = Header::parse(&bytes).unwrap();
-        let payload = &bytes[HEADER_LEN..];
-        header.verify(payload).unwrap();
-        assert_eq!(Commit::decode(payload).unwrap(), commit);
+        let payload = bytes::Bytes::copy_from_slice(&bytes[HEADER_LEN..]);
+        header.verify(&payload).unwrap();
+        assert_eq!(Commit::decode(&payload).unwrap(), commit);
         for i in 0..bytes.len() {
             let mut bad = bytes.clone();
             bad[i] ^= 0x10;

@@ -268,38 +268,23 @@ impl SegmentReader {
         Ok(Bytes::from(buf).slice(HEADER_LEN..))
     }
 
-    /// For the record at `offset`, of `kind` with a payload of `expected` bytes: its payload's
-    /// first `prefix.len()` bytes read into `prefix` (with the header, in one read that does
-    /// not wait), and its payload bytes `data` as a region of the segment file to send as
-    /// they are, when the page cache holds all of them (`None`: read them instead).
+    /// Payload bytes `data` of the record at `offset` (its payload `expected` bytes long) as a
+    /// region of the segment file, to send as they are, when the page cache holds all of them
+    /// (`None`: read them instead). Nothing is read: the caller knows the record is there
+    /// and intact (see [`DiskStore::fragment_region`](super::DiskStore::fragment_region)).
     pub fn payload_region(
         &self,
         offset: u32,
-        kind: Kind,
         expected: usize,
-        prefix: &mut [u8],
         data: std::ops::Range<usize>,
     ) -> Result<Option<FileRegion>, ReadError> {
         let start = u64::from(offset);
         if start + (HEADER_LEN + expected) as u64 > u64::from(self.len) {
             return Err(ReadError::Damaged(Damage::Truncated));
         }
-        if prefix.len() > expected || data.start > data.end || data.end > expected {
+        if data.start > data.end || data.end > expected {
             return Err(ReadError::Damaged(Damage::Malformed));
         }
-        let mut head = [0u8; HEADER_LEN + 32];
-        let head = head
-            .get_mut(..HEADER_LEN + prefix.len())
-            .ok_or(ReadError::Damaged(Damage::Malformed))?;
-        self.read_exact(head, start, ReadMode::NoWait)?;
-        let header = Header::parse(head).map_err(ReadError::Damaged)?;
-        if header.kind != kind {
-            return Err(ReadError::Damaged(Damage::NotARecord));
-        }
-        if header.payload_len != expected {
-            return Err(ReadError::Damaged(Damage::Malformed));
-        }
-        prefix.copy_from_slice(&head[HEADER_LEN..]);
         let at = start + (HEADER_LEN + data.start) as u64;
         Ok(FileRegion::cached(self.file.clone(), at, data.len()))
     }

@@ -58,7 +58,7 @@ fn committed_objects_come_back_whole_before_and_after_reopening() {
     put(&store, 2, 3 * FRAGMENT_BYTES + 5, &[]);
     let o = store.lookup(&key(2)).unwrap();
     assert_eq!(read_all(&store, &o), body(2, 3 * FRAGMENT_BYTES + 5));
-    assert_eq!(o.meta, b"meta-2");
+    assert_eq!(o.meta, &b"meta-2"[..]);
     drop((o, store));
 
     let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
@@ -536,7 +536,7 @@ fn a_commit_longer_than_one_read_guess_comes_back_whole() {
     drop(store);
     let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
     let o = store.lookup(&key(7)).expect("found after reopening");
-    assert_eq!((o.meta.clone(), o.tags.clone()), (meta.clone(), tags));
+    assert_eq!((o.meta.to_vec(), o.tags.clone()), (meta.clone(), tags));
     assert_eq!(read_all(&store, &o), body(7, 5000));
     // And from the page cache without waiting, as a proxy thread reads it.
     let now = store

@@ -18,6 +18,7 @@
 //! Integers are little-endian.
 
 use crate::cache::stored_meta::StoredMeta;
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use pingora_cache::CacheMeta;
 use pingora_http::ResponseHeader;
@@ -68,16 +69,17 @@ fn encode_stored(meta: &StoredMeta) -> Vec<u8> {
     out
 }
 
-/// The meta stored as `bytes`, in either format; `None` when they are not a meta.
-pub(super) fn decode_meta(bytes: &[u8]) -> Option<StoredMeta> {
+/// The meta stored as `bytes`, in either format; `None` when they are not a meta. Header
+/// values are views of `bytes` (see [`StoredMeta::detached`] for a meta to keep).
+pub(super) fn decode_meta(bytes: &Bytes) -> Option<StoredMeta> {
     match bytes.strip_prefix(&MARK) {
-        Some(rest) => decode_stored(rest),
+        Some(_) => decode_stored(bytes),
         None => decode_first_format(bytes),
     }
 }
 
-fn decode_stored(bytes: &[u8]) -> Option<StoredMeta> {
-    let mut r = Reader(bytes);
+fn decode_stored(bytes: &Bytes) -> Option<StoredMeta> {
+    let mut r = Reader(&bytes[MARK.len()..]);
     if r.u8()? != VERSION {
         return None;
     }
@@ -99,7 +101,7 @@ fn decode_stored(bytes: &[u8]) -> Option<StoredMeta> {
         let name_len = usize::from(r.u16()?);
         let name = HeaderName::from_bytes(r.take(name_len)?).ok()?;
         let value_len = usize::try_from(r.u32()?).ok()?;
-        let value = HeaderValue::from_bytes(r.take(value_len)?).ok()?;
+        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(r.take(value_len)?)).ok()?;
         header.append_header(name, value).ok()?;
     }
     if !r.0.is_empty() {
@@ -191,9 +193,24 @@ mod tests {
     #[test]
     fn meridians_form_keeps_times_stale_windows_variance_and_every_field() {
         let m = meta();
-        let bytes = encode_meta(&m).unwrap();
+        let bytes = Bytes::from(encode_meta(&m).unwrap());
         assert!(bytes.starts_with(&MARK));
         assert_same(&decode_meta(&bytes).unwrap(), &m);
+    }
+
+    #[test]
+    fn decoded_values_are_views_of_the_record_until_detached_to_be_kept() {
+        let bytes = Bytes::from(encode_meta(&meta()).unwrap());
+        let within = |p: *const u8| bytes.as_ptr_range().contains(&p);
+        let decoded = decode_meta(&bytes).unwrap();
+        let etag = |m: &StoredMeta| m.headers().get("etag").unwrap().as_bytes().as_ptr();
+        assert!(within(etag(&decoded)), "a view, not a copy");
+        let kept = decoded.detached();
+        assert_eq!(kept.headers().get("etag").unwrap(), "\"v1\"");
+        assert!(
+            !within(etag(&kept)),
+            "a kept meta must not hold the record's buffer"
+        );
     }
 
     #[test]
@@ -203,12 +220,13 @@ mod tests {
         let mut first = (internal.len() as u32).to_le_bytes().to_vec();
         first.extend_from_slice(&internal);
         first.extend_from_slice(&header);
-        assert_same(&decode_meta(&first).unwrap(), &m);
+        assert_same(&decode_meta(&Bytes::from(first)).unwrap(), &m);
     }
 
     #[test]
     fn every_cut_or_damaged_meta_is_refused_without_a_panic() {
         let bytes = encode_meta(&meta()).unwrap();
+        let decode_meta = |b: &[u8]| decode_meta(&Bytes::copy_from_slice(b));
         for end in 0..bytes.len() {
             assert!(decode_meta(&bytes[..end]).is_none(), "cut at {end}");
         }

@@ -274,18 +274,22 @@ impl TieredStorage {
         if object.soft_purged {
             stored.expire_at(SystemTime::now());
         }
-        let mut meta = stored.to_cache_meta();
-        meta.extensions_mut().insert(FromDisk);
         let mut hit = DiskHit::new(disk.store.clone(), object);
-        if disk.promote(&hash, hit.body_len()) {
+        let mut meta = if disk.promote(&hash, hit.body_len()) {
+            let meta = stored.to_cache_meta();
             // Promoted from the bytes this hit streams anyway: no second read.
             hit.promote_into(Promotion {
                 memory: self.memory,
                 tier: disk,
                 key: key.clone(),
-                meta: stored,
+                // Its header values are views of the commit record read: kept on their own.
+                meta: stored.detached(),
             });
-        }
+            meta
+        } else {
+            stored.into_cache_meta()
+        };
+        meta.extensions_mut().insert(FromDisk);
         Some((meta, Box::new(hit)))
     }
 }
