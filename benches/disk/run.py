@@ -23,6 +23,10 @@ Meridian's disk tier is ready and nginx's cache loader has finished, and RSS.
 
     benches/disk/run.py [--rounds 3] [--duration 10] [--restart 1000000] [--out DIR]
 
+A/B on a noisy host: --binary A --binary-b B measures two Meridian binaries in the same
+interleaved rounds against the same nginx (swap them once to see what the slot itself
+costs). Profiles: --perf FILE [--perf-dwarf] [--perf-server nginx].
+
 Results go to benches/results/<date>-<host>/disk-tier.md (or --out). Binds only 127.0.0.1;
 every process it starts is stopped on exit, and its directories are removed.
 """
