@@ -322,10 +322,11 @@ fn put_str(p: &mut Vec<u8>, s: &str) {
 }
 
 /// Reads fixed-width fields off the front of a payload.
-pub(super) struct Reader<'a>(pub(super) &'a [u8]);
+/// Reads the log's little-endian encodings (the disk tier's metadata form uses it too).
+pub(crate) struct Reader<'a>(pub(crate) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], Damage> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Damage> {
         if self.0.len() < n {
             return Err(Damage::Malformed);
         }
@@ -334,27 +335,27 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], Damage> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], Damage> {
         self.take(N)?.try_into().map_err(|_| Damage::Malformed)
     }
 
-    pub(super) fn u8(&mut self) -> Result<u8, Damage> {
+    pub(crate) fn u8(&mut self) -> Result<u8, Damage> {
         Ok(self.array::<1>()?[0])
     }
 
-    pub(super) fn u16(&mut self) -> Result<u16, Damage> {
+    pub(crate) fn u16(&mut self) -> Result<u16, Damage> {
         Ok(u16::from_le_bytes(self.array()?))
     }
 
-    pub(super) fn u32(&mut self) -> Result<u32, Damage> {
+    pub(crate) fn u32(&mut self) -> Result<u32, Damage> {
         Ok(u32::from_le_bytes(self.array()?))
     }
 
-    pub(super) fn u64(&mut self) -> Result<u64, Damage> {
+    pub(crate) fn u64(&mut self) -> Result<u64, Damage> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    pub(super) fn string(&mut self) -> Result<String, Damage> {
+    pub(crate) fn string(&mut self) -> Result<String, Damage> {
         let n = usize::from(self.u16()?);
         String::from_utf8(self.take(n)?.to_vec()).map_err(|_| Damage::Malformed)
     }

@@ -17,6 +17,7 @@
 //! ```
 //! Integers are little-endian.
 
+use crate::cache::disk::record::Reader;
 use crate::cache::stored_meta::StoredMeta;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -80,28 +81,29 @@ pub(super) fn decode_meta(bytes: &Bytes) -> Option<StoredMeta> {
 
 fn decode_stored(bytes: &Bytes) -> Option<StoredMeta> {
     let mut r = Reader(&bytes[MARK.len()..]);
-    if r.u8()? != VERSION {
+    if r.u8().ok()? != VERSION {
         return None;
     }
-    let fresh_until = r.time()?;
-    let created = r.time()?;
-    let epoch = r.time()?;
-    let stale_while_revalidate_sec = r.u32()?;
-    let stale_if_error_sec = r.u32()?;
-    let variance = match r.u8()? {
+    let fresh_until = read_time(&mut r)?;
+    let created = read_time(&mut r)?;
+    let epoch = read_time(&mut r)?;
+    let stale_while_revalidate_sec = r.u32().ok()?;
+    let stale_if_error_sec = r.u32().ok()?;
+    let variance = match r.u8().ok()? {
         0 => None,
-        1 => Some(r.take(16)?.try_into().ok()?),
+        1 => Some(r.array::<16>().ok()?),
         _ => return None,
     };
-    let status = StatusCode::from_u16(r.u16()?).ok()?;
-    let count = usize::from(r.u16()?);
+    let status = StatusCode::from_u16(r.u16().ok()?).ok()?;
+    let count = usize::from(r.u16().ok()?);
     // Without pingora's case map, as the memory tier keeps headers: names go out title-cased.
     let mut header = ResponseHeader::build_no_case(status, Some(count)).ok()?;
     for _ in 0..count {
-        let name_len = usize::from(r.u16()?);
-        let name = HeaderName::from_bytes(r.take(name_len)?).ok()?;
-        let value_len = usize::try_from(r.u32()?).ok()?;
-        let value = HeaderValue::from_maybe_shared(bytes.slice_ref(r.take(value_len)?)).ok()?;
+        let name_len = usize::from(r.u16().ok()?);
+        let name = HeaderName::from_bytes(r.take(name_len).ok()?).ok()?;
+        let value_len = usize::try_from(r.u32().ok()?).ok()?;
+        let value =
+            HeaderValue::from_maybe_shared(bytes.slice_ref(r.take(value_len).ok()?)).ok()?;
         header.append_header(name, value).ok()?;
     }
     if !r.0.is_empty() {
@@ -127,35 +129,14 @@ fn decode_first_format(bytes: &[u8]) -> Option<StoredMeta> {
     Some(StoredMeta::from_cache_meta(&meta))
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (head, rest) = self.0.split_at_checked(n)?;
-        self.0 = rest;
-        Some(head)
+/// A time as stored: seconds and nanoseconds since the Unix epoch.
+fn read_time(r: &mut Reader) -> Option<SystemTime> {
+    let secs = r.u64().ok()?;
+    let nanos = r.u32().ok()?;
+    if nanos >= 1_000_000_000 {
+        return None;
     }
-
-    fn u8(&mut self) -> Option<u8> {
-        Some(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-
-    fn time(&mut self) -> Option<SystemTime> {
-        let secs = u64::from_le_bytes(self.take(8)?.try_into().ok()?);
-        let nanos = self.u32()?;
-        if nanos >= 1_000_000_000 {
-            return None;
-        }
-        UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
-    }
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 #[cfg(test)]
