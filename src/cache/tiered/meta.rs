@@ -3,7 +3,7 @@
 //!
 //! The first disk format kept pingora's serialization (`CacheMeta::serialize`: MessagePack for
 //! the times, the header zstd-compressed), and decoding it was the largest single cost of a
-//! disk hit after the send itself (a zstd decoder table built for every few hundred bytes:
+//! disk hit in user space (a zstd decoder table built for every few hundred bytes:
 //! benches/results/2026-12-02-vm/disk-tier.md). Headers are a few hundred bytes against
 //! bodies of kilobytes to gigabytes, so they are stored as they are. Objects written in the
 //! first format are still read.
