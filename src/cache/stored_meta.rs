@@ -133,33 +133,55 @@ impl StoredMeta {
     }
 }
 
+/// A meta with every part the stored forms keep, and the check that a copy kept them all:
+/// for the memory tier's form here and the disk's (tiered/meta.rs).
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
+pub(crate) mod fixture {
+    use pingora_cache::CacheMeta;
+    use pingora_http::ResponseHeader;
+    use std::time::{Duration, SystemTime};
 
-    fn meta() -> CacheMeta {
+    /// Fresh for 90 s after a revalidation (so its epoch is not its creation), stale windows
+    /// 5 and 10 s, a variance, and a repeated field.
+    pub(crate) fn meta() -> CacheMeta {
         let mut h = ResponseHeader::build(200, None).unwrap();
-        h.insert_header("cache-control", "max-age=60").unwrap();
-        h.insert_header("etag", "\"v1\"").unwrap();
+        h.append_header("Cache-Control", "max-age=60").unwrap();
+        h.append_header("ETag", "\"v1\"").unwrap();
+        h.append_header("Set-Cookie", "a=1").unwrap();
+        h.append_header("Set-Cookie", "b=2").unwrap();
         let now = SystemTime::now();
         let mut m = CacheMeta::new(now + Duration::from_secs(60), now, 5, 10, h);
         m.set_variance([7; 16]);
+        m.update_freshness(now + Duration::from_secs(90), 5, 10);
         m
     }
 
-    #[test]
-    fn round_trip_keeps_freshness_stale_windows_variance_and_headers() {
-        let m = meta();
-        let back = StoredMeta::from_cache_meta(&m).to_cache_meta();
+    pub(crate) fn assert_same(back: &CacheMeta, m: &CacheMeta) {
         assert_eq!(back.fresh_until(), m.fresh_until());
         assert_eq!(back.created(), m.created());
         assert_eq!(back.epoch(), m.epoch());
         assert_eq!(back.stale_while_revalidate_sec(), 5);
         assert_eq!(back.stale_if_error_sec(), 10);
         assert_eq!(back.variance(), Some([7; 16]));
-        assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
         assert_eq!(back.response_header().status, 200);
+        assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
+        let cookies: Vec<_> = back.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies, ["a=1", "b=2"], "repeated fields kept, in order");
+        assert_eq!(back.headers().len(), m.headers().len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixture::{assert_same, meta};
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn round_trip_keeps_freshness_stale_windows_variance_and_headers() {
+        let m = meta();
+        let back = StoredMeta::from_cache_meta(&m).to_cache_meta();
+        assert_same(&back, &m);
         assert!(
             !back.response_header().has_case(),
             "stored without the case map"

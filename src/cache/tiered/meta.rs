@@ -142,33 +142,10 @@ fn read_time(r: &mut Reader) -> Option<SystemTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn meta() -> CacheMeta {
-        let mut h = ResponseHeader::build(200, None).unwrap();
-        h.append_header("Cache-Control", "max-age=60").unwrap();
-        h.append_header("ETag", "\"v1\"").unwrap();
-        h.append_header("Set-Cookie", "a=1").unwrap();
-        h.append_header("Set-Cookie", "b=2").unwrap();
-        let now = SystemTime::now();
-        let mut m = CacheMeta::new(now + Duration::from_secs(60), now, 5, 10, h);
-        m.set_variance([7; 16]);
-        m.update_freshness(now + Duration::from_secs(90), 5, 10);
-        m
-    }
+    use crate::cache::stored_meta::fixture::meta;
 
     fn assert_same(back: &StoredMeta, m: &CacheMeta) {
-        let back = back.to_cache_meta();
-        assert_eq!(back.fresh_until(), m.fresh_until());
-        assert_eq!(back.created(), m.created());
-        assert_eq!(back.epoch(), m.epoch());
-        assert_eq!(back.stale_while_revalidate_sec(), 5);
-        assert_eq!(back.stale_if_error_sec(), 10);
-        assert_eq!(back.variance(), Some([7; 16]));
-        assert_eq!(back.response_header().status, 200);
-        assert_eq!(back.headers().get("etag").unwrap(), "\"v1\"");
-        let cookies: Vec<_> = back.headers().get_all("set-cookie").iter().collect();
-        assert_eq!(cookies, ["a=1", "b=2"], "repeated fields kept, in order");
-        assert_eq!(back.headers().len(), m.headers().len());
+        crate::cache::stored_meta::fixture::assert_same(&back.to_cache_meta(), m);
     }
 
     #[test]
