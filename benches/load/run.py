@@ -489,7 +489,9 @@ def main():
     ap.add_argument("--fill-interval", type=float, default=FILL_INTERVAL,
                     help="seconds between the fills each fill client starts (0: back to back)")
     ap.add_argument("--perf", metavar="FILE",
-                    help="record a cpu-clock profile of meridian's first run into FILE (perf report -i FILE)")
+                    help="record a cpu-clock profile of the first run of --perf-server into FILE (perf report -i FILE)")
+    ap.add_argument("--perf-server", choices=("meridian", "nginx"), default="meridian",
+                    help="the server --perf profiles (nginx: all its processes)")
     args = ap.parse_args()
     rounds = args.rounds or 5
     duration = args.duration or (3 if args.gate else 10)
@@ -555,10 +557,10 @@ def main():
                     port, pids = servers[name]
                     seen = origin_requests(origin_log)
                     recorder = None
-                    if args.perf and name == "meridian" and rnd == 0 and scen == scenarios[0]:
+                    if args.perf and name == args.perf_server and rnd == 0 and scen == scenarios[0]:
                         recorder = subprocess.Popen(
                             ["perf", "record", "-e", "cpu-clock", "-F", "2000", "--call-graph", "dwarf,16384", "-o", args.perf,
-                             "-p", str(meridian.pid)],
+                             "-p", ",".join(str(p) for p in pids())],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     r = measure(name, f"http://127.0.0.1:{port}{path}", pids(), args.connections, duration)
                     if recorder:

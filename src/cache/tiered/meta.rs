@@ -97,20 +97,24 @@ fn decode_stored(bytes: &Bytes) -> Option<StoredMeta> {
     let status = StatusCode::from_u16(r.u16().ok()?).ok()?;
     let count = usize::from(r.u16().ok()?);
     // Without pingora's case map, as the memory tier keeps headers: names go out title-cased.
-    let mut header = ResponseHeader::build_no_case(status, Some(count)).ok()?;
+    // The fields go straight into the map: `ResponseHeader::append_header` would make each
+    // name's title-cased copy for a case map there is none of, and parse the name again.
+    let (mut parts, ()) = http::Response::new(()).into_parts();
+    parts.status = status;
+    parts.headers.try_reserve(count).ok()?;
     for _ in 0..count {
         let name_len = usize::from(r.u16().ok()?);
         let name = HeaderName::from_bytes(r.take(name_len).ok()?).ok()?;
         let value_len = usize::try_from(r.u32().ok()?).ok()?;
         let value =
             HeaderValue::from_maybe_shared(bytes.slice_ref(r.take(value_len).ok()?)).ok()?;
-        header.append_header(name, value).ok()?;
+        parts.headers.try_append(name, value).ok()?;
     }
     if !r.0.is_empty() {
         return None;
     }
     Some(StoredMeta {
-        header,
+        header: ResponseHeader::from(parts),
         fresh_until,
         created,
         epoch,
