@@ -343,6 +343,20 @@ def spawn_meridian(procs, work, binary, conf):
                        stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
 
 
+def start_bare_pingora(procs, work, origin_port):
+    """pingora proxying to the origin with nothing else (benches/load/bare_pingora.rs), on
+    CPU 0 as the other servers; returns (port, process)."""
+    subprocess.run(["cargo", "build", "--release", "--locked", "--example", "bare_pingora"],
+                   cwd=ROOT, check=True)
+    port = free_port()
+    log = open(os.path.join(work, "bare-pingora.log"), "w")
+    p = procs.start(["taskset", "-c", "0", os.path.join(ROOT, "target", "release", "examples", "bare_pingora"),
+                     f"127.0.0.1:{port}", f"127.0.0.1:{origin_port}"],
+                    stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})
+    wait_http(f"http://127.0.0.1:{port}/dyn/1k.bin", host=HOST)
+    return port, p
+
+
 WRK_LAT = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 
 
@@ -490,7 +504,10 @@ def main():
                     help="seconds between the fills each fill client starts (0: back to back)")
     ap.add_argument("--perf", metavar="FILE",
                     help="record a cpu-clock profile of the first run of --perf-server into FILE (perf report -i FILE)")
-    ap.add_argument("--perf-server", choices=("meridian", "nginx"), default="meridian",
+    ap.add_argument("--bare-pingora", action="store_true",
+                    help="also run pingora proxying with nothing else (benches/load/bare_pingora.rs) "
+                         "in the uncached scenario: the floor of Meridian's proxy path")
+    ap.add_argument("--perf-server", choices=("meridian", "nginx", "pingora"), default="meridian",
                     help="the server --perf profiles (nginx: all its processes)")
     args = ap.parse_args()
     rounds = args.rounds or 5
@@ -536,6 +553,9 @@ def main():
             meridian_b = start_meridian(procs, b_work, args.compare or binary, b_port, b_admin,
                                         origin_port, args.access_log, extra)
             servers["meridian-b"] = (b_port, lambda: [meridian_b.pid])
+        if args.bare_pingora:
+            bare = start_bare_pingora(procs, work, origin_port)
+            servers["pingora"] = (bare[0], lambda: [bare[1].pid])
         # Warm both caches, and check the second request really is a hit.
         for name, (port, _) in servers.items():
             for scen in scenarios:
@@ -554,6 +574,8 @@ def main():
             for scen in scenarios:
                 path, cached = SCENARIOS[scen]
                 for name in order:
+                    if name == "pingora" and cached:
+                        continue  # it has no cache: the uncached scenario only
                     port, pids = servers[name]
                     seen = origin_requests(origin_log)
                     recorder = None
@@ -664,6 +686,8 @@ def summarize(rows, scenarios, names):
             stats[name] = {k: med([r[k] for r in rs]) for k in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req", "client_cpu")}
         n = stats["nginx"]
         for name, s in stats.items():
+            if s["rps"] != s["rps"]:
+                continue  # this server did not run this scenario
             ours = name != "nginx"
             ratio = f"{paired_ratio(rows, scen, ours=name):.2f}" if ours else ""
             p99r = f"{paired_ratio(rows, scen, 'p99_ms', ours=name):.2f}" if ours else ""

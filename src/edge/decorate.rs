@@ -61,42 +61,51 @@ impl EdgeProxy {
             }
             (value, _) => value,
         };
-        if let Some(v) = value {
-            // RFC 9211 §2: each cache appends its entry, so the caches nearer the origin (a
-            // shield, or a cache at the origin) come first.
-            let upstream_entries = super::forwarded::joined(&resp.headers, &CACHE_STATUS);
-            if upstream_entries.is_empty() {
-                resp.insert_header(CACHE_STATUS, v)?;
-            } else {
-                let mut line = upstream_entries;
-                line.extend_from_slice(b", ");
-                line.extend_from_slice(v.as_bytes());
-                let line = HeaderValue::from_bytes(&line)
-                    .map_err(|e| Error::because(ErrorType::InvalidHTTPHeader, "Cache-Status", e))?;
-                resp.insert_header(CACHE_STATUS, line)?;
+        // RFC 9211 §2: each cache appends its entry, so the caches nearer the origin (a
+        // shield, or a cache at the origin) come first.
+        let cache_status = match value {
+            Some(v) => {
+                let mut line = super::forwarded::joined(&resp.headers, &CACHE_STATUS);
+                if line.is_empty() {
+                    Some(v)
+                } else {
+                    line.extend_from_slice(b", ");
+                    line.extend_from_slice(v.as_bytes());
+                    Some(HeaderValue::from_maybe_shared(line.freeze()).map_err(|e| {
+                        Error::because(ErrorType::InvalidHTTPHeader, "Cache-Status", e)
+                    })?)
+                }
             }
-        }
+            None => None,
+        };
         policy::strip_cache_only_headers(resp);
         // Before the response leaves: a client that reads it and asks again must not get the
         // invalidated copy.
         self.invalidate_after_unsafe_method(session, resp, ctx);
-        resp.append_header(VIA, ctx.gen.rt.node.via.clone())?;
-        if let Some(hsts) = ctx
-            .resolved
-            .and_then(|r| ctx.gen.rt.sites.get(r.site))
-            .and_then(|site| site.hsts.as_ref())
-        {
-            // RFC 6797 §7.2: only over a secure transport.
-            if ctx.tls {
-                resp.insert_header(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone())?;
-            }
-        }
-        if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() {
-            if let Some(p) = ctx.pick {
+        let site = ctx.resolved.and_then(|r| ctx.gen.rt.sites.get(r.site));
+        // RFC 6797 §7.2: only over a secure transport.
+        let hsts = site.and_then(|site| site.hsts.as_ref()).filter(|_| ctx.tls);
+        let served_by = match ctx.pick {
+            Some(p) if ctx.gen.rt.upstream.served_by_header && ctx.upstream_status.is_some() => {
                 let region = ctx.pick_region().unwrap_or("");
-                resp.insert_header(SERVED_BY, format!("{region}/{}", p.addr))?;
+                HeaderValue::try_from(format!("{region}/{}", p.addr)).ok()
             }
-        }
+            _ => None,
+        };
+        // One edit of the map itself: pingora's insert_header costs allocations per field
+        // (see `fields`).
+        super::fields::edit_response(resp, |fields| {
+            if let Some(v) = cache_status {
+                fields.insert(CACHE_STATUS, v);
+            }
+            fields.append(VIA, ctx.gen.rt.node.via.clone());
+            if let Some(hsts) = hsts {
+                fields.insert(http::header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            }
+            if let Some(v) = served_by {
+                fields.insert(SERVED_BY, v);
+            }
+        })?;
         Ok(())
     }
 }

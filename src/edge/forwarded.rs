@@ -29,39 +29,51 @@ pub fn prepare_upstream_request(
     traceparent: &HeaderValue,
     tls: bool,
 ) -> Result<()> {
-    if let Some(path_and_query) = absolute_form_path(req) {
-        req.set_raw_path(&path_and_query)?;
-        req.insert_header(HOST, host)?;
+    let absolute = absolute_form_path(req);
+    if let Some(path_and_query) = &absolute {
+        req.set_raw_path(path_and_query)?;
     }
-    // A request that came over HTTP/2 named its host in :authority; origins speak HTTP/1.1.
-    if req.headers.get(HOST).is_none() {
-        req.insert_header(HOST, host)?;
-    }
-    if let Some(ip) = client {
-        let mut value = joined(&req.headers, &X_FORWARDED_FOR);
+    // One edit of the map itself: pingora's insert_header costs allocations per field
+    // (see `fields`).
+    super::fields::edit_request(req, |fields| {
+        // A request that came over HTTP/2 named its host in :authority; origins speak
+        // HTTP/1.1.
+        if absolute.is_some() || !fields.contains_key(HOST) {
+            let value = HeaderValue::from_str(host).map_err(|e| {
+                pingora_error::Error::because(
+                    pingora_error::ErrorType::InvalidHTTPHeader,
+                    "host",
+                    e,
+                )
+            })?;
+            fields.insert(HOST, value);
+        }
+        if let Some(ip) = client {
+            let mut value = joined(fields, &X_FORWARDED_FOR);
+            if !value.is_empty() {
+                value.extend_from_slice(b", ");
+            }
+            // Writing into a BytesMut cannot fail.
+            let _ = write!(Writer(&mut value), "{ip}");
+            fields.insert(X_FORWARDED_FOR, header_value(value)?);
+        }
+        let proto = if tls { "https" } else { "http" };
+        fields.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        let mut value = joined(fields, &VIA);
         if !value.is_empty() {
             value.extend_from_slice(b", ");
         }
-        // Writing into a BytesMut cannot fail.
-        let _ = write!(Writer(&mut value), "{ip}");
-        req.insert_header(X_FORWARDED_FOR, header_value(value)?)?;
-    }
-    let proto = if tls { "https" } else { "http" };
-    req.insert_header(X_FORWARDED_PROTO, HeaderValue::from_static(proto))?;
-    let mut value = joined(&req.headers, &VIA);
-    if !value.is_empty() {
-        value.extend_from_slice(b", ");
-    }
-    value.extend_from_slice(via.as_bytes());
-    req.insert_header(VIA, header_value(value)?)?;
-    let mut value = joined(&req.headers, &CDN_LOOP);
-    if !value.is_empty() {
-        value.extend_from_slice(b", ");
-    }
-    value.extend_from_slice(cdn_id.as_bytes());
-    req.insert_header(CDN_LOOP, header_value(value)?)?;
-    req.insert_header(TRACEPARENT, traceparent.clone())?;
-    Ok(())
+        value.extend_from_slice(via.as_bytes());
+        fields.insert(VIA, header_value(value)?);
+        let mut value = joined(fields, &CDN_LOOP);
+        if !value.is_empty() {
+            value.extend_from_slice(b", ");
+        }
+        value.extend_from_slice(cdn_id.as_bytes());
+        fields.insert(CDN_LOOP, header_value(value)?);
+        fields.insert(TRACEPARENT, traceparent.clone());
+        Ok(())
+    })?
 }
 
 /// The origin-form target of an absolute-form request, `None` for any other form.

@@ -4,6 +4,7 @@ pub mod client;
 mod compression;
 mod decorate;
 mod early_hints;
+mod fields;
 mod file_body;
 pub mod forwarded;
 mod generation;
