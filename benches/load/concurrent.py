@@ -17,6 +17,8 @@ first port, then on the second) so nothing about start order or port favours one
     benches/load/concurrent.py --rounds 15 --image             # B: an optimised image variant
     benches/load/concurrent.py --binary OLD --binary-b NEW --path /obj/64k.bin   # before/after
     benches/load/concurrent.py --against-nginx --path /dyn/1k.bin       # issue 13's ratios, at once
+    benches/load/concurrent.py --against-pingora --path /dyn/1k.bin     # Meridian over pingora alone
+    benches/load/concurrent.py --pingora-against-nginx --path /dyn/1k.bin   # pingora alone over nginx
 
 With --image, B's route has `images = "lossy"` and B serves the WebP variant it made of a real
 photograph (benches/images/board.jpg) to `Accept: image/webp`; A's route has no `images` and
@@ -107,17 +109,27 @@ def concurrent_round(nodes, path, conns, seconds):
     return out
 
 
-def nginx_pairs(procs, work, binary, origin_port):
-    """Two (nginx, Meridian) pairs for --against-nginx, in both start orders."""
+def start_bare(procs, work, name, origin_port):
+    """pingora proxying with nothing else (benches/load/bare_pingora.rs): the floor of
+    Meridian's proxy path."""
+    port, p = run.start_bare_pingora(procs, work, origin_port)
+    return {"name": name, "port": port, "pid": p.pid, "path": None, "headers": []}
+
+
+def start_nginx(procs, work, name, origin_port):
+    port = run.free_port()
+    nginx_work = os.path.join(work, "n" + name)
+    os.makedirs(nginx_work)
+    p = run.start_nginx_proxy(procs, nginx_work, port, origin_port, False)
+    return {"name": name, "port": port, "pid": p.pid, "path": None, "headers": [], "nginx": True}
+
+
+def baseline_pairs(start_a, start_b):
+    """Two (A, B) pairs, in both start orders; `start_a(name)` and `start_b(name)` start one
+    server each."""
     pairs = []
     for suffix in ("", "2"):
-        port = run.free_port()
-        nginx_work = os.path.join(work, "n" + suffix)
-        os.makedirs(nginx_work)
-        p = run.start_nginx_proxy(procs, nginx_work, port, origin_port, False)
-        a = {"name": "a" + suffix, "port": port, "pid": p.pid, "path": None, "headers": [],
-             "nginx": True}
-        b = start_node(procs, work, "b" + suffix, binary, origin_port, "")
+        a, b = start_a("a" + suffix), start_b("b" + suffix)
         pairs.append([a, b] if suffix == "" else [b, a])
     return pairs
 
@@ -155,6 +167,11 @@ def main():
     ap.add_argument("--against-nginx", action="store_true",
                     help="A is nginx (proxy_cache on tmpfs, one worker), B Meridian: run.py's "
                          "scenarios measured at the same time instead of one after the other")
+    ap.add_argument("--against-pingora", action="store_true",
+                    help="A is pingora alone (benches/load/bare_pingora.rs), B Meridian: what "
+                         "Meridian adds to pingora's proxy path (use an uncached --path)")
+    ap.add_argument("--pingora-against-nginx", action="store_true",
+                    help="A is nginx, B pingora alone: the floor under issue 13's proxy ratio")
     ap.add_argument("--image", action="store_true",
                     help="B serves an optimised WebP variant, A the same bytes as a plain file")
     ap.add_argument("--tracing", type=float, metavar="RATIO",
@@ -178,8 +195,19 @@ def main():
                        f"sample_ratio = {args.tracing}\n")
         if args.image:
             pairs = image_pairs(procs, work, args.binary, origin_port)
-        elif args.against_nginx:
-            pairs = nginx_pairs(procs, work, args.binary, origin_port)
+        elif args.against_nginx or args.against_pingora or args.pingora_against_nginx:
+            def meridian(name):
+                return start_node(procs, work, name, args.binary, origin_port, "")
+
+            def nginx(name):
+                return start_nginx(procs, work, name, origin_port)
+
+            def bare(name):
+                return start_bare(procs, work, name, origin_port)
+
+            pairs = (baseline_pairs(nginx, meridian) if args.against_nginx
+                     else baseline_pairs(bare, meridian) if args.against_pingora
+                     else baseline_pairs(nginx, bare))
         else:
             # Two of each, so the roles can swap between rounds: a and b run in odd rounds, a2
             # and b2 (started in the other order) in even ones. Idle pairs cost nothing measured.
@@ -219,7 +247,9 @@ def main():
         what = (f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None
                 else "an optimised WebP variant" if args.image
                 else f"build {args.binary_b}" if args.binary_b
-                else "Meridian, A nginx" if args.against_nginx else "A/A control")
+                else "Meridian, A nginx" if args.against_nginx
+                else "Meridian, A pingora alone" if args.against_pingora
+                else "pingora alone, A nginx" if args.pingora_against_nginx else "A/A control")
         print(f"B ({what}) / A server CPU per request: median {statistics.median(ratios):.3f}, "
               f"quartiles {q[0]:.3f} .. {q[2]:.3f}, range {ratios[0]:.3f} .. {ratios[-1]:.3f} "
               f"over {len(ratios)} rounds")

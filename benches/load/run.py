@@ -349,7 +349,7 @@ def start_bare_pingora(procs, work, origin_port):
     subprocess.run(["cargo", "build", "--release", "--locked", "--example", "bare_pingora"],
                    cwd=ROOT, check=True)
     port = free_port()
-    log = open(os.path.join(work, "bare-pingora.log"), "w")
+    log = open(os.path.join(work, f"bare-pingora-{port}.log"), "w")
     p = procs.start(["taskset", "-c", "0", os.path.join(ROOT, "target", "release", "examples", "bare_pingora"),
                      f"127.0.0.1:{port}", f"127.0.0.1:{origin_port}"],
                     stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "RUST_LOG": "warn"})

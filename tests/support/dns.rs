@@ -49,25 +49,30 @@ pub async fn udp_raw(server: SocketAddr, bytes: &[u8]) -> Option<Vec<u8>> {
 /// One exchange over UDP, resent as a resolver resends: a datagram may be dropped when the
 /// server's socket buffer is full (right after a test floods it, on a busy machine), which
 /// is UDP working as designed, not the server failing. Gives up when patience runs out.
+///
+/// A reply with another ID is dropped and the wait goes on, as a resolver does (RFC 5452
+/// §9.1): after a test floods the server from many sockets, the server's late answer to one
+/// of them reaches this socket when the system hands it the same ephemeral port.
 pub async fn ask(server: SocketAddr, msg: &Message) -> Message {
     let bytes = msg.to_vec().unwrap();
     let deadline = std::time::Instant::now() + super::patience();
-    let reply = loop {
-        if let Some(reply) = udp_raw(server, &bytes).await {
-            break reply;
+    loop {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        socket.send_to(&bytes, server).await.unwrap();
+        let attempt_ends = tokio::time::Instant::now() + EXCHANGE_TIMEOUT;
+        let mut buf = vec![0u8; 65535];
+        while let Ok(Ok(n)) = tokio::time::timeout_at(attempt_ends, socket.recv(&mut buf)).await {
+            match Message::from_vec(&buf[..n]) {
+                Ok(reply) if reply.metadata.id == msg.metadata.id => return reply,
+                _ => continue, // another query's answer, or not DNS at all
+            }
         }
         assert!(
             std::time::Instant::now() < deadline,
             "no UDP answer within {:?}",
             super::patience()
         );
-    };
-    let reply = Message::from_vec(&reply).unwrap();
-    assert_eq!(
-        reply.metadata.id, msg.metadata.id,
-        "answer to another query"
-    );
-    reply
+    }
 }
 
 /// One exchange over TCP (two-byte length prefix, RFC 1035 §4.2.2).
