@@ -8,7 +8,7 @@ use crate::cache::CacheResult;
 use http::header::VIA;
 use http::HeaderValue;
 use pingora_cache::CachePhase;
-use pingora_error::{Error, ErrorType, Result};
+use pingora_error::Result;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
@@ -63,21 +63,9 @@ impl EdgeProxy {
         };
         // RFC 9211 §2: each cache appends its entry, so the caches nearer the origin (a
         // shield, or a cache at the origin) come first.
-        let cache_status = match value {
-            Some(v) => {
-                let mut line = super::forwarded::joined(&resp.headers, &CACHE_STATUS);
-                if line.is_empty() {
-                    Some(v)
-                } else {
-                    line.extend_from_slice(b", ");
-                    line.extend_from_slice(v.as_bytes());
-                    Some(HeaderValue::from_maybe_shared(line.freeze()).map_err(|e| {
-                        Error::because(ErrorType::InvalidHTTPHeader, "Cache-Status", e)
-                    })?)
-                }
-            }
-            None => None,
-        };
+        let cache_status = value
+            .map(|v| super::forwarded::appended(&resp.headers, &CACHE_STATUS, &v))
+            .transpose()?;
         policy::strip_cache_only_headers(resp);
         // Before the response leaves: a client that reads it and asks again must not get the
         // invalidated copy.

@@ -59,18 +59,10 @@ pub fn prepare_upstream_request(
         }
         let proto = if tls { "https" } else { "http" };
         fields.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-        let mut value = joined(fields, &VIA);
-        if !value.is_empty() {
-            value.extend_from_slice(b", ");
-        }
-        value.extend_from_slice(via.as_bytes());
-        fields.insert(VIA, header_value(value)?);
-        let mut value = joined(fields, &CDN_LOOP);
-        if !value.is_empty() {
-            value.extend_from_slice(b", ");
-        }
-        value.extend_from_slice(cdn_id.as_bytes());
-        fields.insert(CDN_LOOP, header_value(value)?);
+        let value = appended(fields, &VIA, via)?;
+        fields.insert(VIA, value);
+        let value = appended(fields, &CDN_LOOP, cdn_id)?;
+        fields.insert(CDN_LOOP, value);
         fields.insert(TRACEPARENT, traceparent.clone());
         Ok(())
     })?
@@ -143,6 +135,22 @@ pub(super) fn joined(headers: &http::HeaderMap, name: &HeaderName) -> BytesMut {
         out.extend_from_slice(v.as_bytes());
     }
     out
+}
+
+/// The list field `name` with `entry` added at its end: every field line joined with ", "
+/// (RFC 9110 §5.3), or `entry` alone when there is none.
+pub(super) fn appended(
+    headers: &http::HeaderMap,
+    name: &HeaderName,
+    entry: &HeaderValue,
+) -> Result<HeaderValue> {
+    let mut line = joined(headers, name);
+    if line.is_empty() {
+        return Ok(entry.clone());
+    }
+    line.extend_from_slice(b", ");
+    line.extend_from_slice(entry.as_bytes());
+    header_value(line)
 }
 
 fn header_value(b: BytesMut) -> Result<HeaderValue> {
