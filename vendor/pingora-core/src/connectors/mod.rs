@@ -16,6 +16,7 @@
 
 pub mod http;
 pub mod l4;
+mod idle_pool; // Meridian: new
 #[cfg(feature = "any_tls")]
 mod tls;
 
@@ -30,17 +31,16 @@ use crate::upstreams::peer::{Peer, ALPN};
 use crate::offload::OffloadRuntime;
 pub use l4::Connect as L4Connect;
 use l4::{connect as l4_connect, BindTo};
-use log::{debug, error, warn};
 use parking_lot::RwLock;
 use pingora_error::{Error, ErrorType::*, OrErr, Result};
-use pingora_pool::{ConnectionMeta, ConnectionPool};
+use idle_pool::IdlePool; // Meridian: in place of pingora_pool's ConnectionPool
+use pingora_pool::ConnectionMeta;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tls::TlsConnector;
-use tokio::sync::Mutex;
 
 #[derive(Clone, Debug)]
 pub(crate) struct IdleConnection {
@@ -170,7 +170,7 @@ impl ConnectorOptions {
 /// [TransportConnector] provides APIs to connect to servers via TCP or TLS with connection reuse
 pub struct TransportConnector {
     tls_ctx: tls::Connector,
-    connection_pool: Arc<ConnectionPool<Arc<Mutex<Stream>>>>,
+    connection_pool: Arc<IdlePool>, // Meridian: was pingora-pool's ConnectionPool
     offload: Option<OffloadRuntime>,
     bind_to_v4: Vec<SocketAddr>,
     bind_to_v6: Vec<SocketAddr>,
@@ -178,7 +178,6 @@ pub struct TransportConnector {
     /// Wrapped in `Arc` so external consumers (e.g. proxy services) can clone a reference
     /// for periodic metric reporting without needing access to the connector itself.
     unexpected_data_conn_count: Arc<AtomicU64>,
-    keepalive_pool_callback: Option<PoolCallback>,
 }
 
 const DEFAULT_POOL_SIZE: usize = 128;
@@ -201,15 +200,19 @@ impl TransportConnector {
         let keepalive_pool_callback = options
             .as_ref()
             .and_then(|o| o.keepalive_pool_callback.clone());
+        let unexpected_data_conn_count = Arc::new(AtomicU64::new(0));
         TransportConnector {
             tls_ctx: tls::Connector::new(options),
-            connection_pool: Arc::new(ConnectionPool::new(pool_size)),
+            connection_pool: IdlePool::new(
+                pool_size,
+                unexpected_data_conn_count.clone(),
+                keepalive_pool_callback,
+            ),
             offload: offload.map(|v| OffloadRuntime::new("upstream connect offload", v.0, v.1)),
             bind_to_v4,
             bind_to_v6,
             preferred_http_version: PreferredHttpVersion::new(),
-            unexpected_data_conn_count: Arc::new(AtomicU64::new(0)),
-            keepalive_pool_callback,
+            unexpected_data_conn_count,
         }
     }
 
@@ -249,57 +252,36 @@ impl TransportConnector {
 
     /// Try to find a reusable connection to the given server [Peer]
     pub async fn reused_stream<P: Peer + Send + Sync>(&self, peer: &P) -> Option<Stream> {
-        match self.connection_pool.get(&peer.reuse_hash()) {
-            Some(s) => {
-                debug!("find reusable stream, trying to acquire it");
-                {
-                    let _ = s.lock().await;
-                } // wait for the idle poll to release it
-                match Arc::try_unwrap(s) {
-                    Ok(l) => {
-                        let mut stream = l.into_inner();
-                        // test_reusable_stream: we assume server would never actively send data
-                        // first on an idle stream.
-                        #[cfg(unix)]
-                        if peer.matches_fd(stream.id())
-                            && test_reusable_stream(&mut stream, &self.unexpected_data_conn_count)
-                        {
-                            Some(stream)
-                        } else {
-                            None
+        // Meridian: idle streams are kept by `idle_pool` (vendor/README.md, change 4); each
+        // candidate is still checked against the peer's address, as pingora does.
+        self.connection_pool.take(peer.reuse_hash(), |stream| {
+            #[cfg(unix)]
+            {
+                // Meridian: a stream connected directly keeps the address it was connected to
+                // in its socket digest (set in l4::connect); comparing with it is pingora's
+                // check without a getpeername(2) on every reuse. A stream closed meanwhile is
+                // found by the pool's read test instead.
+                if peer.get_proxy().is_none() {
+                    if let Some(digest) = stream.get_socket_digest() {
+                        if let Some(Some(connected_to)) = digest.peer_addr.get() {
+                            return connected_to == peer.address();
                         }
-                        #[cfg(windows)]
-                        {
-                            use std::os::windows::io::{AsRawSocket, RawSocket};
-                            struct WrappedRawSocket(RawSocket);
-                            impl AsRawSocket for WrappedRawSocket {
-                                fn as_raw_socket(&self) -> RawSocket {
-                                    self.0
-                                }
-                            }
-                            if peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
-                                && test_reusable_stream(
-                                    &mut stream,
-                                    &self.unexpected_data_conn_count,
-                                )
-                            {
-                                Some(stream)
-                            } else {
-                                None
-                            }
-                        }
-                    }
-                    Err(_) => {
-                        error!("failed to acquire reusable stream");
-                        None
                     }
                 }
+                peer.matches_fd(stream.id())
             }
-            None => {
-                debug!("No reusable connection found for {peer}");
-                None
+            #[cfg(windows)]
+            {
+                use std::os::windows::io::{AsRawSocket, RawSocket};
+                struct WrappedRawSocket(RawSocket);
+                impl AsRawSocket for WrappedRawSocket {
+                    fn as_raw_socket(&self) -> RawSocket {
+                        self.0
+                    }
+                }
+                peer.matches_sock(WrappedRawSocket(stream.id() as RawSocket))
             }
-        }
+        })
     }
 
     /// Return the [Stream] to the [TransportConnector] for connection reuse.
@@ -311,39 +293,12 @@ impl TransportConnector {
     /// If a [Stream] is dropped instead of being returned via this function. it will be closed.
     pub fn release_stream(
         &self,
-        mut stream: Stream,
+        stream: Stream,
         key: u64, // usually peer.reuse_hash()
         idle_timeout: Option<Duration>,
     ) {
-        if !test_reusable_stream(&mut stream, &self.unexpected_data_conn_count) {
-            return;
-        }
-        let id = stream.id();
-        let meta = ConnectionMeta::new(key, id);
-        debug!("Try to keepalive client session");
-        let stream = Arc::new(Mutex::new(stream));
-        let locked_stream = stream.clone().try_lock_owned().unwrap(); // safe as we just created it
-        let (notify_close, watch_use) = self.connection_pool.put(&meta, stream);
-        let idle_meta = IdleConnection::new(meta);
-        let pool = self.connection_pool.clone(); //clone the arc
-        let keepalive_pool_callback = self.keepalive_pool_callback.clone();
-        let rt = pingora_runtime::current_handle();
-        rt.spawn(async move {
-            if pool
-                .idle_poll(
-                    locked_stream,
-                    &idle_meta.connection,
-                    idle_timeout,
-                    notify_close,
-                    watch_use,
-                )
-                .await
-            {
-                if let Some(callback) = keepalive_pool_callback {
-                    callback(idle_meta.elapsed());
-                }
-            }
-        });
+        // Meridian: no watcher task per idle stream (vendor/README.md, change 4).
+        self.connection_pool.put(key, stream, idle_timeout);
     }
 
     /// Get a stream to the given server [Peer]
@@ -468,32 +423,11 @@ impl PreferredHttpVersion {
     }
 }
 
-use futures::future::FutureExt;
-use tokio::io::AsyncReadExt;
-
 /// Test whether a stream is already closed or not reusable (server sent unexpected data)
+#[cfg(test)]
 fn test_reusable_stream(stream: &mut Stream, unexpected_data_conn_count: &AtomicU64) -> bool {
-    let mut buf = [0; 1];
-    // tokio::task::unconstrained because now_or_never may yield None when the future is ready
-    let result = tokio::task::unconstrained(stream.read(&mut buf[..])).now_or_never();
-    if let Some(data_result) = result {
-        match data_result {
-            Ok(n) => {
-                if n == 0 {
-                    debug!("Idle connection is closed");
-                } else {
-                    warn!("Unexpected data read in idle connection");
-                    unexpected_data_conn_count.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            Err(e) => {
-                debug!("Idle connection is broken: {e:?}");
-            }
-        }
-        false
-    } else {
-        true
-    }
+    // Meridian: the check lives in idle_pool now.
+    idle_pool::reusable(stream, unexpected_data_conn_count)
 }
 
 /// Test utilities for creating mock acceptors.
