@@ -151,11 +151,22 @@ impl Client {
     }
 }
 
+/// A node in front of `origin` with `upstream` (TOML lines) added to its `[upstream]` table,
+/// and one keep-alive client connection to it.
+async fn node_and_client(origin: SocketAddr, upstream: &str) -> (Node, Client) {
+    let config = one_region(&[origin], "").replace(
+        "read_timeout = \"5s\"\n",
+        &format!("read_timeout = \"5s\"\n{upstream}"),
+    );
+    let node = Node::start(&config).await;
+    let client = Client::connect(&node).await;
+    (node, client)
+}
+
 #[tokio::test]
 async fn sequential_requests_reuse_one_origin_connection() {
     let (origin, addr) = CountingOrigin::start().await;
-    let node = Node::start(&one_region(&[addr], "")).await;
-    let mut client = Client::connect(&node).await;
+    let (_node, mut client) = node_and_client(addr, "").await;
     for i in 0..5 {
         client.get_ok(&format!("/pool/{i}")).await;
     }
@@ -171,12 +182,7 @@ async fn sequential_requests_reuse_one_origin_connection() {
 async fn a_connection_the_origin_closed_while_idle_is_not_reused() {
     let (origin, addr) = CountingOrigin::start().await;
     // One attempt: a reused dead connection would fail the request instead of being retried.
-    let config = one_region(&[addr], "").replace(
-        "read_timeout = \"5s\"\n",
-        "read_timeout = \"5s\"\nmax_attempts = 1\n",
-    );
-    let node = Node::start(&config).await;
-    let mut client = Client::connect(&node).await;
+    let (_node, mut client) = node_and_client(addr, "max_attempts = 1\n").await;
     origin.close_after_reply.store(true, Ordering::SeqCst);
     for i in 0..3 {
         client.get_ok(&format!("/pool/close-{i}")).await;
@@ -199,12 +205,7 @@ async fn a_connection_the_origin_closed_while_idle_is_not_reused() {
 #[tokio::test]
 async fn idle_origin_connections_are_closed_after_the_idle_timeout() {
     let (origin, addr) = CountingOrigin::start().await;
-    let config = one_region(&[addr], "").replace(
-        "read_timeout = \"5s\"\n",
-        "read_timeout = \"5s\"\nidle_timeout = \"1s\"\n",
-    );
-    let node = Node::start(&config).await;
-    let mut client = Client::connect(&node).await;
+    let (_node, mut client) = node_and_client(addr, "idle_timeout = \"1s\"\n").await;
     client.get_ok("/pool/idle").await;
     assert_eq!(origin.closed_by_proxy.load(Ordering::SeqCst), 0);
     // The pool's sweep runs every second: the connection goes within about two seconds.
