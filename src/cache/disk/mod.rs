@@ -34,7 +34,7 @@ pub use segments::{ReadError, ReadMode};
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// Body bytes gathered before a fragment is appended: a fill is never buffered whole, and a
@@ -99,6 +99,16 @@ struct Entry {
     /// Served since it was (re)written: when its segment goes, it is written again (a
     /// second chance, as CLOCK) instead of being dropped.
     hit: AtomicBool,
+    /// The commit record's payload length, so a lookup reads that record and nothing
+    /// past it (fewer page-cache pages, no bytes copied for nothing). 0: not known yet
+    /// (an entry from a checkpoint learns it at its first lookup) or 64 KiB and more.
+    /// Fits the padding after the flags: an entry stays 24 bytes.
+    commit_len: AtomicU16,
+}
+
+/// A commit payload length as [`Entry::commit_len`] keeps it.
+fn commit_len(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(0)
 }
 
 /// Counters for metrics and `/status`.
@@ -271,6 +281,7 @@ impl DiskStore {
                         // Checked before its first serve, as after a full scan.
                         verified: AtomicBool::new(false),
                         hit: AtomicBool::new(false),
+                        commit_len: AtomicU16::new(0),
                     },
                 );
             }
@@ -321,7 +332,7 @@ impl DiskStore {
                         Ok(payload) => match Commit::decode(&payload) {
                             Ok(commit) => {
                                 max_fill = max_fill.max(commit.fill);
-                                self.file_commit(at, &commit, false);
+                                self.file_commit(at, &commit, payload.len(), false);
                             }
                             Err(_) => self.count_damaged(),
                         },
@@ -385,8 +396,9 @@ impl DiskStore {
         })
     }
 
-    /// Puts a committed object in the index (replacing an older one under its key).
-    fn file_commit(&self, at: Position, commit: &Commit, verified: bool) {
+    /// Puts a committed object in the index (replacing an older one under its key);
+    /// `payload_len` is its commit record's.
+    fn file_commit(&self, at: Position, commit: &Commit, payload_len: usize, verified: bool) {
         let first_segment = commit
             .fragments
             .iter()
@@ -400,6 +412,7 @@ impl DiskStore {
             body_len: commit.body_len,
             verified: AtomicBool::new(verified),
             hit: AtomicBool::new(false),
+            commit_len: AtomicU16::new(commit_len(payload_len)),
         };
         self.index
             .write()
@@ -588,14 +601,15 @@ impl DiskStore {
         }
         commit.fill = fill;
         commit.fragments = fragments;
-        let new_at = log.append(Kind::Commit, &commit.encode()).ok()?;
+        let payload = commit.encode();
+        let new_at = log.append(Kind::Commit, &payload).ok()?;
         let verified = self
             .index
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key)
             .is_some_and(|e| e.verified.load(Ordering::Relaxed));
-        self.file_commit(new_at, &commit, verified);
+        self.file_commit(new_at, &commit, payload.len(), verified);
         Some(())
     }
 
@@ -646,12 +660,25 @@ impl DiskStore {
         key: &[u8; 16],
         mode: ReadMode,
     ) -> Result<Option<DiskObject>, WouldBlock> {
-        let found = self.filed(key);
-        let Some((at, verified)) = found else {
+        // One probe of the index: where the commit is, whether the body was checked, how
+        // long the commit is; and the entry is marked hit (for its second chance) now, as
+        // a lookup that goes on to fail drops the entry anyway.
+        let found = self
+            .index
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|e| {
+                e.hit.store(true, Ordering::Relaxed);
+                let len = e.commit_len.load(Ordering::Relaxed);
+                (e.commit, e.verified.load(Ordering::Acquire), len)
+            });
+        let Some((at, verified, known_len)) = found else {
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
         };
-        let Some(commit) = self.read_commit(at, key, mode)? else {
+        let expected = (known_len > 0).then_some(usize::from(known_len));
+        let Some((commit, payload_len)) = self.read_commit(at, key, mode, expected)? else {
             self.drop_entry(key, at);
             self.counters.misses.fetch_add(1, Ordering::Relaxed);
             return Ok(None);
@@ -705,15 +732,9 @@ impl DiskStore {
                 .filter(|e| e.commit == at)
             {
                 e.verified.store(true, Ordering::Release);
+                e.commit_len
+                    .store(commit_len(payload_len), Ordering::Relaxed);
             }
-        }
-        if let Some(e) = self
-            .index
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-        {
-            e.hit.store(true, Ordering::Relaxed);
         }
         self.counters.hits.fetch_add(1, Ordering::Relaxed);
         Ok(Some(object))
@@ -746,14 +767,16 @@ impl DiskStore {
         reader.ok_or(ReadError::Gone)
     }
 
-    /// The commit record at `at` if it is `key`'s; `None` when it cannot be read (counted).
+    /// The commit record at `at` if it is `key`'s, and its payload length; `None` when it
+    /// cannot be read (counted). `expected`: its payload length when the index knows it.
     fn read_commit(
         &self,
         at: Position,
         key: &[u8; 16],
         mode: ReadMode,
-    ) -> Result<Option<Commit>, WouldBlock> {
-        let payload = match self.read_record(at, Kind::Commit, mode, true, None) {
+        expected: Option<usize>,
+    ) -> Result<Option<(Commit, usize)>, WouldBlock> {
+        let payload = match self.read_record(at, Kind::Commit, mode, true, expected) {
             Ok(p) => p,
             Err(ReadError::WouldBlock) => return Err(WouldBlock),
             Err(e) => {
@@ -761,7 +784,10 @@ impl DiskStore {
                 return Ok(None);
             }
         };
-        Ok(Commit::decode(&payload).ok().filter(|c| &c.key == key))
+        Ok(Commit::decode(&payload)
+            .ok()
+            .filter(|c| &c.key == key)
+            .map(|c| (c, payload.len())))
     }
 
     fn note_read_failure(&self, e: &ReadError) {
@@ -980,7 +1006,7 @@ impl DiskStore {
         let Some((at, verified)) = found else {
             return Ok(false);
         };
-        let Ok(Some(mut commit)) = self.read_commit(at, key, ReadMode::Wait) else {
+        let Ok(Some((mut commit, _))) = self.read_commit(at, key, ReadMode::Wait, None) else {
             return Ok(false);
         };
         // A new commit comes after the rules made since the old one. A hard one must keep
@@ -989,12 +1015,13 @@ impl DiskStore {
             return Ok(false);
         }
         commit.meta = meta.into();
-        let new_at = self.append(Kind::Commit, &commit.encode())?;
+        let payload = commit.encode();
+        let new_at = self.append(Kind::Commit, &payload)?;
         let oldest = self.log().oldest().unwrap_or(0);
         if commit.fragments.iter().any(|f| f.at.segment < oldest) {
             return Ok(false);
         }
-        self.file_commit(new_at, &commit, verified);
+        self.file_commit(new_at, &commit, payload.len(), verified);
         Ok(true)
     }
 
@@ -1124,12 +1151,13 @@ impl DiskWriter {
         commit.body_len = self.len;
         commit.body_crc = self.crc.clone().finalize();
         commit.fragments = std::mem::take(&mut self.fragments);
-        let at = self.store.append(Kind::Commit, &commit.encode())?;
+        let payload = commit.encode();
+        let at = self.store.append(Kind::Commit, &payload)?;
         let oldest = self.store.log().oldest().unwrap_or(0);
         if commit.fragments.iter().any(|f| f.at.segment < oldest) {
             return Ok(false);
         }
-        self.store.file_commit(at, &commit, true);
+        self.store.file_commit(at, &commit, payload.len(), true);
         self.store.counters.writes.fetch_add(1, Ordering::Relaxed);
         Ok(true)
     }

@@ -567,3 +567,50 @@ fn entries_filed_from_a_checkpoint_whose_crc_fails_are_undone_for_a_full_scan() 
     made_up.iter_mut().for_each(|k| k[0] ^= 0x80);
     assert!(made_up.iter().all(|k| !store.contains(k)));
 }
+
+/// The index entry's `commit_len` for `key` (0: not known).
+fn known_commit_len(store: &DiskStore, key: &[u8; 16]) -> u16 {
+    store.index.read().unwrap()[key]
+        .commit_len
+        .load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_lookup_reads_the_commit_record_by_the_length_the_index_keeps() {
+    assert_eq!(
+        std::mem::size_of::<Entry>(),
+        24,
+        "the length fits the padding"
+    );
+    let dir = two_objects_and_a_checkpoint();
+    let store = DiskStore::open(config(dir.path(), 64 << 20)).unwrap();
+    // Filed from the checkpoint: the length is learnt at the first (checking) lookup.
+    assert_eq!(known_commit_len(&store, &key(1)), 0);
+    assert_eq!(store.lookup(&key(1)).unwrap().meta, &b"meta-1"[..]);
+    let (at, _) = store.filed(&key(1)).unwrap();
+    let record = store.log().read(at, Kind::Commit).unwrap();
+    assert_eq!(usize::from(known_commit_len(&store, &key(1))), record.len());
+    // Written by this process: known from the write.
+    put(&store, 3, 100, &["t"]);
+    let (at, _) = store.filed(&key(3)).unwrap();
+    let record = store.log().read(at, Kind::Commit).unwrap();
+    assert_eq!(usize::from(known_commit_len(&store, &key(3))), record.len());
+    // Lookups by that length serve the object, from the page cache too.
+    for _ in 0..2 {
+        let o = store.lookup(&key(3)).unwrap();
+        assert_eq!(
+            (o.meta.to_vec(), read_all(&store, &o)),
+            (b"meta-3".to_vec(), body(3, 100))
+        );
+        assert_eq!(
+            store.lookup_now(&key(3)).unwrap().unwrap().meta,
+            &b"meta-3"[..]
+        );
+    }
+    // A revalidation's new commit record (longer meta) brings its own length.
+    assert!(store.update_meta(&key(3), vec![7; 3000]).unwrap());
+    assert_eq!(store.lookup(&key(3)).unwrap().meta, vec![7u8; 3000]);
+    let (at, _) = store.filed(&key(3)).unwrap();
+    let record = store.log().read(at, Kind::Commit).unwrap();
+    assert_eq!(usize::from(known_commit_len(&store, &key(3))), record.len());
+}
