@@ -109,7 +109,6 @@ impl Client {
         let request = format!("GET {path} HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
         self.conn.write_all(request.as_bytes()).await.unwrap();
         let deadline = tokio::time::Instant::now() + patience();
-        let mut chunk = [0u8; 4096];
         let (head, body_len) = loop {
             if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
                 let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
@@ -124,30 +123,32 @@ impl Client {
                 self.buf.drain(..end + 4);
                 break (head, len);
             }
-            let n = tokio::time::timeout_at(deadline, self.conn.read(&mut chunk))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(
-                n > 0,
-                "the node closed the connection before answering GET {path}"
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.read_more(deadline, || {
+                format!("the node closed the connection before answering GET {path}")
+            })
+            .await;
         };
         while self.buf.len() < body_len {
-            let n = tokio::time::timeout_at(deadline, self.conn.read(&mut chunk))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(
-                n > 0,
-                "the node closed the connection inside the body of GET {path}"
-            );
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.read_more(deadline, || {
+                format!("the node closed the connection inside the body of GET {path}")
+            })
+            .await;
         }
         let body: Vec<u8> = self.buf.drain(..body_len).collect();
         assert!(head.starts_with("HTTP/1.1 200"), "GET {path}: {head}");
         assert_eq!(body, b"ok", "GET {path}");
+    }
+
+    /// Reads what the node sent next into the buffer, by `deadline`; `closed` says what a
+    /// close at this point means.
+    async fn read_more(&mut self, deadline: tokio::time::Instant, closed: impl Fn() -> String) {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout_at(deadline, self.conn.read(&mut chunk))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "{}", closed());
+        self.buf.extend_from_slice(&chunk[..n]);
     }
 }
 
