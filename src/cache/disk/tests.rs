@@ -613,4 +613,11 @@ fn a_lookup_reads_the_commit_record_by_the_length_the_index_keeps() {
     let (at, _) = store.filed(&key(3)).unwrap();
     let record = store.log().read(at, Kind::Commit).unwrap();
     assert_eq!(usize::from(known_commit_len(&store, &key(3))), record.len());
+    // The lookup reads by that length: a kept length that is not the record's fails the
+    // read's check (the object is dropped as damaged), where a guessed read would not.
+    let kept = known_commit_len(&store, &key(2));
+    store.index.read().unwrap()[&key(2)]
+        .commit_len
+        .store(kept + 1, Ordering::Relaxed);
+    assert!(store.lookup(&key(2)).is_none());
 }
