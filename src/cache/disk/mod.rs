@@ -18,6 +18,7 @@
 mod checkpoint;
 mod fault;
 pub mod record;
+mod resident;
 mod segments;
 
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod tests;
 use fault::WriteFault;
 use pingora_core::protocols::file_region::{FileRegion, RegionTally};
 use record::{Commit, Damage, FragmentRef, Kind, Position, Purge, Selector};
+use resident::ResidentMemo;
 use segments::{SegmentReader, Segments};
 
 pub use fault::RETRY_AFTER;
@@ -51,6 +53,8 @@ pub struct DiskConfig {
     pub max_object: u64,
     /// Bytes per segment file.
     pub segment_size: u32,
+    /// How long a body region found in the page cache is trusted to still be there.
+    pub resident_window: std::time::Duration,
 }
 
 impl DiskConfig {
@@ -63,6 +67,7 @@ impl DiskConfig {
             size,
             max_object,
             segment_size: u32::try_from(segment).unwrap_or(256 << 20),
+            resident_window: resident::WINDOW,
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct DiskStore {
     pub counters: DiskCounters,
     /// How the index was rebuilt when the store opened.
     recovery: Recovery,
+    /// Body regions found in the page cache a moment ago (not asked about again for a while).
+    resident: ResidentMemo,
 }
 
 /// How an opened store rebuilt its index.
@@ -195,6 +202,7 @@ impl DiskStore {
             doorkeeper: Mutex::new(HashSet::new()),
             fault: WriteFault::new(),
             counters: DiskCounters::default(),
+            resident: ResidentMemo::new(resident::SLOTS, config.resident_window),
             config,
             recovery: Recovery::Log,
         };
@@ -871,7 +879,9 @@ impl DiskStore {
 
     /// Bytes `range` of fragment `i` of `object` as a region of its segment file, to send
     /// without reading it (`sendfile`): `None` when the page cache does not hold them all or
-    /// the log is busy (read them with [`fragment_now`](Self::fragment_now) instead).
+    /// the log is busy (read them with [`fragment_now`](Self::fragment_now) instead). A
+    /// region found in the page cache within the last second is trusted to still be there
+    /// (one system call less per hit on hot objects; see `resident.rs`).
     ///
     /// Nothing of the record is read again: the lookup that gave `object` checked every one of
     /// its fragments since the store opened (record header, fill id, sequence number, and the
@@ -893,8 +903,12 @@ impl DiskStore {
             found => found?,
         };
         let data = record::FRAGMENT_PREFIX + range.start..record::FRAGMENT_PREFIX + range.end;
-        let region =
-            reader.payload_region(f.at.offset, record::FRAGMENT_PREFIX + f.len as usize, data)?;
+        let region = reader.payload_region(
+            (f.at.segment, f.at.offset),
+            record::FRAGMENT_PREFIX + f.len as usize,
+            data,
+            &self.resident,
+        )?;
         Ok(region.map(|r| r.tallied(self.counters.regions.clone())))
     }
 

@@ -2,6 +2,7 @@
 //! time and deleted whole, oldest first. A few large files, never one file per object.
 
 use super::record::{self, Damage, Header, Kind, Position, HEADER_LEN};
+use super::resident::{RegionId, ResidentMemo};
 use bytes::Bytes;
 use pingora_core::protocols::file_region::FileRegion;
 use std::collections::BTreeMap;
@@ -272,11 +273,14 @@ impl SegmentReader {
     /// region of the segment file, to send as they are, when the page cache holds all of them
     /// (`None`: read them instead). Nothing is read: the caller knows the record is there
     /// and intact (see [`DiskStore::fragment_region`](super::DiskStore::fragment_region)).
+    /// A region `memo` saw in the page cache a moment ago is not asked about again (this
+    /// reader's file is segment `segment`).
     pub fn payload_region(
         &self,
-        offset: u32,
+        (segment, offset): (u32, u32),
         expected: usize,
         data: std::ops::Range<usize>,
+        memo: &ResidentMemo,
     ) -> Result<Option<FileRegion>, ReadError> {
         let start = u64::from(offset);
         if start + (HEADER_LEN + expected) as u64 > u64::from(self.len) {
@@ -286,7 +290,19 @@ impl SegmentReader {
             return Err(ReadError::Damaged(Damage::Malformed));
         }
         let at = start + (HEADER_LEN + data.start) as u64;
-        Ok(FileRegion::cached(self.file.clone(), at, data.len()))
+        let id = RegionId {
+            segment,
+            offset: at,
+            len: data.len(),
+        };
+        if memo.recently_cached(id) {
+            return Ok(FileRegion::trusted(self.file.clone(), at, data.len()));
+        }
+        let region = FileRegion::cached(self.file.clone(), at, data.len());
+        if region.is_some() {
+            memo.found_cached(id);
+        }
+        Ok(region)
     }
 
     /// The header of the record at `offset`, if the whole record lies within the segment.

@@ -11,6 +11,7 @@ fn config(dir: &std::path::Path, size: u64) -> DiskConfig {
         size,
         max_object: size / 4,
         segment_size: u32::try_from(size / 8).unwrap(),
+        resident_window: resident::WINDOW,
     }
 }
 
@@ -403,6 +404,43 @@ fn a_read_that_would_wait_for_the_device_is_refused_without_waiting_and_nothing_
     }
     // The waiting read (on the blocking pool, in the node) still finds it whole.
     assert_eq!(read_all(&store, &store.lookup(&key(1)).unwrap()), body);
+}
+
+#[test]
+fn a_region_found_in_the_page_cache_is_not_asked_about_again_within_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DiskStore::open(DiskConfig {
+        // Longer than the eviction below may take.
+        resident_window: std::time::Duration::from_secs(3600),
+        ..config(dir.path(), 64 << 20)
+    })
+    .unwrap();
+    put(&store, 1, 1000, &[]);
+    let object = store.lookup_now(&key(1)).unwrap().unwrap();
+    // Just written, so in the page cache: found there, and noted.
+    assert!(store.fragment_region(&object, 0, 0..500).unwrap().is_some());
+    // Gone from the page cache: a region of the same page, never noted, is refused (a probe
+    // found cached is noted in turn, so each probe is a region of its own). `cachestat`
+    // reads nothing, so the probes do not bring the page back as a refused read may.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut end = 1000;
+    loop {
+        evict_page_cache(dir.path());
+        if store
+            .fragment_region(&object, 0, 500..end)
+            .unwrap()
+            .is_none()
+        {
+            break;
+        }
+        end -= 1;
+        assert!(
+            std::time::Instant::now() < deadline && end > 500,
+            "the page cache never let go of the store's bytes"
+        );
+    }
+    // ...yet the noted region is given without asking: found there less than the window ago.
+    assert!(store.fragment_region(&object, 0, 0..500).unwrap().is_some());
 }
 
 #[test]
