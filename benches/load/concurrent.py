@@ -19,6 +19,12 @@ first port, then on the second) so nothing about start order or port favours one
     benches/load/concurrent.py --against-nginx --path /dyn/1k.bin       # issue 13's ratios, at once
     benches/load/concurrent.py --against-pingora --path /dyn/1k.bin     # Meridian over pingora alone
     benches/load/concurrent.py --pingora-against-nginx --path /dyn/1k.bin   # pingora alone over nginx
+    benches/load/concurrent.py --disk --binary OLD --binary-b NEW      # issue 15's disk hits, before/after
+
+With --disk, every Meridian has benches/disk/run.py's ws10x-64k setup (cache.memory 32 MiB, a
+disk tier holding 5,120 objects of 64 KiB, 10x memory) and wrk asks for them at random: the
+A/B of a change to the disk-hit path, which run.py's one-after-the-other rounds cannot resolve
+below about 3 % on this host (benches/results/2026-12-03-vm/page-cache-check.md).
 
 With --image, B's route has `images = "lossy"` and B serves the WebP variant it made of a real
 photograph (benches/images/board.jpg) to `Accept: image/webp`; A's route has no `images` and
@@ -73,6 +79,31 @@ def start_node(procs, work, name, binary, origin_port, extra, routes=None, path=
     return {"name": name, "port": port, "pid": p.pid, "path": path, "headers": list(headers)}
 
 
+def disk_module():
+    """benches/disk/run.py, for its disk-tier Meridian and working set."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("disk_bench", os.path.join(run.ROOT, "benches", "disk", "run.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def start_disk_node(procs, work, name, binary, origin_port, disk):
+    """A Meridian with ws10x-64k's disk tier, every object of the working set on disk, and a
+    wrk script asking for them at random."""
+    port, admin = run.free_port(), run.free_port()
+    p = disk.meridian_disk(procs, work, binary, port, admin, origin_port, disk.MEMORY_MIB, "512KiB", name=name)
+    n = disk.WORKING_SET
+    for _ in range(6):
+        run.fill_distinct(port, n, 3, "/obj/64k.bin", work)
+        if run.metric(admin, "meridian_disk_cache_objects") >= n:
+            break
+    else:
+        raise SystemExit(f"{name}'s disk never held the {n} objects")
+    return {"name": name, "port": port, "pid": p.pid, "path": "/obj/64k.bin?i=0", "headers": [],
+            "script": disk.random_script(work, n, "/obj/64k.bin")}
+
+
 def settle_image(node):
     """Asks B for the WebP variant until a hit serves it; returns its bytes."""
     deadline = time.monotonic() + 60
@@ -93,7 +124,7 @@ def concurrent_round(nodes, path, conns, seconds):
 
     def drive(node):
         url = f"http://127.0.0.1:{node['port']}{node.get('path') or path}"
-        results[node["name"]] = run.run_wrk(url, conns, seconds, node.get("headers") or ())
+        results[node["name"]] = run.run_wrk(url, conns, seconds, node.get("headers") or (), node.get("script"))
 
     threads = [threading.Thread(target=drive, args=(n,)) for n in nodes]
     for t in threads:
@@ -174,6 +205,9 @@ def main():
                     help="A is nginx, B pingora alone: the floor under issue 13's proxy ratio")
     ap.add_argument("--image", action="store_true",
                     help="B serves an optimised WebP variant, A the same bytes as a plain file")
+    ap.add_argument("--disk", action="store_true",
+                    help="A and B serve 64 KiB objects from a disk tier 10x cache.memory, at random "
+                         "(benches/disk/run.py's ws10x-64k)")
     ap.add_argument("--tracing", type=float, metavar="RATIO",
                     help="B gets [tracing] at this sample_ratio (exporting to a sink on CPU 1); "
                          "without it B is configured as A (the A/A control)")
@@ -195,6 +229,15 @@ def main():
                        f"sample_ratio = {args.tracing}\n")
         if args.image:
             pairs = image_pairs(procs, work, args.binary, origin_port)
+        elif args.disk:
+            disk = disk_module()
+            binary_b = args.binary_b or args.binary
+
+            def node(name, binary):
+                return start_disk_node(procs, work, name, binary, origin_port, disk)
+
+            pairs = [[node("a", args.binary), node("b", binary_b)],
+                     list(reversed([node("b2", binary_b), node("a2", args.binary)]))]
         elif args.against_nginx or args.against_pingora or args.pingora_against_nginx:
             def meridian(name):
                 return start_node(procs, work, name, args.binary, origin_port, "")
@@ -246,7 +289,8 @@ def main():
         q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], statistics.median(ratios), ratios[-1]]
         what = (f"[tracing] sample_ratio = {args.tracing}" if args.tracing is not None
                 else "an optimised WebP variant" if args.image
-                else f"build {args.binary_b}" if args.binary_b
+                else f"build {args.binary_b}" + (" on disk hits" if args.disk else "") if args.binary_b
+                else "A/A control on disk hits" if args.disk
                 else "Meridian, A nginx" if args.against_nginx
                 else "Meridian, A pingora alone" if args.against_pingora
                 else "pingora alone, A nginx" if args.pingora_against_nginx else "A/A control")
