@@ -321,3 +321,42 @@ async fn route_cache_key_rules_drop_sort_and_add_to_the_key() {
     );
     assert_eq!(origin.hits("/d/p"), 2);
 }
+
+/// The node's allocator never advises its memory for transparent huge pages (`MADV_HUGEPAGE`,
+/// `hg` among a mapping's VmFlags): memory it gives back and takes again would then return as
+/// 2 MiB pages zeroed inside a page fault on a proxy thread, which put disk-hit p99 at
+/// 15-24 ms for the first seconds of load after a restart (benches/results/2026-12-03-vm/
+/// allocator-thp.md). The system's own THP policy still applies; the node just never asks.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_node_never_advises_its_memory_for_transparent_huge_pages() {
+    let body = vec![b'x'; 512 << 10];
+    let origin = Origin::builder()
+        .route(
+            "/big.bin",
+            Reply::ok(body.clone()).header("cache-control", "max-age=60"),
+        )
+        .start()
+        .await;
+    let node = Node::start(&one_region(&[origin.addr()], "")).await;
+    // A miss and hits: the cache has allocated and served objects.
+    for _ in 0..3 {
+        let resp = node.get("/big.bin", &[]).await;
+        assert_eq!(resp.bytes().await.unwrap().len(), body.len());
+    }
+
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", node.pid())).unwrap();
+    let flags: Vec<&str> = smaps
+        .lines()
+        .filter_map(|l| l.strip_prefix("VmFlags:"))
+        .collect();
+    assert!(flags.len() > 10, "the node's mappings were read");
+    let advised = flags
+        .iter()
+        .filter(|f| f.split_whitespace().any(|flag| flag == "hg"))
+        .count();
+    assert_eq!(
+        advised, 0,
+        "{advised} of the node's mappings are advised for huge pages"
+    );
+}

@@ -24,8 +24,15 @@ Meridian's disk tier is ready and nginx's cache loader has finished, and RSS.
     benches/disk/run.py [--rounds 3] [--duration 10] [--restart 1000000] [--out DIR]
 
 A/B on a noisy host: --binary A --binary-b B measures two Meridian binaries in the same
-interleaved rounds against the same nginx (swap them once to see what the slot itself
-costs). Profiles: --perf FILE [--perf-dwarf] [--perf-server nginx].
+interleaved rounds against the same nginx; on this host a long-lived process can run 8-10 %
+slower than another with the same binary for a whole run (page-cache-check.md of 2026-12-03),
+so a difference under about 3 % needs benches/load/concurrent.py --disk instead.
+
+After the rounds, each Meridian is restarted, asked once for every object (each one's first,
+checking lookup after a start), left quiet for QUIET_AFTER_RESTART seconds and measured once
+more: the p99 of a node's first seconds of load after a restart (allocator-thp.md).
+
+Profiles: --perf FILE [--perf-dwarf] [--perf-server nginx].
 
 Results go to benches/results/<date>-<host>/disk-tier.md (or --out). Binds only 127.0.0.1;
 every process it starts is stopped on exit, and its directories are removed.
@@ -107,10 +114,45 @@ def meridian_disk(procs, work, binary, port, admin, origin_port, memory_mib, max
                                  f'max_object = "{disk_max}"\n[log]')
     with open(conf, "w") as f:
         f.write(text)
+    return start_meridian_disk(procs, work, binary, conf, admin, port)
+
+
+def start_meridian_disk(procs, work, binary, conf, admin, port=None):
     p = load.spawn_meridian(procs, work, binary, conf)
     load.wait_http(f"http://127.0.0.1:{admin}/healthz")
     wait_disk_ready(admin)
+    if port:
+        # /healthz can answer before the proxy's listener is bound.
+        load.wait_http(f"http://127.0.0.1:{port}/obj/1k.bin", host=HOST)
     return p
+
+
+class Slot:
+    """One Meridian directory (its config, disk store and ports) and the process serving it,
+    which can be restarted on the same directory."""
+
+    def __init__(self, procs, work, name, binary, origin_port):
+        self.procs, self.name = procs, name
+        self.work = os.path.join(work, name)
+        self.port, self.admin = load.free_port(), load.free_port()
+        self.binary = binary
+        self.proc = meridian_disk(procs, work, binary, self.port, self.admin, origin_port, MEMORY_MIB,
+                                  "512KiB", name=name)
+
+    def pids(self):
+        return [self.proc.pid]
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.procs.stop(self.proc)
+
+    def start(self, binary):
+        self.binary = binary
+        self.proc = start_meridian_disk(self.procs, self.work, binary, os.path.join(self.work, "meridian.toml"),
+                                        self.admin, self.port)
 
 
 def status(admin):
@@ -194,25 +236,26 @@ def summarize(rows, title):
 
 
 def hit_scenarios(args, binary, procs, work):
-    origin_port, nginx_port, m_port, m_admin = (load.free_port() for _ in range(4))
+    origin_port, nginx_port = load.free_port(), load.free_port()
     _, origin_log = load.start_origin(procs, work, origin_port)
     nginx = nginx_disk_proxy(procs, work, nginx_port, origin_port)
-    meridian = meridian_disk(procs, work, binary, m_port, m_admin, origin_port, MEMORY_MIB, "512KiB")
+    slot = Slot(procs, work, "meridian", binary, origin_port)
+    m_port, m_admin = slot.port, slot.admin
     servers = {
-        "meridian": (m_port, lambda: [meridian.pid], m_admin),
+        "meridian": (m_port, slot.pids, m_admin),
         "nginx": (nginx_port, lambda: [nginx.pid] + load.children(nginx.pid), None),
     }
+    slots = [slot]
     if args.binary_b:
-        b_port, b_admin = load.free_port(), load.free_port()
-        b = meridian_disk(procs, work, args.binary_b, b_port, b_admin, origin_port, MEMORY_MIB, "512KiB",
-                          name="meridian-b")
-        servers["meridian-b"] = (b_port, lambda: [b.pid], b_admin)
+        b = Slot(procs, work, "meridian-b", args.binary_b, origin_port)
+        servers["meridian-b"] = (b.port, b.pids, b.admin)
+        slots.append(b)
     out = []
 
     if "disk-1m" in args.scenarios:
         out.append(disk_1m(args, servers, origin_log, m_port, m_admin))
     if "ws10x-64k" in args.scenarios:
-        out.append(ws10x(args, servers, origin_log, m_port, m_admin, meridian, work))
+        out.append(ws10x(args, servers, origin_log, slots, work))
     return out
 
 
@@ -261,7 +304,7 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
                     "(the object is over cache.max_object = 512 KiB: never in memory).")
 
 
-def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
+def ws10x(args, servers, origin_log, slots, work):
     n = WORKING_SET
     for port, _, _ in servers.values():
         load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
@@ -303,6 +346,7 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
             rows.append(r)
             print(f"round {rnd} ws10x-64k {name:8} {r['rps']:>8.0f} req/s  p99 {r['p99_ms']:.2f} ms  "
                   f"{r['cpu_us_per_req']:.1f} us/req  byte hit ratio {r['byte_hit_ratio']:.3f}", flush=True)
+    restarted = after_restart(args, slots, n, work, script)
     table, stats = summarize(rows, f"ws10x-64k: 64 KiB objects drawn uniformly from {n} "
                                    f"({n * 64 // 1024} MiB, 10x cache.memory = {MEMORY_MIB} MiB)")
     bhr = {name: load.med([r["byte_hit_ratio"] for r in rows if r["server"] == name]) for name in ("meridian", "nginx")}
@@ -311,7 +355,32 @@ def ws10x(args, servers, origin_log, m_port, m_admin, meridian, work):
     return table + (f"\n\nreq/s Meridian / nginx: {stats['meridian']['rps'] / stats['nginx']['rps']:.2f}{b}. "
                     f"Byte hit ratio (all objects are the same size): Meridian {bhr['meridian']:.3f}, nginx "
                     f"{bhr['nginx']:.3f}; of Meridian's requests {load.med(tiers):.0%} were served from disk, "
-                    "the rest from memory." + flow_summary(flows))
+                    "the rest from memory." + flow_summary(flows) + restarted)
+
+
+# Longer than mimalloc's purge delay (1 s): memory freed during the checking pass has been
+# given back to the kernel when the measured load begins.
+QUIET_AFTER_RESTART = 5
+
+
+def after_restart(args, slots, n, work, script):
+    """Each Meridian restarted on its directory, every object asked for once, QUIET_AFTER_RESTART
+    seconds of nothing, then one measured run: its p99 against the rounds' (long-lived) p99."""
+    out = []
+    for slot, name in zip(slots, ("meridian", "meridian-b")):
+        slot.stop()
+        slot.start(slot.binary)
+        load.fill_distinct(slot.port, n, 1, "/obj/64k.bin", work)
+        time.sleep(QUIET_AFTER_RESTART)
+        r = load.measure(name, f"http://127.0.0.1:{slot.port}/", slot.pids(), args.connections, args.duration,
+                         script=script)
+        if r["errors"]:
+            raise SystemExit(f"{name} after its restart: {r['errors']} errors\n{r['raw']}")
+        print(f"after restart ws10x-64k {name:8} {r['rps']:>8.0f} req/s  p99 {r['p99_ms']:.2f} ms  "
+              f"{r['cpu_us_per_req']:.1f} us/req", flush=True)
+        out.append(f"{name} ({slot.binary}): p99 {r['p99_ms']:.2f} ms, {r['cpu_us_per_req']:.1f} µs/req")
+    return (f" After a restart (every object asked once, {QUIET_AFTER_RESTART} s quiet, one "
+            f"{args.duration} s run): " + "; ".join(out) + ".")
 
 
 def flow_summary(flows):
