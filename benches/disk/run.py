@@ -194,6 +194,18 @@ def disk_flow(admin):
     return {k: optional_metric(admin, v) for k, v in DISK_FLOW.items()}
 
 
+def fill_until_stored(name, port, admin, n, path, work, share=1.0):
+    """Asks for each of n keys three times a pass until Meridian's disk holds `share` of them:
+    a key whose second request came while its fill was still running is not copied to disk by
+    that pass (1-2 % of keys)."""
+    for _ in range(6):
+        load.fill_distinct(port, n, 3, path, work)
+        stored = metric(admin, "meridian_disk_cache_objects")
+        if stored >= share * n:
+            return
+    raise SystemExit(f"{name}'s disk holds {stored} of {n} objects")
+
+
 def random_script(work, n, path):
     script = os.path.join(work, f"random-{n}.lua")
     with open(script, "w") as f:
@@ -306,18 +318,11 @@ def disk_1m(args, servers, origin_log, m_port, m_admin):
 
 def ws10x(args, servers, origin_log, slots, work):
     n = WORKING_SET
-    for port, _, _ in servers.values():
-        load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
     for name, (port, _, admin) in servers.items():
-        if not admin:
-            continue
-        for _ in range(5):
-            if metric(admin, "meridian_disk_cache_objects") >= n:
-                break
+        if admin:
+            fill_until_stored(name, port, admin, n, "/obj/64k.bin", work)
+        else:
             load.fill_distinct(port, n, 3, "/obj/64k.bin", work)
-        stored = metric(admin, "meridian_disk_cache_objects")
-        if stored < n:
-            raise SystemExit(f"{name}'s disk holds {stored} of {n} objects")
     script = random_script(work, n, "/obj/64k.bin")
     rows = []
     tiers = []
@@ -403,13 +408,7 @@ def restart_scenario(args, binary, procs, work):
     nginx = nginx_disk_proxy(procs, work, nginx_port, origin_port, zone_mib=max(16, n // 4000))
     meridian = meridian_disk(procs, work, binary, m_port, m_admin, origin_port, 64, "8MiB")
     started = time.monotonic()
-    load.fill_distinct(m_port, n, 3, "/obj/1k.bin", work)
-    # A key whose second request came while its fill was still running is not copied to disk
-    # by that pass (1-2 % of keys): ask again, as ws10x does.
-    for _ in range(4):
-        if metric(m_admin, "meridian_disk_cache_objects") >= 0.99 * n:
-            break
-        load.fill_distinct(m_port, n, 2, "/obj/1k.bin", work)
+    fill_until_stored("meridian", m_port, m_admin, n, "/obj/1k.bin", work, share=0.99)
     deadline = time.monotonic() + 120
     while metric(m_admin, "meridian_disk_cache_objects") < 0.99 * n:
         if time.monotonic() > deadline:

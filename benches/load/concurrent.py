@@ -94,12 +94,7 @@ def start_disk_node(procs, work, name, binary, origin_port, disk):
     port, admin = run.free_port(), run.free_port()
     p = disk.meridian_disk(procs, work, binary, port, admin, origin_port, disk.MEMORY_MIB, "512KiB", name=name)
     n = disk.WORKING_SET
-    for _ in range(6):
-        run.fill_distinct(port, n, 3, "/obj/64k.bin", work)
-        if run.metric(admin, "meridian_disk_cache_objects") >= n:
-            break
-    else:
-        raise SystemExit(f"{name}'s disk never held the {n} objects")
+    disk.fill_until_stored(name, port, admin, n, "/obj/64k.bin", work)
     return {"name": name, "port": port, "pid": p.pid, "path": "/obj/64k.bin?i=0", "headers": [],
             "script": disk.random_script(work, n, "/obj/64k.bin")}
 
